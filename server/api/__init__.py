@@ -1,0 +1,1 @@
+"""HTTP API blueprints: thin views over services."""

@@ -1,0 +1,124 @@
+"""Visitor API (Tickki Chat SDK wire format): /api/v1/chat/..."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Response, current_app, g, request
+
+from server.api.common import commit_ok, idempotent, json_body, ok
+from server.auth import visitor_key, visitor_session
+from server.db import get_session
+from server.errors import ValidationError
+from server.security import channel_signature
+from server.services import chat
+
+bp = Blueprint("chat", __name__, url_prefix="/api/v1/chat")
+
+
+def public_base() -> str:
+    """The URL visitors reach us at: PUBLIC_URL, else this request's host."""
+    return (current_app.config["PUBLIC_URL"] or request.host_url).rstrip("/")
+
+
+def realtime_block(session_id: int) -> dict[str, object]:
+    """Where and how the visitor's Pusher client connects."""
+    base = urlsplit(public_base())
+    scheme = base.scheme or "http"
+    return {"key": current_app.config["REALTIME_APP_KEY"], "host": base.hostname,
+            "port": base.port or (443 if scheme == "https" else 80), "scheme": scheme,
+            "channel": chat.session_channel(session_id),
+            "auth_endpoint": public_base() + "/api/v1/chat/broadcasting/auth",
+            "event": "MessageCreated"}
+
+
+@bp.get("/config")
+@visitor_key
+def config() -> Response:
+    data = chat.config_json(g.api_key.business,
+                            max_len=current_app.config["MESSAGE_MAX_LENGTH"],
+                            max_upload_kb=current_app.config["MAX_UPLOAD_KB"])
+    body = json.dumps({"data": data}, sort_keys=True)
+    etag = '"' + hashlib.sha256(body.encode()).hexdigest()[:32] + '"'
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if etag in request.headers.get("If-None-Match", ""):
+        return Response(status=304, headers=headers)
+    return Response(body, mimetype="application/json", headers=headers)
+
+
+@bp.post("/sessions")
+@visitor_key
+@idempotent
+def start_session() -> Response:
+    body = json_body()
+    visitor_id = chat.check_text(body, "visitor_id", 128, required=True)
+    assert visitor_id is not None
+    fields = chat.check_contact_fields(body)
+    chat_session, token = chat.do_start_session(get_session(), g.api_key, visitor_id, fields)
+    contact = chat_session.conversation.contact
+    return commit_ok({
+        "session_id": chat_session.id, "session_token": token,
+        "conversation_id": chat_session.conversation_id, "visitor_id": contact.visitor_id,
+        "contact": chat.contact_json(contact), "realtime": realtime_block(chat_session.id)},
+        201)
+
+
+@bp.post("/sessions/<int:conversation_id>/messages")
+@visitor_session
+@idempotent
+def send_message(conversation_id: int) -> Response:
+    content = chat.check_content(json_body(), current_app.config["MESSAGE_MAX_LENGTH"])
+    message = chat.do_add_message(get_session(), g.chat_session.conversation, content,
+                                  direction="inbound", sender_role="visitor",
+                                  sender_name=g.chat_session.conversation.contact.name)
+    return commit_ok(chat.message_json(message), 201)
+
+
+@bp.get("/sessions/<int:conversation_id>/messages")
+@visitor_session
+def history(conversation_id: int) -> Response:
+    limit = request.args.get("limit", "30")
+    if not limit.isdigit() or not 1 <= int(limit) <= 100:
+        raise ValidationError("limit must be a whole number from 1 to 100.", field="limit")
+    rows, next_cursor = chat.list_history(get_session(), conversation_id,
+                                          request.args.get("cursor") or None, int(limit))
+    return ok([chat.message_json(m) for m in rows], meta={"next_cursor": next_cursor})
+
+
+@bp.post("/sessions/<int:conversation_id>/identify")
+@visitor_session
+def identify(conversation_id: int) -> Response:
+    fields = chat.check_contact_fields(json_body())
+    contact = chat.do_identify(get_session(), g.chat_session, fields)
+    return commit_ok(chat.contact_json(contact))
+
+
+@bp.post("/sessions/<int:conversation_id>/typing")
+@visitor_session
+def typing(conversation_id: int) -> Response:
+    if current_app.extensions["typing"].should_send(g.chat_session.id):
+        chat.do_visitor_typing(get_session(), g.chat_session)
+        get_session().commit()
+    return Response('{"ok": true}', mimetype="application/json")
+
+
+@bp.post("/sessions/<int:conversation_id>/heartbeat")
+@visitor_session
+def heartbeat(conversation_id: int) -> Response:
+    chat.do_heartbeat(get_session(), g.chat_session)
+    get_session().commit()
+    return Response('{"ok": true}', mimetype="application/json")
+
+
+@bp.post("/broadcasting/auth")
+@visitor_session
+def broadcasting_auth() -> Response:
+    form = request.form.to_dict() if request.form else json_body()
+    socket_id, channel = chat.check_channel_auth(g.chat_session,
+                                                 {k: str(v) for k, v in form.items()})
+    signature = channel_signature(current_app.config["REALTIME_APP_SECRET"], socket_id, channel)
+    # Pusher wants the bare {"auth": ...}, not the data envelope.
+    return Response(json.dumps({"auth": f"{current_app.config['REALTIME_APP_KEY']}:{signature}"}),
+                    mimetype="application/json")

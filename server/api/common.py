@@ -1,0 +1,101 @@
+"""What every view shares: the JSON body, the envelope, commit + Idempotency-Key."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import Response, current_app, g, request
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from server.db import get_session
+from server.errors import ApiError, Conflict, ValidationError
+from server.models import IdempotencyRecord
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def json_body() -> dict[str, Any]:
+    """Parse the request body as a JSON object, or raise a contract error."""
+    raw = request.get_data(cache=True)
+    if len(raw) > current_app.config["MAX_JSON_BYTES"]:
+        raise ApiError("The request body is too large.", code="payload_too_large", status=413)
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationError("The body is not valid JSON.", code="invalid_json") from None
+    if not isinstance(body, dict):
+        raise ValidationError("The body must be a JSON object.", code="invalid_json")
+    return body
+
+
+def ok(data: Any, status: int = 200, meta: dict[str, Any] | None = None) -> Response:
+    """Wrap data in the {"data": ...} envelope."""
+    body: dict[str, Any] = {"data": data}
+    if meta is not None:
+        body["meta"] = meta
+    return _json(body, status)
+
+
+def _json(body: dict[str, Any], status: int) -> Response:
+    return current_app.response_class(json.dumps(body), status=status,
+                                      mimetype="application/json")
+
+
+def idempotent(view: F) -> F:
+    """Replay the first response for a repeated Idempotency-Key (Stripe's rule).
+
+    Wrap inside the auth decorator: the key is scoped to the credential.
+    """
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        key = request.headers.get("Idempotency-Key", "").strip()
+        if not key:
+            return view(*args, **kwargs)
+        if len(key) > 255:
+            raise ValidationError("Idempotency-Key is longer than 255 characters.",
+                                  field="Idempotency-Key")
+        fingerprint = hashlib.sha256(request.method.encode() + request.path.encode()
+                                     + b"\0" + request.get_data(cache=True)).hexdigest()
+        g.idempotency = (g.credential, key, fingerprint)
+        return _replay(g.idempotency) or view(*args, **kwargs)
+    return wrapped  # type: ignore[return-value]
+
+
+def _replay(ident: tuple[str, str, str]) -> Response | None:
+    credential, key, fingerprint = ident
+    record = get_session().scalar(select(IdempotencyRecord).where(
+        IdempotencyRecord.credential == credential, IdempotencyRecord.key == key))
+    if record is None:
+        return None
+    if record.fingerprint != fingerprint:
+        raise Conflict()
+    resp = _json(json.loads(record.body), record.status)
+    resp.headers["Idempotent-Replayed"] = "true"
+    return resp
+
+
+def commit_ok(data: Any, status: int = 200) -> Response:
+    """Commit the request's writes (with its idempotency record) and answer."""
+    session = get_session()
+    body = {"data": data}
+    ident = g.get("idempotency")
+    if ident:
+        session.add(IdempotencyRecord(credential=ident[0], key=ident[1], fingerprint=ident[2],
+                                      status=status, body=json.dumps(body)))
+    try:
+        session.commit()
+    except IntegrityError:
+        # A concurrent retry with the same key committed first: answer what it answered.
+        session.rollback()
+        replay = _replay(ident) if ident else None
+        if replay is None:
+            raise
+        return replay
+    return _json(body, status)

@@ -1,0 +1,25 @@
+"""Agent API over tickets (a ticket is a conversation): /api/v1/tickets/..."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, g
+
+from server.api.common import commit_ok, idempotent, json_body
+from server.auth import secret_key
+from server.db import get_session
+from server.services import chat
+
+bp = Blueprint("tickets", __name__, url_prefix="/api/v1/tickets")
+
+
+@bp.post("/<int:ticket_id>/messages")
+@secret_key("tickets:write")
+@idempotent
+def reply(ticket_id: int) -> Response:
+    content = chat.check_content(json_body(), current_app.config["MESSAGE_MAX_LENGTH"])
+    session = get_session()
+    conversation = chat.find_conversation(session, g.api_key.business_id, g.api_key.mode,
+                                          ticket_id)
+    message = chat.do_add_message(session, conversation, content, direction="outbound",
+                                  sender_role="agent", sender_name=g.api_key.business.name)
+    return commit_ok(chat.message_json(message), 201)

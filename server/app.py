@@ -1,0 +1,60 @@
+"""The application factory: config -> extensions -> error handlers -> blueprints."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+from flask import Flask
+
+from server import db
+from server.config import load_config
+from server.errors import register_error_handlers
+from server.realtime.broker import MemoryBroker
+from server.realtime.hub import Hub
+from server.security import VerifiedKeyCache, derive
+from server.services.chat import TypingDebouncer
+
+
+def _configure_logging(level: str) -> None:
+    root = logging.getLogger("chatdock")
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(
+            '{"ts":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","msg":"%(message)s"}'))
+        root.addHandler(handler)
+    root.setLevel(level)
+
+
+def create_app(overrides: dict[str, Any] | None = None) -> Flask:
+    """Build a chatdock app; tests pass overrides such as {"DATABASE_URL": ...}."""
+    app = Flask(__name__)
+    app.config.update(load_config(overrides))
+    # Uploads may be larger than JSON bodies; json_body() enforces MAX_JSON_BYTES itself.
+    app.config["MAX_CONTENT_LENGTH"] = max(app.config["MAX_JSON_BYTES"],
+                                           app.config["MAX_UPLOAD_KB"] * 1024 + 65536)
+    _configure_logging(app.config["LOG_LEVEL"])
+
+    hub = Hub()
+    broker = MemoryBroker(hub)
+    db.init_app(app, broker.publish)
+    secret = app.config["SECRET_KEY"] or db.ensure_secret(app.extensions["db"])
+    app.config["SECRET_KEY"] = secret
+    app.config["REALTIME_APP_KEY"] = (app.config["REALTIME_APP_KEY"]
+                                      or derive(secret, "realtime-app-key")[:20])
+    app.config["REALTIME_APP_SECRET"] = (app.config["REALTIME_APP_SECRET"]
+                                         or derive(secret, "realtime-app-secret"))
+    app.extensions.update(hub=hub, broker=broker, key_cache=VerifiedKeyCache(),
+                          typing=TypingDebouncer(app.config["TYPING_DEBOUNCE_SECONDS"]))
+
+    register_error_handlers(app)
+
+    from server.api import chat, health, tickets
+    from server.realtime import routes
+
+    app.register_blueprint(health.bp)
+    app.register_blueprint(chat.bp)
+    app.register_blueprint(tickets.bp)
+    routes.init_app(app)
+    return app

@@ -1,0 +1,119 @@
+"""Credential resolution: publishable keys, secret keys, visitor sessions."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import current_app, g, request
+from sqlalchemy import update
+
+from server.db import get_session
+from server.errors import ApiError, Forbidden, Unauthorized
+from server.models import ApiKey, ChatSession, utcnow
+from server.security import parse_key
+from server.services.chat import check_conversation, find_session
+from server.services.keys import find_key
+
+F = TypeVar("F", bound=Callable[..., Any])
+LAST_USED_EVERY = 60.0  # seconds between last_used_at writes per key and process
+_last_touch: dict[int, float] = {}
+
+
+def _bearer() -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Send your API key as Authorization: Bearer <key>.",
+                           code="missing_api_key")
+    return token.strip()
+
+
+def authenticate_key(kind: str) -> ApiKey:
+    """Resolve the bearer key, insisting on its kind (publishable or secret)."""
+    plaintext = _bearer()
+    shape = parse_key(plaintext)
+    if shape is None:
+        raise Unauthorized()
+    if shape[0] != kind:
+        raise Unauthorized(f"This endpoint takes a {kind} key.", code="wrong_key_type")
+    session = get_session()
+    key = find_key(session, plaintext)
+    if key is None or not current_app.extensions["key_cache"].verify(key.id, key.key_hash,
+                                                                      plaintext):
+        raise Unauthorized()
+    if key.business.suspended:
+        raise Forbidden("This business is suspended.", code="business_suspended")
+    _touch(key)
+    return key
+
+
+def _touch(key: ApiKey) -> None:
+    now = time.monotonic()
+    if now - _last_touch.get(key.id, -1e9) < LAST_USED_EVERY:
+        return
+    _last_touch[key.id] = now
+    session = get_session()
+    session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=utcnow()))
+    session.commit()
+
+
+def check_allow_lists(key: ApiKey) -> None:
+    """Enforce a publishable key's origin and bundle-id allow-lists."""
+    if not key.allowed_origins and not key.allowed_bundle_ids:
+        return
+    origin = request.headers.get("Origin", "").strip().lower().rstrip("/")
+    bundle = request.headers.get("X-Tickki-Bundle-Id", "").strip()
+    if (origin and origin in key.allowed_origins) or (bundle and bundle in
+                                                      key.allowed_bundle_ids):
+        return
+    raise Forbidden("This key is not allowed from this origin or app.",
+                    code="origin_not_allowed")
+
+
+def visitor_key(view: F) -> F:
+    """Require a publishable key (allow-lists enforced); sets g.api_key."""
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        g.api_key = authenticate_key("publishable")
+        check_allow_lists(g.api_key)
+        g.credential = f"key:{g.api_key.id}"
+        return view(*args, **kwargs)
+    return wrapped  # type: ignore[return-value]
+
+
+def visitor_session(view: F) -> F:
+    """Require a publishable key and that session's token; sets g.chat_session."""
+    @wraps(view)
+    @visitor_key
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        token = request.headers.get("X-Tickki-Session", "").strip()
+        if not token:
+            raise ApiError("Send the session token as X-Tickki-Session.",
+                           code="missing_session_token", status=401)
+        chat_session: ChatSession = find_session(
+            get_session(), g.api_key, token, current_app.config["SESSION_IDLE_DAYS"])
+        if "conversation_id" in kwargs:
+            check_conversation(chat_session, kwargs["conversation_id"])
+        g.chat_session = chat_session
+        g.credential = f"session:{chat_session.id}"
+        return view(*args, **kwargs)
+    return wrapped  # type: ignore[return-value]
+
+
+def secret_key(scope: str) -> Callable[[F], F]:
+    """Require a secret key holding this scope; sets g.api_key."""
+    def decorator(view: F) -> F:
+        @wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            key = authenticate_key("secret")
+            if scope not in key.scopes:
+                raise Forbidden(f"This key lacks the {scope} scope.",
+                                code="insufficient_scope", field=scope)
+            g.api_key = key
+            g.credential = f"key:{key.id}"
+            return view(*args, **kwargs)
+        return wrapped  # type: ignore[return-value]
+    return decorator

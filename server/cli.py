@@ -1,0 +1,168 @@
+"""The `chatdock` command line: init, keys, serve."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from sqlalchemy import func, select
+
+from server.errors import ApiError
+from server.models import Business
+
+
+def _app() -> Any:
+    from server import create_app
+    return create_app()
+
+
+def _out(args: argparse.Namespace, data: dict[str, Any], lines: list[str]) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(data))
+    else:
+        print("\n".join(lines))
+
+
+def _create_business(session: Any, name: str, email: str, password: str | None) -> dict[str, Any]:
+    from server.services.keys import do_create_business, do_create_key
+    business, owner = do_create_business(session, name, email, password)
+    pk, pk_text = do_create_key(session, business, "publishable", "test", name="Default")
+    sk, sk_text = do_create_key(session, business, "secret", "test", name="Default")
+    return {"business": {"id": business.id, "name": business.name, "slug": business.slug},
+            "owner": {"id": owner.id, "email": owner.email},
+            "publishable_key": pk_text, "secret_key": sk_text,
+            "keys": [{"id": pk.id, "prefix": pk.prefix}, {"id": sk.id, "prefix": sk.prefix}]}
+
+
+def cmd_init(args: argparse.Namespace) -> None:
+    from server.db import session_scope
+    with session_scope(_app()) as session:
+        data = _create_business(session, args.business, args.owner_email, args.owner_password)
+    _out(args, data, [
+        f"Created business {data['business']['name']!r} (slug {data['business']['slug']}).",
+        f"  publishable key: {data['publishable_key']}",
+        f"  secret key:      {data['secret_key']}",
+        "These keys are shown once; store them now."])
+
+
+def _split(raw: str | None) -> list[str]:
+    return [p for p in (raw or "").replace(",", " ").split() if p]
+
+
+def cmd_keys_create(args: argparse.Namespace) -> None:
+    from server.db import session_scope
+    from server.services.keys import do_create_key, find_business, key_json
+    with session_scope(_app()) as session:
+        key, plaintext = do_create_key(
+            session, find_business(session, args.business), args.type, args.mode,
+            name=args.name or "", scopes=_split(args.scopes) if args.scopes else None,
+            origins=_split(args.origins), bundle_ids=_split(args.bundle_ids))
+        data = {**key_json(key), "key": plaintext}
+    _out(args, data, [f"Key {data['id']} ({data['type']}, {data['mode']}): {plaintext}",
+                      "Shown once; store it now."])
+
+
+def cmd_keys_list(args: argparse.Namespace) -> None:
+    from server.db import session_scope
+    from server.services.keys import find_business, key_json, list_keys
+    with session_scope(_app()) as session:
+        rows = [key_json(k) for k in list_keys(session, find_business(session, args.business))]
+    _out(args, {"keys": rows}, [
+        f"{r['id']:>5}  {r['prefix']:<20} {r['type']:<12} {r['mode']:<5} "
+        f"{'revoked ' + str(r['revoked_at']) if r['revoked_at'] else 'active'}" for r in rows])
+
+
+def cmd_keys_revoke(args: argparse.Namespace) -> None:
+    from server.db import session_scope
+    from server.services.keys import do_revoke_key, key_json
+    with session_scope(_app()) as session:
+        data = key_json(do_revoke_key(session, args.key_id))
+    _out(args, data, [f"Key {data['id']} ({data['prefix']}) revoked at {data['revoked_at']}."])
+
+
+def _ensure_demo(app: Any, base: str) -> None:
+    """On an empty database, create a demo business and print its test keys once."""
+    from server.db import session_scope
+    with session_scope(app) as session:
+        if session.scalar(select(func.count(Business.id))):
+            print(f"chatdock: serving {base} (existing database; mint keys with "
+                  "`chatdock keys create --business SLUG ...`)", flush=True)
+            return
+        data = _create_business(session, "Demo Business", "owner@demo.invalid", None)
+    pk, sk = data["publishable_key"], data["secret_key"]
+    print("\n".join([
+        f"chatdock: created the demo business (slug {data['business']['slug']}). "
+        "Its test keys, shown once:",
+        f"  publishable key: {pk}",
+        f"  secret key:      {sk}",
+        "Try:",
+        f"  curl -H 'Authorization: Bearer {pk}' {base}/api/v1/chat/config",
+        f"  curl -X POST -H 'Authorization: Bearer {pk}' -H 'Content-Type: application/json' "
+        f"-d '{{\"visitor_id\":\"v1\"}}' {base}/api/v1/chat/sessions",
+        f"  health: {base}/healthz",
+    ]), flush=True)
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    from server import serve
+    app = _app()
+    _ensure_demo(app, app.config["PUBLIC_URL"] or f"http://{args.host}:{args.port}")
+    app.extensions["engine"].dispose()  # workers open their own connections after fork
+    serve.run(args.host, args.port, args.workers)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="chatdock", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("init", help="create a business, its owner and test keys")
+    p.add_argument("--business", required=True)
+    p.add_argument("--owner-email", required=True)
+    p.add_argument("--owner-password")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_init)
+
+    keys = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_cmd",
+                                                                          required=True)
+    p = keys.add_parser("create")
+    p.add_argument("--business", required=True, help="business slug")
+    p.add_argument("--type", required=True, choices=["publishable", "secret"])
+    p.add_argument("--mode", required=True, choices=["test", "live"])
+    p.add_argument("--name")
+    p.add_argument("--origins", help="allowed web origins (publishable), space/comma separated")
+    p.add_argument("--bundle-ids", help="allowed app bundle ids (publishable)")
+    p.add_argument("--scopes", help="scopes (secret); default all")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_keys_create)
+    p = keys.add_parser("list")
+    p.add_argument("--business", required=True)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_keys_list)
+    p = keys.add_parser("revoke")
+    p.add_argument("key_id", type=int)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_keys_revoke)
+
+    p = sub.add_parser("serve", help="run the server (gunicorn, gevent workers)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=1,
+                   help="processes; more than 1 needs the Redis broker (not in this release)")
+    p.set_defaults(func=cmd_serve)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the `chatdock` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except ApiError as err:
+        print(f"chatdock: {err.message}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

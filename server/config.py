@@ -1,0 +1,54 @@
+"""Configuration: built-in defaults <- config.toml <- CHATDOCK_* environment."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+DEFAULTS: dict[str, Any] = {
+    "DATABASE_URL": "sqlite:///chatdock.db",
+    "SECRET_KEY": "",
+    "PUBLIC_URL": "",
+    "MAX_JSON_BYTES": 1024 * 1024,
+    "MESSAGE_MAX_LENGTH": 8000,
+    "MAX_UPLOAD_KB": 5120,
+    "SESSION_IDLE_DAYS": 30,
+    "REALTIME_APP_KEY": "",
+    "REALTIME_APP_SECRET": "",
+    "ACTIVITY_TIMEOUT": 120,
+    "PONG_GRACE": 30,
+    "WS_COMPRESSION": False,
+    "SOCKET_QUEUE_FRAMES": 512,
+    "TYPING_DEBOUNCE_SECONDS": 3,
+    "LOG_LEVEL": "INFO",
+}
+
+CONFIG_FILE = Path(__file__).resolve().parent.parent / "config.toml"
+
+
+def _coerce(raw: str, like: Any) -> Any:
+    """Turn an environment string into the type of the default it replaces."""
+    if isinstance(like, bool):
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    if isinstance(like, int):
+        return int(raw)
+    if isinstance(like, float):
+        return float(raw)
+    return raw
+
+
+def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Merge defaults, the TOML file and CHATDOCK_* variables; overrides win."""
+    config = dict(DEFAULTS)
+    path = Path(os.environ.get("CHATDOCK_CONFIG", CONFIG_FILE))
+    if path.is_file():
+        with path.open("rb") as fh:
+            config.update({k: v for k, v in tomllib.load(fh).items() if k.isupper()})
+    for key, default in DEFAULTS.items():
+        raw = os.environ.get(f"CHATDOCK_{key}")
+        if raw is not None:
+            config[key] = _coerce(raw, default)
+    config.update(overrides or {})
+    return config

@@ -1,0 +1,105 @@
+"""Engine and sessions: one Session per request, session_scope() for threads.
+
+Services record realtime events on the Session (``emit``); they are handed to
+the broker only after the transaction commits, and dropped on rollback.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from flask import Flask, current_app, g
+from sqlalchemy import create_engine, event, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+from server.models import Base, Setting
+
+PENDING = "pending_events"
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine; SQLite gets WAL, foreign keys and a busy timeout."""
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 15}}
+    if url in ("sqlite://", "sqlite:///:memory:"):
+        kwargs["poolclass"] = StaticPool
+    engine = create_engine(url, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    return engine
+
+
+def emit(session: Session, channels: list[str], name: str, payload: dict[str, Any]) -> None:
+    """Queue a realtime event to publish once this session's transaction commits."""
+    session.info.setdefault(PENDING, []).append((list(channels), name, payload))
+
+
+def _bind_events(factory: sessionmaker[Session], publish: Any) -> None:
+    @event.listens_for(factory, "after_commit")
+    def _publish(session: Session) -> None:
+        for channels, name, payload in session.info.pop(PENDING, []):
+            publish(channels, name, payload)
+
+    @event.listens_for(factory, "after_soft_rollback")
+    def _drop(session: Session, _previous: Any) -> None:
+        session.info.pop(PENDING, None)
+
+
+def init_app(app: Flask, publish: Any) -> None:
+    """Create the engine, the tables and the session factory for this app."""
+    engine = make_engine(app.config["DATABASE_URL"])
+    Base.metadata.create_all(engine)
+    factory = sessionmaker(engine, expire_on_commit=False)
+    _bind_events(factory, publish)
+    app.extensions["db"] = factory
+    app.extensions["engine"] = engine
+    app.teardown_appcontext(_close_request_session)
+
+
+def get_session() -> Session:
+    """Return the request's Session, opening it on first use."""
+    if "db_session" not in g:
+        g.db_session = current_app.extensions["db"]()
+    return g.db_session  # type: ignore[no-any-return]
+
+
+def _close_request_session(_exc: BaseException | None) -> None:
+    session = g.pop("db_session", None)
+    if session is not None:
+        session.close()
+
+
+@contextmanager
+def session_scope(app: Flask | None = None) -> Iterator[Session]:
+    """A short transaction outside a request: commit on success, roll back on error."""
+    factory = (app or current_app).extensions["db"]
+    with factory() as session, session.begin():
+        yield session
+
+
+def ensure_secret(factory: sessionmaker[Session]) -> str:
+    """Return the deployment's generated secret, creating it once for every process."""
+    with factory() as session:
+        found = session.scalar(select(Setting.value).where(Setting.name == "secret_key"))
+        if found:
+            return found
+        session.add(Setting(name="secret_key", value=secrets.token_urlsafe(48)))
+        try:
+            session.commit()
+        except IntegrityError:  # another process won the race
+            session.rollback()
+        return session.scalar(select(Setting.value).where(Setting.name == "secret_key")) or ""

@@ -1,0 +1,178 @@
+"""Database schema (SQLAlchemy 2 declarative)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    """Return the current time, timezone-aware UTC."""
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(DateTime):
+    """A DateTime that always comes back timezone-aware (SQLite drops tzinfo)."""
+
+    cache_ok = True
+
+    def __init__(self) -> None:
+        super().__init__(timezone=True)
+
+    def result_processor(self, dialect, coltype):  # type: ignore[no-untyped-def]
+        parent = super().result_processor(dialect, coltype)
+
+        def process(value):  # type: ignore[no-untyped-def]
+            if parent is not None:
+                value = parent(value)
+            if value is not None and value.tzinfo is None:
+                value = value.replace(tzinfo=timezone.utc)
+            return value
+
+        return process
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime()}
+
+
+class Setting(Base):
+    """Deployment-wide values every process must agree on (e.g. the generated secret)."""
+
+    __tablename__ = "settings"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Business(Base):
+    __tablename__ = "businesses"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    primary_color: Mapped[str] = mapped_column(String(7), default="#4F46E5")
+    accent_color: Mapped[str] = mapped_column(String(7), default="#111827")
+    welcome_message: Mapped[str] = mapped_column(String(500), default="Hi! How can we help?")
+    logo_url: Mapped[str | None] = mapped_column(String(2000), default=None)
+    require_identification: Mapped[bool] = mapped_column(Boolean, default=False)
+    suspended: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class User(Base):
+    """An agent or owner of a business."""
+
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("business_id", "email"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id"), index=True)
+    email: Mapped[str] = mapped_column(String(254))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    role: Mapped[str] = mapped_column(String(16), default="agent")  # owner | agent
+    password_hash: Mapped[str | None] = mapped_column(String(200), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # publishable | secret
+    mode: Mapped[str] = mapped_column(String(4))  # test | live
+    prefix: Mapped[str] = mapped_column(String(32), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    allowed_origins: Mapped[list[str]] = mapped_column(JSON, default=list)
+    allowed_bundle_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
+    business: Mapped[Business] = relationship(lazy="joined")
+
+
+class Contact(Base):
+    """A visitor, identified per business and mode by the app's visitor_id."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (UniqueConstraint("business_id", "mode", "visitor_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id"))
+    mode: Mapped[str] = mapped_column(String(4))
+    visitor_id: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str | None] = mapped_column(String(200), default=None)
+    email: Mapped[str | None] = mapped_column(String(254), default=None)
+    phone: Mapped[str | None] = mapped_column(String(40), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Conversation(Base):
+    """A chat thread; the agent API calls it a ticket."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (Index("ix_conversations_contact_status", "contact_id", "status"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id"), index=True)
+    mode: Mapped[str] = mapped_column(String(4))
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"))
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | pending | resolved
+    channel: Mapped[str] = mapped_column(String(16), default="widget")
+    subject: Mapped[str | None] = mapped_column(String(300), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    contact: Mapped[Contact] = relationship()
+
+
+class ChatSession(Base):
+    """One visitor device's authorization for one conversation."""
+
+    __tablename__ = "chat_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id"))
+    mode: Mapped[str] = mapped_column(String(4))
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
+    key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    conversation: Mapped[Conversation] = relationship()
+    key: Mapped[ApiKey] = relationship()
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_conversation_id_id", "conversation_id", "id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"))
+    direction: Mapped[str] = mapped_column(String(8))  # inbound (visitor) | outbound
+    type: Mapped[str] = mapped_column(String(16), default="text")
+    content: Mapped[str] = mapped_column(Text)
+    sender_role: Mapped[str] = mapped_column(String(8))  # visitor | agent | bot
+    sender_name: Mapped[str | None] = mapped_column(String(200), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class IdempotencyRecord(Base):
+    """The first response to a write sent with an Idempotency-Key (Stripe's rule)."""
+
+    __tablename__ = "idempotency_records"
+    __table_args__ = (UniqueConstraint("credential", "key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    credential: Mapped[str] = mapped_column(String(80))
+    key: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

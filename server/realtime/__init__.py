@@ -1,0 +1,1 @@
+"""Realtime: the Pusher-protocol socket, the hub (channel -> sockets), the broker."""

@@ -1,0 +1,153 @@
+"""The Pusher protocol 7 socket at /app/{app_key} (what pusher-js and Tickki's SDK speak)."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from server.realtime.hub import Connection, Hub
+from server.security import channel_signature, same
+
+CHANNEL_RE = re.compile(r"^[-a-zA-Z0-9_=@,.;]{1,200}$")
+SUPPORTED_PROTOCOLS = range(5, 8)
+
+
+@dataclass(frozen=True)
+class SocketSettings:
+    app_key: str
+    app_secret: str
+    activity_timeout: int
+    pong_grace: int
+    queue_frames: int
+
+
+# Returns the key id that owns a private channel, or None when the channel's
+# resource is gone (revoked session or key, deleted conversation).
+ChannelOwner = Callable[[str], "int | None"]
+
+
+def new_socket_id() -> str:
+    """Return a Pusher socket id (two integers, as client libraries require)."""
+    return f"{secrets.randbelow(10**9)}.{secrets.randbelow(10**9)}"
+
+
+def protocol_error(query: dict[str, str]) -> tuple[int, str] | None:
+    """Check the ?protocol= parameter the way Pusher does."""
+    raw = query.get("protocol")
+    if raw is None:
+        return 4008, "No protocol version supplied"
+    if not raw.isdigit():
+        return 4006, "Invalid version string format"
+    if int(raw) not in SUPPORTED_PROTOCOLS:
+        return 4007, "Unsupported protocol version"
+    return None
+
+
+class PusherSession:
+    """Runs one client connection from handshake to close."""
+
+    def __init__(self, ws: Any, hub: Hub, settings: SocketSettings, owner: ChannelOwner) -> None:
+        self.hub = hub
+        self.settings = settings
+        self.owner = owner
+        self.conn = Connection(ws, new_socket_id(), settings.queue_frames)
+        self.ws = ws
+
+    def run(self, app_key: str, query: dict[str, str]) -> None:
+        """Handshake, then handle frames until the client leaves or is closed."""
+        refusal = None
+        if not same(app_key, self.settings.app_key):
+            refusal = (4001, f"App key {app_key[:40]} not in this cluster")
+        refusal = refusal or protocol_error(query)
+        if refusal:
+            self.conn.close(*refusal)
+            self.conn.finish()
+            return
+        self.hub.add(self.conn)
+        try:
+            self.conn.send_event("pusher:connection_established", {
+                "socket_id": self.conn.socket_id,
+                "activity_timeout": self.settings.activity_timeout})
+            self._loop()
+        finally:
+            self.hub.remove(self.conn)
+            self.conn.finish()
+
+    def _loop(self) -> None:
+        pinged = False
+        while self.ws.connected:
+            timeout = self.settings.pong_grace if pinged else self.settings.activity_timeout
+            raw = self.ws.receive(timeout=timeout)
+            if raw is None:
+                if not self.ws.connected:
+                    return
+                if pinged:
+                    self.conn.close(4201, "Pong reply not received")
+                    return
+                self.conn.send_event("pusher:ping", {})
+                pinged = True
+                continue
+            pinged = False  # any frame from the client counts as activity
+            self._handle(raw)
+
+    def _handle(self, raw: str | bytes) -> None:
+        try:
+            frame = json.loads(raw)
+            event = frame["event"]
+        except (ValueError, TypeError, KeyError):
+            self.conn.send_event("pusher:error", {"code": None, "message": "Invalid message format"})
+            return
+        data = frame.get("data")
+        if isinstance(data, str):
+            try:
+                data = json.loads(data)
+            except ValueError:
+                pass
+        if event == "pusher:ping":
+            self.conn.send_event("pusher:pong", {})
+        elif event == "pusher:subscribe" and isinstance(data, dict):
+            self._subscribe(data)
+        elif event == "pusher:unsubscribe" and isinstance(data, dict):
+            self.hub.unsubscribe(self.conn, str(data.get("channel", "")))
+        elif isinstance(event, str) and event.startswith("client-"):
+            self._client_event(event, frame.get("channel"), frame.get("data"))
+
+    def _subscribe(self, data: dict[str, Any]) -> None:
+        channel = str(data.get("channel", ""))
+        if not CHANNEL_RE.match(channel):
+            self._sub_error(channel, 400, "Invalid channel name")
+            return
+        key_id = None
+        if channel.startswith("presence-"):
+            self._sub_error(channel, 403, "Presence channels are not offered by chatdock")
+            return
+        if channel.startswith("private-"):
+            expected = f"{self.settings.app_key}:" + channel_signature(
+                self.settings.app_secret, self.conn.socket_id, channel)
+            if not same(str(data.get("auth", "")), expected):
+                self._sub_error(channel, 401, "Invalid signature")
+                return
+            key_id = self.owner(channel)
+            if key_id is None:
+                self._sub_error(channel, 403, "This channel is no longer available")
+                return
+        self.hub.subscribe(self.conn, channel, key_id)
+        self.conn.send_event("pusher_internal:subscription_succeeded", {}, channel)
+
+    def _sub_error(self, channel: str, status: int, message: str) -> None:
+        # Channel-scoped, as pusher-js expects; a connection-level 4009 would leave it hanging.
+        self.conn.send_event("pusher:subscription_error",
+                             {"type": "AuthError", "error": message, "status": status}, channel)
+
+    def _client_event(self, event: str, channel: Any, data: Any) -> None:
+        if not isinstance(channel, str) or not channel.startswith("private-") \
+                or channel not in self.conn.channels:
+            self.conn.send_event("pusher:error", {
+                "code": 4301, "message": "Client events need a private channel you joined"})
+            return
+        payload = data if isinstance(data, str) else json.dumps(data)
+        self.hub.deliver(channel, event, payload, exclude=self.conn)

@@ -1,0 +1,78 @@
+"""Mount the Pusher socket on the app and keep open sockets honest about revocations."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import timedelta
+
+from flask import Flask, current_app, request
+from flask_sock import Sock
+from sqlalchemy import select
+
+from server.db import session_scope
+from server.models import ApiKey, utcnow
+from server.realtime.hub import Hub
+from server.realtime.pusher import PusherSession, SocketSettings
+from server.services.chat import channel_owner
+
+log = logging.getLogger("chatdock.realtime")
+sock = Sock()
+REVOCATION_POLL_SECONDS = 2.0
+
+
+@sock.route("/app/<app_key>")
+def pusher_socket(ws, app_key: str) -> None:  # type: ignore[no-untyped-def]
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    _ensure_watcher(app)
+
+    def owner(channel: str) -> int | None:
+        with session_scope(app) as session:
+            return channel_owner(session, channel)
+
+    PusherSession(ws, app.extensions["hub"], app.extensions["socket_settings"], owner).run(
+        app_key, request.args.to_dict())
+
+
+def _strip_compression() -> None:
+    # simple-websocket always accepts permessage-deflate (~100 KB per socket): refuse the offer.
+    if request.path.startswith("/app/") and not current_app.config["WS_COMPRESSION"]:
+        request.environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
+
+
+def _ensure_watcher(app: Flask) -> None:
+    with app.extensions["watcher_lock"]:
+        if app.extensions.get("watcher") is None:
+            thread = threading.Thread(target=_watch_revocations, args=(app,), daemon=True,
+                                      name="revocation-watcher")
+            app.extensions["watcher"] = thread
+            thread.start()
+
+
+def _watch_revocations(app: Flask) -> None:
+    """Close sockets whose key was revoked by any process (the database is the truth)."""
+    hub: Hub = app.extensions["hub"]
+    since = utcnow() - timedelta(seconds=10)
+    while True:
+        time.sleep(REVOCATION_POLL_SECONDS)
+        try:
+            with session_scope(app) as session:
+                ids = set(session.scalars(select(ApiKey.id).where(ApiKey.revoked_at >= since)))
+            if ids:
+                hub.kick_keys(ids)
+        except Exception:  # noqa: BLE001 - keep watching through a database hiccup
+            log.exception("revocation poll failed")
+
+
+def init_app(app: Flask) -> None:
+    """Register the socket route and its settings."""
+    app.config.setdefault("SOCK_SERVER_OPTIONS", {"ping_interval": None,
+                                                  "max_message_size": 64 * 1024})
+    app.extensions["socket_settings"] = SocketSettings(
+        app_key=app.config["REALTIME_APP_KEY"], app_secret=app.config["REALTIME_APP_SECRET"],
+        activity_timeout=app.config["ACTIVITY_TIMEOUT"], pong_grace=app.config["PONG_GRACE"],
+        queue_frames=app.config["SOCKET_QUEUE_FRAMES"])
+    app.extensions["watcher_lock"] = threading.Lock()
+    app.before_request(_strip_compression)
+    sock.init_app(app)

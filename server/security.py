@@ -1,0 +1,138 @@
+"""Security primitives: key material, hashing, signatures. Nothing else compares secrets."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import string
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import TypeVar
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+_ALPHABET = string.ascii_letters + string.digits
+KEY_BODY_CHARS = 34  # base62: ~201 random bits in all
+LOOKUP_CHARS = 10  # public part of the body; the remaining 24 chars carry ~142 secret bits
+KEY_PREFIXES = {("publishable", "test"): "pk_test_", ("publishable", "live"): "pk_live_",
+                ("secret", "test"): "sk_test_", ("secret", "live"): "sk_live_"}
+
+hasher = PasswordHasher()
+T = TypeVar("T")
+
+
+def new_api_key(kind: str, mode: str) -> tuple[str, str]:
+    """Return (plaintext, lookup prefix) for a new key of this kind and mode."""
+    body = "".join(secrets.choice(_ALPHABET) for _ in range(KEY_BODY_CHARS))
+    plaintext = KEY_PREFIXES[(kind, mode)] + body
+    return plaintext, lookup_prefix(plaintext)
+
+
+def lookup_prefix(plaintext: str) -> str:
+    """Return the non-secret part of a key used to find its row."""
+    return plaintext[: len("pk_test_") + LOOKUP_CHARS]
+
+
+def parse_key(plaintext: str) -> tuple[str, str] | None:
+    """Return (kind, mode) when the text has a key's shape, else None."""
+    for (kind, mode), prefix in KEY_PREFIXES.items():
+        body = plaintext[len(prefix):]
+        if plaintext.startswith(prefix) and len(body) == KEY_BODY_CHARS and body.isalnum():
+            return kind, mode
+    return None
+
+
+def hash_secret(plaintext: str) -> str:
+    """Hash a key or password with argon2."""
+    return hasher.hash(plaintext)
+
+
+def verify_secret(stored_hash: str, plaintext: str) -> bool:
+    """Check a plaintext against its argon2 hash."""
+    try:
+        return hasher.verify(stored_hash, plaintext)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def run_cpu(fn: Callable[..., T], *args: object) -> T:
+    """Run CPU-bound C code off the gevent loop when under gevent, inline otherwise."""
+    try:
+        from gevent import get_hub
+        from gevent.monkey import is_module_patched
+    except ImportError:  # pragma: no cover - gevent is a dependency
+        return fn(*args)
+    if is_module_patched("threading"):
+        return get_hub().threadpool.apply(fn, args)  # type: ignore[no-any-return]
+    return fn(*args)
+
+
+class VerifiedKeyCache:
+    """Remembers which (key row, plaintext) pairs argon2 already accepted.
+
+    Holds a SHA-256 of the plaintext, never the plaintext. One argon2 run per
+    key per process (single-flight); revocation is still read from the
+    database on every request, so it is immediate on every process.
+    """
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._seen: OrderedDict[int, bytes] = OrderedDict()
+        self._locks: dict[int, threading.Lock] = {}
+        self._guard = threading.Lock()
+        self._size = size
+
+    def verify(self, key_id: int, stored_hash: str, plaintext: str) -> bool:
+        """Return whether plaintext matches, running argon2 at most once per key."""
+        digest = hashlib.sha256(plaintext.encode()).digest()
+        if self._hit(key_id, digest):
+            return True
+        with self._guard:
+            lock = self._locks.setdefault(key_id, threading.Lock())
+        with lock:
+            if self._hit(key_id, digest):
+                return True
+            ok = run_cpu(verify_secret, stored_hash, plaintext)
+            if ok:
+                with self._guard:
+                    self._seen[key_id] = digest
+                    while len(self._seen) > self._size:
+                        self._seen.popitem(last=False)
+        return ok
+
+    def forget(self, key_id: int) -> None:
+        """Drop a key (after revocation)."""
+        with self._guard:
+            self._seen.pop(key_id, None)
+
+    def _hit(self, key_id: int, digest: bytes) -> bool:
+        known = self._seen.get(key_id)
+        return known is not None and hmac.compare_digest(known, digest)
+
+
+def new_session_token() -> str:
+    """Return a fresh visitor session token (256 random bits)."""
+    return "cst_" + secrets.token_urlsafe(32)
+
+
+def token_digest(token: str) -> str:
+    """Hash a high-entropy token for storage and lookup (SHA-256 suffices at 256 bits)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def derive(secret: str, purpose: str) -> str:
+    """Derive a stable sub-secret for one purpose from the deployment secret."""
+    return hmac.new(secret.encode(), purpose.encode(), hashlib.sha256).hexdigest()
+
+
+def channel_signature(app_secret: str, socket_id: str, channel: str) -> str:
+    """Return Pusher's private-channel HMAC for socket_id:channel."""
+    msg = f"{socket_id}:{channel}".encode()
+    return hmac.new(app_secret.encode(), msg, hashlib.sha256).hexdigest()
+
+
+def same(a: str, b: str) -> bool:
+    """Compare two secrets in constant time."""
+    return hmac.compare_digest(a.encode(), b.encode())

@@ -1,0 +1,1 @@
+"""Services: check_*() validates, do_*() writes and emits events; they never commit."""
