@@ -1,0 +1,137 @@
+"""Fixtures: an app on a temporary SQLite file, businesses with keys, live servers."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from werkzeug.serving import make_server
+
+from server import create_app
+from server.db import session_scope
+from server.services.keys import do_create_business, do_create_key
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Any:
+    return create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'test.db'}",
+                       "PUBLIC_URL": "", "TYPING_DEBOUNCE_SECONDS": 3})
+
+
+@pytest.fixture
+def client(app: Any) -> Any:
+    return app.test_client()
+
+
+def make_business(app: Any, name: str = "Acme", **key_options: Any) -> dict[str, Any]:
+    """Create a business with a test publishable and secret key; return plaintexts and ids."""
+    with session_scope(app) as session:
+        business, _owner = do_create_business(session, name, f"owner@{name.lower()}.test")
+        pk, pk_text = do_create_key(session, business, "publishable", "test", **key_options)
+        sk, sk_text = do_create_key(session, business, "secret", "test")
+        return {"id": business.id, "slug": business.slug, "pk": pk_text, "sk": sk_text,
+                "pk_id": pk.id, "sk_id": sk.id}
+
+
+@pytest.fixture
+def biz(app: Any) -> dict[str, Any]:
+    return make_business(app)
+
+
+@pytest.fixture
+def live(app: Any) -> Iterator[str]:
+    """The app on a real socket (werkzeug, threaded) for websocket tests."""
+    port = free_port()
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{port}"
+    server.shutdown()
+
+
+def start_visitor(base: str, pk: str, visitor_id: str = "visitor-1",
+                  **extra: Any) -> dict[str, Any]:
+    resp = httpx.post(f"{base}/api/v1/chat/sessions", json={"visitor_id": visitor_id, **extra},
+                      headers={"Authorization": f"Bearer {pk}"})
+    assert resp.status_code == 201, resp.text
+    return resp.json()["data"]  # type: ignore[no-any-return]
+
+
+class ServedProcess:
+    """`chatdock serve` in a subprocess on a free port with a fresh database."""
+
+    def __init__(self, tmp: Path, workers: int = 1) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, "CHATDOCK_DATABASE_URL": f"sqlite:///{tmp / 'served.db'}",
+                    "CHATDOCK_PUBLIC_URL": ""}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "server.cli", "serve", "--port", str(self.port),
+             "--workers", str(workers)], cwd=ROOT, env=self.env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.output: list[str] = []
+        self.pk = self.sk = ""
+        self._read_banner()
+
+    def _read_banner(self) -> None:
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            self.output.append(line)
+            if "publishable key:" in line:
+                self.pk = line.split()[-1]
+            if "secret key:" in line:
+                self.sk = line.split()[-1]
+            if "Booting worker" in line:
+                break
+        threading.Thread(target=self._drain, daemon=True).start()
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.base}/healthz").status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise RuntimeError("chatdock serve did not come up:\n" + "".join(self.output))
+
+    def _drain(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.output.append(line)
+
+    def cli(self, *args: str) -> Any:
+        out = subprocess.run([sys.executable, "-m", "server.cli", *args], cwd=ROOT, env=self.env,
+                             capture_output=True, text=True, check=True)
+        return json.loads(out.stdout) if "--json" in args else out.stdout
+
+    def stop(self, sig: int = 15) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        return self.proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedProcess]:
+    proc = ServedProcess(tmp_path_factory.mktemp("served"))
+    yield proc
+    proc.stop()

@@ -1,0 +1,85 @@
+"""A minimal Pusher-protocol test client over simple-websocket (a flask-sock dependency)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import httpx
+from simple_websocket import Client, ConnectionClosed
+
+
+class PusherTestClient:
+    """Connects, answers nothing on its own, and lets a test read decoded frames."""
+
+    def __init__(self, ws_url: str) -> None:
+        self.ws = Client.connect(ws_url)
+        self.frames: list[dict[str, Any]] = []
+
+    @classmethod
+    def for_session(cls, started: dict[str, Any]) -> "PusherTestClient":
+        rt = started["realtime"]
+        scheme = "wss" if rt["scheme"] == "https" else "ws"
+        return cls(f"{scheme}://{rt['host']}:{rt['port']}/app/{rt['key']}"
+                   "?protocol=7&client=python-test&version=1.0")
+
+    def recv(self, timeout: float = 5.0) -> dict[str, Any] | None:
+        """Return the next frame with its data decoded, or None on timeout."""
+        raw = self.ws.receive(timeout=timeout)
+        if raw is None:
+            return None
+        frame = json.loads(raw)
+        if isinstance(frame.get("data"), str):
+            frame["data_raw"] = frame["data"]
+            try:
+                frame["data"] = json.loads(frame["data"])
+            except ValueError:
+                pass
+        self.frames.append(frame)
+        return frame
+
+    def expect(self, event: str, timeout: float = 5.0) -> dict[str, Any]:
+        """Read frames until one named event arrives."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            frame = self.recv(deadline - time.monotonic())
+            if frame is not None and frame["event"] == event:
+                return frame
+        raise AssertionError(f"no {event} within {timeout}s; got {self.frames}")
+
+    def socket_id(self) -> str:
+        return str(self.expect("pusher:connection_established")["data"]["socket_id"])
+
+    def send(self, event: str, data: Any, channel: str | None = None) -> None:
+        frame: dict[str, Any] = {"event": event, "data": data}
+        if channel:
+            frame["channel"] = channel
+        self.ws.send(json.dumps(frame))
+
+    def subscribe_session(self, started: dict[str, Any], pk: str) -> None:
+        """Authorize through the real endpoint and subscribe, as the Tickki SDK does."""
+        rt = started["realtime"]
+        resp = httpx.post(rt["auth_endpoint"], data={"socket_id": self.socket_id(),
+                                                     "channel_name": rt["channel"]},
+                          headers={"Authorization": f"Bearer {pk}",
+                                   "X-Tickki-Session": started["session_token"]})
+        assert resp.status_code == 200, resp.text
+        self.send("pusher:subscribe", {"auth": resp.json()["auth"], "channel": rt["channel"]})
+        self.expect("pusher_internal:subscription_succeeded")
+
+    def close_code(self, timeout: float = 5.0) -> int | None:
+        """Wait for the server to close; return its close code."""
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline and self.ws.connected:
+                self.recv(0.2)
+        except ConnectionClosed:
+            pass
+        return self.ws.close_reason if not self.ws.connected else None
+
+    def close(self) -> None:
+        try:
+            self.ws.close()
+        except Exception:  # noqa: BLE001
+            pass
