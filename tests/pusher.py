@@ -1,4 +1,4 @@
-"""A minimal Pusher-protocol test client over simple-websocket (a flask-sock dependency)."""
+"""A minimal Pusher-protocol test client over the `websockets` sync client."""
 
 from __future__ import annotations
 
@@ -7,15 +7,18 @@ import time
 from typing import Any
 
 import httpx
-from simple_websocket import Client, ConnectionClosed
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
 
 class PusherTestClient:
     """Connects, answers nothing on its own, and lets a test read decoded frames."""
 
     def __init__(self, ws_url: str) -> None:
-        self.ws = Client.connect(ws_url)
+        self.ws = connect(ws_url, compression=None, open_timeout=5, legacy=True)
+        self.closed_with: int | None = None
         self.frames: list[dict[str, Any]] = []
+        self._socket_id: str | None = None
 
     @classmethod
     def for_session(cls, started: dict[str, Any]) -> "PusherTestClient":
@@ -26,9 +29,13 @@ class PusherTestClient:
 
     def recv(self, timeout: float = 5.0) -> dict[str, Any] | None:
         """Return the next frame with its data decoded, or None on timeout."""
-        raw = self.ws.receive(timeout=timeout)
-        if raw is None:
+        try:
+            raw = self.ws.recv(timeout=max(timeout, 0))
+        except TimeoutError:
             return None
+        except ConnectionClosed as closed:
+            self.closed_with = closed.rcvd.code if closed.rcvd else None
+            raise
         frame = json.loads(raw)
         if isinstance(frame.get("data"), str):
             frame["data_raw"] = frame["data"]
@@ -49,7 +56,11 @@ class PusherTestClient:
         raise AssertionError(f"no {event} within {timeout}s; got {self.frames}")
 
     def socket_id(self) -> str:
-        return str(self.expect("pusher:connection_established")["data"]["socket_id"])
+        """The socket id from the handshake (read once, then remembered)."""
+        if self._socket_id is None:
+            frame = self.expect("pusher:connection_established")
+            self._socket_id = str(frame["data"]["socket_id"])
+        return self._socket_id
 
     def send(self, event: str, data: Any, channel: str | None = None) -> None:
         frame: dict[str, Any] = {"event": event, "data": data}
@@ -68,15 +79,19 @@ class PusherTestClient:
         self.send("pusher:subscribe", {"auth": resp.json()["auth"], "channel": rt["channel"]})
         self.expect("pusher_internal:subscription_succeeded")
 
+    @property
+    def connected(self) -> bool:
+        return self.closed_with is None and self.ws.close_code is None
+
     def close_code(self, timeout: float = 5.0) -> int | None:
-        """Wait for the server to close; return its close code."""
+        """Wait for the server to close; return its close code (None if still open)."""
         deadline = time.monotonic() + timeout
         try:
-            while time.monotonic() < deadline and self.ws.connected:
-                self.recv(0.2)
+            while time.monotonic() < deadline:
+                self.recv(deadline - time.monotonic())
         except ConnectionClosed:
-            pass
-        return self.ws.close_reason if not self.ws.connected else None
+            return self.closed_with
+        return None
 
     def close(self) -> None:
         try:

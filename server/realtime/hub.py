@@ -87,6 +87,7 @@ class Connection:
                 # sendall, not simple-websocket's send(): a partial send would corrupt the stream
                 self.ws.sock.sendall(self.ws.ws.send(TextMessage(data=item)))
             except Exception:  # noqa: BLE001 - any failure means the client is gone
+                log.debug("socket %s write failed", self.socket_id, exc_info=True)
                 self.abort()
                 return
 

@@ -1,0 +1,363 @@
+"""Every error row: status, exact {"error", "message"[, "field"]} body, no side effects."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from server.db import session_scope
+from server.models import (Business, ChatSession, Contact, Conversation, IdempotencyRecord,
+                           Message)
+from server.services.keys import do_create_key, do_revoke_key
+from tests.conftest import make_business
+
+CHAT = "/api/v1/chat"
+
+
+def h(pk: str | None = None, token: str | None = None, **extra: str) -> dict[str, str]:
+    out = {"Authorization": f"Bearer {pk}"} if pk else {}
+    if token:
+        out["X-Tickki-Session"] = token
+    return {**out, **extra}
+
+
+def counts(app: Any) -> dict[str, int]:
+    with session_scope(app) as s:
+        return {m.__tablename__: s.scalar(select(func.count()).select_from(m))
+                for m in (Message, ChatSession, Conversation, Contact, IdempotencyRecord)}
+
+
+def assert_error(resp: Any, status: int, code: str, field: str | None = None) -> dict[str, Any]:
+    assert resp.status_code == status, resp.get_data(as_text=True)
+    assert resp.mimetype == "application/json"
+    body = resp.get_json()
+    assert set(body) == ({"error", "message", "field"} if field else {"error", "message"}), body
+    assert body["error"] == code
+    assert isinstance(body["message"], str) and body["message"].strip()
+    if field:
+        assert body["field"] == field
+    return body  # type: ignore[no-any-return]
+
+
+def start(client: Any, pk: str, visitor_id: str = "v-1", **extra: Any) -> dict[str, Any]:
+    resp = client.post(f"{CHAT}/sessions", json={"visitor_id": visitor_id, **extra}, headers=h(pk))
+    assert resp.status_code == 201, resp.get_data(as_text=True)
+    return resp.get_json()["data"]  # type: ignore[no-any-return]
+
+
+def msgs_url(sess: dict[str, Any]) -> str:
+    return f"{CHAT}/sessions/{sess['conversation_id']}/messages"
+
+
+@pytest.fixture
+def sess(client: Any, biz: dict[str, Any]) -> dict[str, Any]:
+    return start(client, biz["pk"])
+
+
+# ---------- routing ---------------------------------------------------------
+
+@pytest.mark.parametrize("method,path,status,code", [
+    ("get", "/no/such/page", 404, "not_found"),
+    ("post", f"{CHAT}/nothing-here", 404, "not_found"),
+    ("get", f"{CHAT}/broadcasting/auth", 405, "method_not_allowed"),
+    ("delete", f"{CHAT}/config", 405, "method_not_allowed"),
+])
+def test_routing_errors_are_json(client: Any, biz: dict[str, Any], method: str, path: str,
+                                 status: int, code: str) -> None:
+    resp = getattr(client, method)(path, headers=h(biz["pk"]))
+    assert_error(resp, status, code)
+    assert "<html" not in resp.get_data(as_text=True).lower()
+    if status == 405:
+        assert resp.headers.get("Allow")
+
+
+# ---------- keys --------------------------------------------------------------
+
+@pytest.mark.parametrize("auth,code", [
+    (None, "missing_api_key"),
+    ("Bearer ", "missing_api_key"),
+    ("Basic dXNlcjpwYXNz", "missing_api_key"),
+    ("Bearer garbage", "invalid_api_key"),
+    ("Bearer pk_test_" + "A" * 34, "invalid_api_key"),  # well-formed, unknown
+    ("WRONG_SECRET", "invalid_api_key"),  # right lookup prefix, wrong secret part
+])
+def test_bad_api_key(app: Any, client: Any, biz: dict[str, Any], auth: str | None,
+                     code: str) -> None:
+    if auth == "WRONG_SECRET":
+        auth = "Bearer " + biz["pk"][:-4] + ("zzzz" if not biz["pk"].endswith("zzzz") else "yyyy")
+    before = counts(app)
+    headers = {"Authorization": auth} if auth else {}
+    assert_error(client.get(f"{CHAT}/config", headers=headers), 401, code)
+    resp = client.post(f"{CHAT}/sessions", json={"visitor_id": "v"}, headers=headers)
+    assert_error(resp, 401, code)
+    assert counts(app) == before
+
+
+def test_revoked_key_is_rejected_immediately(app: Any, client: Any, biz: dict[str, Any],
+                                             sess: dict[str, Any]) -> None:
+    assert client.get(f"{CHAT}/config", headers=h(biz["pk"])).status_code == 200  # cache warm
+    with session_scope(app) as s:
+        do_revoke_key(s, biz["pk_id"])
+    before = counts(app)
+    assert_error(client.get(f"{CHAT}/config", headers=h(biz["pk"])), 401, "invalid_api_key")
+    assert_error(client.post(f"{CHAT}/sessions", json={"visitor_id": "v-2"}, headers=h(biz["pk"])),
+                 401, "invalid_api_key")
+    resp = client.post(msgs_url(sess), json={"content": "hi"},
+                       headers=h(biz["pk"], sess["session_token"]))
+    assert_error(resp, 401, "invalid_api_key")
+    assert counts(app) == before
+
+
+def test_secret_key_on_visitor_endpoints(app: Any, client: Any, biz: dict[str, Any],
+                                         sess: dict[str, Any]) -> None:
+    before = counts(app)
+    assert_error(client.get(f"{CHAT}/config", headers=h(biz["sk"])), 401, "wrong_key_type")
+    assert_error(client.post(f"{CHAT}/sessions", json={"visitor_id": "v-9"}, headers=h(biz["sk"])),
+                 401, "wrong_key_type")
+    resp = client.post(msgs_url(sess), json={"content": "hi"},
+                       headers=h(biz["sk"], sess["session_token"]))
+    assert_error(resp, 401, "wrong_key_type")
+    assert counts(app) == before
+
+
+def test_publishable_key_on_agent_endpoint(app: Any, client: Any, biz: dict[str, Any],
+                                           sess: dict[str, Any]) -> None:
+    before = counts(app)
+    resp = client.post(f"/api/v1/tickets/{sess['conversation_id']}/messages",
+                       json={"content": "agent?"}, headers=h(biz["pk"]))
+    assert_error(resp, 401, "wrong_key_type")
+    assert counts(app) == before
+
+
+def _read_only_sk(app: Any, biz: dict[str, Any]) -> str:
+    with session_scope(app) as s:
+        _key, text = do_create_key(s, s.get(Business, biz["id"]), "secret", "test",
+                                   scopes=["tickets:read"])
+    return text
+
+
+def test_secret_key_without_scope(app: Any, client: Any, biz: dict[str, Any],
+                                  sess: dict[str, Any]) -> None:
+    sk = _read_only_sk(app, biz)
+    before = counts(app)
+    resp = client.post(f"/api/v1/tickets/{sess['conversation_id']}/messages",
+                       json={"content": "agent reply"}, headers=h(sk))
+    assert resp.status_code == 403 and resp.get_json()["error"] == "insufficient_scope"
+    assert isinstance(resp.get_json()["message"], str)
+    assert counts(app) == before
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: insufficient_scope sets field='tickets:write' "
+                   "(server/auth.py secret_key); SPEC: field only when one input is at fault")
+def test_insufficient_scope_body_has_no_field(app: Any, client: Any, biz: dict[str, Any],
+                                             sess: dict[str, Any]) -> None:
+    resp = client.post(f"/api/v1/tickets/{sess['conversation_id']}/messages",
+                       json={"content": "x"}, headers=h(_read_only_sk(app, biz)))
+    assert_error(resp, 403, "insufficient_scope")
+
+
+# ---------- session tokens ----------------------------------------------------
+
+SESSION_CALLS = [("post", "messages", {"content": "hi"}), ("get", "messages", None),
+                 ("post", "identify", {"name": "Ann"}), ("post", "typing", None),
+                 ("post", "heartbeat", None)]
+
+
+@pytest.mark.parametrize("method,tail,body", SESSION_CALLS)
+@pytest.mark.parametrize("token,code", [(None, "missing_session_token"),
+                                        ("cst_bogus-token", "invalid_session")])
+def test_session_token_required(app: Any, client: Any, biz: dict[str, Any], sess: dict[str, Any],
+                                method: str, tail: str, body: Any, token: str | None,
+                                code: str) -> None:
+    before = counts(app)
+    resp = getattr(client, method)(f"{CHAT}/sessions/{sess['conversation_id']}/{tail}",
+                                   json=body, headers=h(biz["pk"], token))
+    assert_error(resp, 401, code)
+    assert counts(app) == before
+
+
+@pytest.mark.parametrize("token,code", [(None, "missing_session_token"),
+                                        ("cst_bogus-token", "invalid_session")])
+def test_channel_auth_needs_session(client: Any, biz: dict[str, Any], sess: dict[str, Any],
+                                    token: str | None, code: str) -> None:
+    resp = client.post(f"{CHAT}/broadcasting/auth", headers=h(biz["pk"], token),
+                       data={"socket_id": "1.2", "channel_name": sess["realtime"]["channel"]})
+    assert_error(resp, 401, code)
+
+
+def test_token_of_another_business(app: Any, client: Any, biz: dict[str, Any],
+                                   sess: dict[str, Any]) -> None:
+    other = make_business(app, "Other")
+    start(client, other["pk"], "v-1")
+    before = counts(app)
+    resp = client.post(msgs_url(sess), json={"content": "hi"},
+                       headers=h(other["pk"], sess["session_token"]))
+    assert_error(resp, 401, "invalid_session")
+    assert counts(app) == before
+
+
+def test_token_on_another_conversation(app: Any, client: Any, biz: dict[str, Any],
+                                       sess: dict[str, Any]) -> None:
+    other = start(client, biz["pk"], "v-other")
+    assert other["conversation_id"] != sess["conversation_id"]
+    before = counts(app)
+    for method, body in (("post", {"content": "sneaky"}), ("get", None)):
+        resp = getattr(client, method)(msgs_url(other), json=body,
+                                       headers=h(biz["pk"], sess["session_token"]))
+        assert_error(resp, 404, "not_found")
+    assert counts(app) == before
+
+
+# ---------- bodies and validation -----------------------------------------------
+
+@pytest.mark.parametrize("raw", ["{not json", "[1, 2]", '"text"', "\xff\xfe"])
+@pytest.mark.parametrize("target", ["sessions", "messages"])
+def test_body_must_be_a_json_object(app: Any, client: Any, biz: dict[str, Any],
+                                    sess: dict[str, Any], raw: str, target: str) -> None:
+    url, headers = ((f"{CHAT}/sessions", h(biz["pk"])) if target == "sessions"
+                    else (msgs_url(sess), h(biz["pk"], sess["session_token"])))
+    before = counts(app)
+    data = raw.encode("latin-1")
+    resp = client.post(url, data=data, headers=headers, content_type="application/json")
+    assert_error(resp, 400, "invalid_json")
+    assert counts(app) == before
+
+
+@pytest.mark.parametrize("tail,body,field", [
+    ("start", {}, "visitor_id"),
+    ("start", {"visitor_id": "   "}, "visitor_id"),
+    ("start", {"visitor_id": 42}, "visitor_id"),
+    ("start", {"visitor_id": "v-x", "email": "not-an-email"}, "email"),
+    ("messages", {}, "content"),
+    ("messages", {"content": 5}, "content"),
+    ("messages", {"content": ["hi"]}, "content"),
+    ("messages", {"content": ""}, "content"),
+    ("messages", {"content": " \n\t "}, "content"),
+    ("identify", {"email": "nope"}, "email"),
+    ("identify", {"email": "a@b"}, "email"),
+    ("identify", {"name": 7}, "name"),
+])
+def test_validation_errors(app: Any, client: Any, biz: dict[str, Any], sess: dict[str, Any],
+                           tail: str, body: dict[str, Any], field: str) -> None:
+    before = counts(app)
+    if tail == "start":
+        resp = client.post(f"{CHAT}/sessions", json=body, headers=h(biz["pk"]))
+    else:
+        resp = client.post(f"{CHAT}/sessions/{sess['conversation_id']}/{tail}", json=body,
+                           headers=h(biz["pk"], sess["session_token"]))
+    assert_error(resp, 400, "validation_error", field)
+    assert counts(app) == before
+    with session_scope(app) as s:
+        assert s.scalar(select(Contact.email)) is None
+
+
+def test_content_length_limit(app: Any, client: Any, biz: dict[str, Any],
+                              sess: dict[str, Any]) -> None:
+    limit = app.config["MESSAGE_MAX_LENGTH"]
+    headers = h(biz["pk"], sess["session_token"])
+    before = counts(app)
+    assert_error(client.post(msgs_url(sess), json={"content": "x" * (limit + 1)}, headers=headers),
+                 400, "validation_error", "content")
+    assert counts(app) == before
+    resp = client.post(msgs_url(sess), json={"content": "y" * limit}, headers=headers)
+    assert resp.status_code == 201
+    assert len(resp.get_json()["data"]["content"]) == limit
+    assert counts(app)["messages"] == before["messages"] + 1
+
+
+@pytest.mark.parametrize("query,field", [
+    ("limit=0", "limit"), ("limit=101", "limit"), ("limit=abc", "limit"), ("limit=-1", "limit"),
+    ("limit=2.5", "limit"), ("cursor=!!!", "cursor"), ("cursor=bm90LWEtY3Vyc29y", "cursor"),
+    ("cursor=%FF%FE", "cursor"),
+])
+def test_history_query_errors(client: Any, biz: dict[str, Any], sess: dict[str, Any],
+                              query: str, field: str) -> None:
+    resp = client.get(f"{msgs_url(sess)}?{query}", headers=h(biz["pk"], sess["session_token"]))
+    assert_error(resp, 400, "validation_error", field)
+
+
+def test_json_body_over_max_json_bytes(app: Any, client: Any, biz: dict[str, Any],
+                                       sess: dict[str, Any]) -> None:
+    size = app.config["MAX_JSON_BYTES"]
+    assert size < app.config["MAX_CONTENT_LENGTH"]
+    raw = json.dumps({"content": "x" * size}).encode()
+    before = counts(app)
+    resp = client.post(msgs_url(sess), data=raw, content_type="application/json",
+                       headers=h(biz["pk"], sess["session_token"]))
+    assert_error(resp, 413, "payload_too_large")
+    assert counts(app) == before
+
+
+def test_body_over_max_content_length(app: Any, client: Any, biz: dict[str, Any],
+                                      sess: dict[str, Any]) -> None:
+    raw = json.dumps({"content": "x" * app.config["MAX_CONTENT_LENGTH"]}).encode()
+    before = counts(app)
+    resp = client.post(msgs_url(sess), data=raw, content_type="application/json",
+                       headers=h(biz["pk"], sess["session_token"]))
+    assert_error(resp, 413, "payload_too_large")
+    assert "<html" not in resp.get_data(as_text=True).lower()
+    assert counts(app) == before
+
+
+# ---------- channel auth ----------------------------------------------------------
+
+@pytest.mark.parametrize("socket_id", [
+    "", "abc", "123", "1.2.3", "12.ab", ".5", "1 .2",
+    pytest.param("123.456\n", marks=pytest.mark.xfail(
+        strict=True, reason="BUG: SOCKET_ID_RE uses re.match with '$', which accepts a "
+                            "trailing newline (server/services/chat.py)")),
+])
+def test_channel_auth_bad_socket_id(client: Any, biz: dict[str, Any], sess: dict[str, Any],
+                                    socket_id: str) -> None:
+    resp = client.post(f"{CHAT}/broadcasting/auth", headers=h(biz["pk"], sess["session_token"]),
+                       data={"socket_id": socket_id, "channel_name": sess["realtime"]["channel"]})
+    assert_error(resp, 400, "validation_error", "socket_id")
+
+
+def test_channel_auth_other_channels(client: Any, biz: dict[str, Any],
+                                     sess: dict[str, Any]) -> None:
+    other = start(client, biz["pk"], "v-2")
+    headers = h(biz["pk"], sess["session_token"])
+    for channel in (other["realtime"]["channel"], f"private-business.{biz['id']}",
+                    f"presence-chat.session.{sess['session_id']}"):
+        resp = client.post(f"{CHAT}/broadcasting/auth", headers=headers,
+                           data={"socket_id": "1.2", "channel_name": channel})
+        assert_error(resp, 403, "forbidden")
+    resp = client.post(f"{CHAT}/broadcasting/auth", headers=headers, data={"socket_id": "1.2"})
+    assert_error(resp, 400, "validation_error", "channel_name")
+
+
+# ---------- unexpected errors ---------------------------------------------------------
+
+def test_unexpected_exception_is_a_generic_500(monkeypatch: pytest.MonkeyPatch, client: Any,
+                                               biz: dict[str, Any], sess: dict[str, Any]) -> None:
+    def boom(*_a: Any, **_k: Any) -> Any:
+        raise RuntimeError("secret detail")
+
+    monkeypatch.setattr("server.services.chat.list_history", boom)
+    resp = client.get(msgs_url(sess), headers=h(biz["pk"], sess["session_token"]))
+    assert_error(resp, 500, "internal_error")
+    text = resp.get_data(as_text=True)
+    assert "secret detail" not in text and "Traceback" not in text and "RuntimeError" not in text
+
+
+# ---------- idempotency -----------------------------------------------------------------
+
+def test_idempotent_retry_replays_without_duplicate(app: Any, client: Any, biz: dict[str, Any],
+                                                    sess: dict[str, Any]) -> None:
+    headers = h(biz["pk"], sess["session_token"], **{"Idempotency-Key": "retry-1"})
+    first = client.post(msgs_url(sess), json={"content": "once"}, headers=headers)
+    second = client.post(msgs_url(sess), json={"content": "once"}, headers=headers)
+    assert first.status_code == second.status_code == 201
+    assert second.get_json() == first.get_json()
+    assert second.headers.get("Idempotent-Replayed") == "true"
+    assert "Idempotent-Replayed" not in first.headers
+    with session_scope(app) as s:
+        assert s.scalars(select(Message.content)).all() == ["once"]
+    before = counts(app)
+    conflict = client.post(msgs_url(sess), json={"content": "twice"}, headers=headers)
+    assert_error(conflict, 422, "idempotency_conflict")
+    assert counts(app) == before
