@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
@@ -60,6 +61,13 @@ def _touch(key: ApiKey) -> None:
     session.commit()
 
 
+def _touch_session(chat_session: ChatSession) -> None:
+    """Using a session keeps it from idling out (written at most every few minutes)."""
+    if chat_session.last_seen_at < utcnow() - timedelta(minutes=5):
+        chat_session.last_seen_at = utcnow()
+        get_session().commit()
+
+
 def check_allow_lists(key: ApiKey) -> None:
     """Enforce a publishable key's origin and bundle-id allow-lists."""
     if not key.allowed_origins and not key.allowed_bundle_ids:
@@ -97,6 +105,7 @@ def visitor_session(view: F) -> F:
             get_session(), g.api_key, token, current_app.config["SESSION_IDLE_DAYS"])
         if "conversation_id" in kwargs:
             check_conversation(chat_session, kwargs["conversation_id"])
+        _touch_session(chat_session)
         g.chat_session = chat_session
         g.credential = f"session:{chat_session.id}"
         return view(*args, **kwargs)
@@ -110,8 +119,7 @@ def secret_key(scope: str) -> Callable[[F], F]:
         def wrapped(*args: Any, **kwargs: Any) -> Any:
             key = authenticate_key("secret")
             if scope not in key.scopes:
-                raise Forbidden(f"This key lacks the {scope} scope.",
-                                code="insufficient_scope", field=scope)
+                raise Forbidden(f"This key lacks the {scope} scope.", code="insufficient_scope")
             g.api_key = key
             g.credential = f"key:{key.id}"
             return view(*args, **kwargs)

@@ -177,8 +177,6 @@ def test_secrets_are_stored_hashed(app: Any, client: Any, biz: dict[str, Any],
                    for key_hash in s.scalars(select(ApiKey.key_hash)))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: an Idempotency-Key on POST /chat/sessions stores "
-                   "the plaintext session_token in idempotency_records.body (api/common.py)")
 def test_idempotent_session_start_does_not_store_token(app: Any, client: Any,
                                                        biz: dict[str, Any]) -> None:
     data = start(client, biz["pk"], headers={"Idempotency-Key": "start-1"})
@@ -262,7 +260,7 @@ def test_typing_and_heartbeat(app: Any, client: Any, biz: dict[str, Any], sess: 
     for _ in range(2):  # the second typing is debounced; the answer is the same
         resp = client.post(url(sess, tail), headers=h(biz["pk"], sess["session_token"]))
         assert resp.status_code == 200 and resp.get_json() == {"ok": True}
-    assert (last_seen(app, sess) > day_ago) == (tail == "heartbeat")
+    assert last_seen(app, sess) > day_ago  # any use of the session keeps it alive
     assert count(app, Message) == 0
 
 
@@ -278,8 +276,6 @@ def last_seen(app: Any, sess: dict[str, Any]) -> datetime:
         return s.get(ChatSession, sess["session_id"]).last_seen_at  # type: ignore[no-any-return]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: only /heartbeat refreshes last_seen_at, so a session "
-                   "used only to send messages idles out after SESSION_IDLE_DAYS (auth.py)")
 def test_using_a_session_keeps_it_alive(app: Any, client: Any, biz: dict[str, Any],
                                         sess: dict[str, Any]) -> None:
     idle_days = app.config["SESSION_IDLE_DAYS"]

@@ -150,8 +150,6 @@ def test_secret_key_without_scope(app: Any, client: Any, biz: dict[str, Any],
     assert counts(app) == before
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: insufficient_scope sets field='tickets:write' "
-                   "(server/auth.py secret_key); SPEC: field only when one input is at fault")
 def test_insufficient_scope_body_has_no_field(app: Any, client: Any, biz: dict[str, Any],
                                              sess: dict[str, Any]) -> None:
     resp = client.post(f"/api/v1/tickets/{sess['conversation_id']}/messages",
@@ -306,9 +304,7 @@ def test_body_over_max_content_length(app: Any, client: Any, biz: dict[str, Any]
 
 @pytest.mark.parametrize("socket_id", [
     "", "abc", "123", "1.2.3", "12.ab", ".5", "1 .2",
-    pytest.param("123.456\n", marks=pytest.mark.xfail(
-        strict=True, reason="BUG: SOCKET_ID_RE uses re.match with '$', which accepts a "
-                            "trailing newline (server/services/chat.py)")),
+    "123.456\n",
 ])
 def test_channel_auth_bad_socket_id(client: Any, biz: dict[str, Any], sess: dict[str, Any],
                                     socket_id: str) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 from server.realtime.hub import Connection, Hub
 from server.security import channel_signature, same
 
-CHANNEL_RE = re.compile(r"^[-a-zA-Z0-9_=@,.;]{1,200}$")
+CHANNEL_RE = re.compile(r"[-a-zA-Z0-9_=@,.;]{1,200}")
 SUPPORTED_PROTOCOLS = range(5, 8)
 
 
@@ -118,7 +118,7 @@ class PusherSession:
 
     def _subscribe(self, data: dict[str, Any]) -> None:
         channel = str(data.get("channel", ""))
-        if not CHANNEL_RE.match(channel):
+        if not CHANNEL_RE.fullmatch(channel):
             self._sub_error(channel, 400, "Invalid channel name")
             return
         key_id = None

@@ -17,8 +17,8 @@ from server.errors import ApiError, Forbidden, NotFound, ValidationError
 from server.models import ApiKey, Business, ChatSession, Contact, Conversation, Message, utcnow
 from server.security import new_session_token, token_digest
 
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-SOCKET_ID_RE = re.compile(r"^\d+\.\d+$")
+EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+SOCKET_ID_RE = re.compile(r"\d+\.\d+")
 
 
 def session_channel(session_id: int) -> str:
@@ -52,7 +52,7 @@ def check_text(body: dict[str, Any], field: str, max_len: int, *, required: bool
         raise ValidationError(f"{field} must not be empty.", field=field)
     if len(value) > max_len:
         raise ValidationError(f"{field} is longer than {max_len} characters.", field=field)
-    if pattern is not None and not pattern.match(value):
+    if pattern is not None and not pattern.fullmatch(value):
         raise ValidationError(f"{field} is not valid.", field=field)
     return value
 
@@ -308,7 +308,7 @@ def check_channel_auth(chat_session: ChatSession, form: dict[str, str]) -> tuple
     """Validate socket_id and channel_name; only the session's own channel is allowed."""
     socket_id = form.get("socket_id", "")
     channel = form.get("channel_name", "")
-    if not SOCKET_ID_RE.match(socket_id):
+    if not SOCKET_ID_RE.fullmatch(socket_id):
         raise ValidationError("socket_id is not a Pusher socket id.", field="socket_id")
     if not channel:
         raise ValidationError("channel_name is required.", field="channel_name")

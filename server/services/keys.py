@@ -16,7 +16,7 @@ SCOPES = ("tickets:read", "tickets:write", "keys:write", "branding:write", "webh
           "contacts:read", "contacts:write", "knowledge:write", "agents:write")
 KINDS = ("publishable", "secret")
 MODES = ("test", "live")
-ORIGIN_RE = re.compile(r"^https?://[a-z0-9.-]+(:\d{1,5})?$")
+ORIGIN_RE = re.compile(r"https?://[a-z0-9.-]+(:\d{1,5})?")
 
 
 def slugify(name: str) -> str:
@@ -38,7 +38,7 @@ def check_origins(origins: list[str]) -> list[str]:
     """Normalize web origins for an allow-list (scheme://host[:port])."""
     out = [o.strip().lower().rstrip("/") for o in origins if o.strip()]
     for origin in out:
-        if not ORIGIN_RE.match(origin):
+        if not ORIGIN_RE.fullmatch(origin):
             raise ValidationError(f"{origin!r} is not an origin like https://example.com",
                                   field="origins")
     return out
