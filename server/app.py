@@ -11,7 +11,7 @@ from flask import Flask
 from server import db
 from server.config import load_config
 from server.errors import register_error_handlers
-from server.realtime.broker import MemoryBroker
+from server.realtime.broker import make_broker
 from server.realtime.hub import Hub
 from server.security import VerifiedKeyCache, derive
 from server.services.chat import TypingDebouncer
@@ -36,15 +36,16 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
                                            app.config["MAX_UPLOAD_KB"] * 1024 + 65536)
     _configure_logging(app.config["LOG_LEVEL"])
 
-    hub = Hub()
-    broker = MemoryBroker(hub)
-    db.init_app(app, broker.publish)
+    # Committed events go to whichever broker the app ends up with (below).
+    db.init_app(app, lambda *event: app.extensions["broker"].publish(*event))
     secret = app.config["SECRET_KEY"] or db.ensure_secret(app.extensions["db"])
     app.config["SECRET_KEY"] = secret
     app.config["REALTIME_APP_KEY"] = (app.config["REALTIME_APP_KEY"]
                                       or derive(secret, "realtime-app-key")[:20])
     app.config["REALTIME_APP_SECRET"] = (app.config["REALTIME_APP_SECRET"]
                                          or derive(secret, "realtime-app-secret"))
+    hub = Hub()
+    broker = make_broker(hub, app.config["REDIS_URL"], app.config["REALTIME_APP_KEY"])
     app.extensions.update(hub=hub, broker=broker, key_cache=VerifiedKeyCache(),
                           typing=TypingDebouncer(app.config["TYPING_DEBOUNCE_SECONDS"]))
 

@@ -108,6 +108,9 @@ def _ensure_demo(app: Any, base: str) -> None:
 def cmd_serve(args: argparse.Namespace) -> None:
     from server import serve
     app = _app()
+    if args.workers > 1 and not app.config["REDIS_URL"]:
+        raise ApiError("--workers above 1 needs CHATDOCK_REDIS_URL: events must reach every "
+                       "process's sockets.")
     _ensure_demo(app, app.config["PUBLIC_URL"] or f"http://{args.host}:{args.port}")
     app.extensions["engine"].dispose()  # workers open their own connections after fork
     serve.run(args.host, args.port, args.workers)
@@ -149,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--workers", type=int, default=1,
-                   help="processes; more than 1 needs the Redis broker (not in this release)")
+                   help="processes (more than 1 needs CHATDOCK_REDIS_URL)")
     p.set_defaults(func=cmd_serve)
     return parser
 

@@ -23,6 +23,7 @@ DEFAULTS: dict[str, Any] = {
     "SOCKET_QUEUE_FRAMES": 512,
     "TYPING_DEBOUNCE_SECONDS": 3,
     "LOG_LEVEL": "INFO",
+    "REDIS_URL": "",
 }
 
 CONFIG_FILE = Path(__file__).resolve().parent.parent / "config.toml"

@@ -16,6 +16,10 @@ SHUTDOWN_CODE = 4200  # pusher-js reconnects at once on 4200-4299
 class Worker(GeventWorker):
     """The gevent worker, plus a graceful goodbye to every open socket."""
 
+    def load_wsgi(self) -> None:
+        super().load_wsgi()
+        self.wsgi.extensions["broker"].start()  # after the fork: one subscriber per process
+
     def _close_sockets(self) -> None:
         hub = self.wsgi.extensions["hub"]
         hub.close_all(SHUTDOWN_CODE, "Server restarting, reconnect")

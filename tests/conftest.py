@@ -78,11 +78,11 @@ def start_visitor(base: str, pk: str, visitor_id: str = "visitor-1",
 class ServedProcess:
     """`chatdock serve` in a subprocess on a free port with a fresh database."""
 
-    def __init__(self, tmp: Path, workers: int = 1) -> None:
+    def __init__(self, tmp: Path, workers: int = 1, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "CHATDOCK_DATABASE_URL": f"sqlite:///{tmp / 'served.db'}",
-                    "CHATDOCK_PUBLIC_URL": ""}
+                    "CHATDOCK_PUBLIC_URL": "", "CHATDOCK_REDIS_URL": "", **(env or {})}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "server.cli", "serve", "--port", str(self.port),
              "--workers", str(workers)], cwd=ROOT, env=self.env,

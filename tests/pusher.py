@@ -88,7 +88,10 @@ class PusherTestClient:
         deadline = time.monotonic() + timeout
         try:
             while time.monotonic() < deadline:
-                self.recv(deadline - time.monotonic())
+                received = self.ws.protocol.close_rcvd  # the close frame is what clients act on
+                if received is not None:
+                    return received.code
+                self.recv(min(0.2, deadline - time.monotonic()))
         except ConnectionClosed:
             return self.closed_with
         return None

@@ -1,14 +1,20 @@
 """The broker hands committed events to the hubs that hold the subscribers.
 
-The in-process broker serves the embedded single-process deployment.
+The in-process broker serves the embedded single-process deployment; the
+Redis broker lets N processes behind a load balancer act as one.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import threading
+import time
 from typing import Any
 
 from server.realtime.hub import Hub
+
+log = logging.getLogger("chatdock.realtime")
 
 
 class MemoryBroker:
@@ -17,8 +23,70 @@ class MemoryBroker:
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
 
+    def start(self) -> None:
+        """Nothing to start in-process."""
+
     def publish(self, channels: list[str], event: str, payload: dict[str, Any]) -> None:
         """Encode once, deliver to every channel."""
         data = json.dumps(payload)
         for channel in channels:
             self.hub.deliver(channel, event, data)
+
+
+class RedisBroker:
+    """Publish through Redis pub/sub so every server process's hub hears every event.
+
+    One subscriber thread (a greenlet under gevent) per process feeds the local
+    hub. If Redis is unreachable the data is still committed; clients recover
+    it from history when they reconnect.
+    """
+
+    def __init__(self, hub: Hub, url: str, namespace: str) -> None:
+        import redis
+
+        self.hub = hub
+        # One topic per deployment: two deployments sharing a Redis never cross-deliver.
+        self.topic = f"chatdock:events:{namespace}"
+        self.redis = redis.Redis.from_url(url, socket_connect_timeout=2, health_check_interval=30)
+        self._listener: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def publish(self, channels: list[str], event: str, payload: dict[str, Any]) -> None:
+        """Send one envelope for all channels; local delivery happens in the listener."""
+        envelope = json.dumps({"channels": channels, "event": event, "data": json.dumps(payload)})
+        try:
+            self.redis.publish(self.topic, envelope)
+        except Exception:  # noqa: BLE001 - committed data stays; clients catch up from history
+            log.exception("publishing %s to redis failed", event)
+
+    def start(self) -> None:
+        """Start listening (once per process, after any fork)."""
+        with self._lock:
+            if self._listener is None:
+                self._listener = threading.Thread(target=self._listen, daemon=True,
+                                                  name="redis-broker")
+                self._listener.start()
+
+    def _listen(self) -> None:
+        backoff = 0.5
+        while True:
+            try:
+                pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+                pubsub.subscribe(self.topic)
+                backoff = 0.5
+                for message in pubsub.listen():
+                    self._deliver(message["data"])
+            except Exception:  # noqa: BLE001 - reconnect with capped backoff
+                log.exception("redis subscriber lost; retrying in %.1fs", backoff)
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    def _deliver(self, raw: bytes) -> None:
+        envelope = json.loads(raw)
+        for channel in envelope["channels"]:
+            self.hub.deliver(channel, envelope["event"], envelope["data"])
+
+
+def make_broker(hub: Hub, redis_url: str, namespace: str) -> MemoryBroker | RedisBroker:
+    """The in-process broker, or Redis when a URL is configured."""
+    return RedisBroker(hub, redis_url, namespace) if redis_url else MemoryBroker(hub)

@@ -26,6 +26,7 @@ REVOCATION_POLL_SECONDS = 2.0
 def pusher_socket(ws, app_key: str) -> None:  # type: ignore[no-untyped-def]
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     _ensure_watcher(app)
+    app.extensions["broker"].start()
 
     def owner(channel: str) -> int | None:
         with session_scope(app) as session:
