@@ -13,10 +13,10 @@ from sqlalchemy import update
 
 from server.db import get_session
 from server.errors import ApiError, Forbidden, Unauthorized
-from server.models import ApiKey, ChatSession, utcnow
+from server.models import ApiKey, utcnow
 from server.security import parse_key
-from server.services.chat import check_conversation, find_session
-from server.services.keys import find_key
+from server.services.chat import SessionInfo, check_conversation, do_touch_session, find_session
+from server.services.keys import KeyInfo, find_key
 
 F = TypeVar("F", bound=Callable[..., Any])
 LAST_USED_EVERY = 60.0  # seconds between last_used_at writes per key and process
@@ -32,7 +32,7 @@ def _bearer() -> str:
     return token.strip()
 
 
-def authenticate_key(kind: str) -> ApiKey:
+def authenticate_key(kind: str) -> KeyInfo:
     """Resolve the bearer key, insisting on its kind (publishable or secret)."""
     plaintext = _bearer()
     shape = parse_key(plaintext)
@@ -45,13 +45,13 @@ def authenticate_key(kind: str) -> ApiKey:
     if key is None or not current_app.extensions["key_cache"].verify(key.id, key.key_hash,
                                                                       plaintext):
         raise Unauthorized()
-    if key.business.suspended:
+    if key.business_suspended:
         raise Forbidden("This business is suspended.", code="business_suspended")
     _touch(key)
     return key
 
 
-def _touch(key: ApiKey) -> None:
+def _touch(key: KeyInfo) -> None:
     now = time.monotonic()
     if now - _last_touch.get(key.id, -1e9) < LAST_USED_EVERY:
         return
@@ -61,14 +61,14 @@ def _touch(key: ApiKey) -> None:
     session.commit()
 
 
-def _touch_session(chat_session: ChatSession) -> None:
+def _touch_session(chat_session: SessionInfo) -> None:
     """Using a session keeps it from idling out (written at most every few minutes)."""
     if chat_session.last_seen_at < utcnow() - timedelta(minutes=5):
-        chat_session.last_seen_at = utcnow()
+        do_touch_session(get_session(), chat_session)
         get_session().commit()
 
 
-def check_allow_lists(key: ApiKey) -> None:
+def check_allow_lists(key: KeyInfo) -> None:
     """Enforce a publishable key's origin and bundle-id allow-lists."""
     if not key.allowed_origins and not key.allowed_bundle_ids:
         return
@@ -101,7 +101,7 @@ def visitor_session(view: F) -> F:
         if not token:
             raise ApiError("Send the session token as X-Tickki-Session.",
                            code="missing_session_token", status=401)
-        chat_session: ChatSession = find_session(
+        chat_session = find_session(
             get_session(), g.api_key, token, current_app.config["SESSION_IDLE_DAYS"])
         if "conversation_id" in kwargs:
             check_conversation(chat_session, kwargs["conversation_id"])

@@ -43,6 +43,15 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+def upsert(session: Session) -> Any:
+    """The dialect's insert() that has on_conflict_do_nothing (SQLite and PostgreSQL)."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+        return pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+    return sqlite_insert
+
+
 def emit(session: Session, channels: list[str], name: str, payload: dict[str, Any]) -> None:
     """Queue a realtime event to publish once this session's transaction commits."""
     session.info.setdefault(PENDING, []).append((list(channels), name, payload))

@@ -37,7 +37,7 @@ def realtime_block(session_id: int) -> dict[str, object]:
 @bp.get("/config")
 @visitor_key
 def config() -> Response:
-    data = chat.config_json(g.api_key.business,
+    data = chat.config_json(get_session(), g.api_key.business_id,
                             max_len=current_app.config["MESSAGE_MAX_LENGTH"],
                             max_upload_kb=current_app.config["MAX_UPLOAD_KB"])
     body = json.dumps({"data": data}, sort_keys=True)
@@ -57,13 +57,11 @@ def start_session() -> Response:
     visitor_id = chat.check_text(body, "visitor_id", 128, required=True)
     assert visitor_id is not None
     fields = chat.check_contact_fields(body)
-    chat_session, token = chat.do_start_session(get_session(), g.api_key, visitor_id, fields)
-    contact = chat_session.conversation.contact
+    started = chat.do_start_session(get_session(), g.api_key, visitor_id, fields)
     return commit_ok({
-        "session_id": chat_session.id, "session_token": token,
-        "conversation_id": chat_session.conversation_id, "visitor_id": contact.visitor_id,
-        "contact": chat.contact_json(contact), "realtime": realtime_block(chat_session.id)},
-        201)
+        "session_id": started.session_id, "session_token": started.token,
+        "conversation_id": started.conversation_id, "visitor_id": visitor_id,
+        "contact": started.contact, "realtime": realtime_block(started.session_id)}, 201)
 
 
 @bp.post("/sessions/<int:conversation_id>/messages")
@@ -71,10 +69,10 @@ def start_session() -> Response:
 @idempotent
 def send_message(conversation_id: int) -> Response:
     content = chat.check_content(json_body(), current_app.config["MESSAGE_MAX_LENGTH"])
-    message = chat.do_add_message(get_session(), g.chat_session.conversation, content,
-                                  direction="inbound", sender_role="visitor",
-                                  sender_name=g.chat_session.conversation.contact.name)
-    return commit_ok(chat.message_json(message), 201)
+    visitor = g.chat_session
+    message = chat.do_add_message(get_session(), visitor.business_id, visitor.conversation_id,
+                                  content, direction="inbound", sender_role="visitor")
+    return commit_ok(message, 201)
 
 
 @bp.get("/sessions/<int:conversation_id>/messages")
@@ -85,15 +83,14 @@ def history(conversation_id: int) -> Response:
         raise ValidationError("limit must be a whole number from 1 to 100.", field="limit")
     rows, next_cursor = chat.list_history(get_session(), conversation_id,
                                           request.args.get("cursor") or None, int(limit))
-    return ok([chat.message_json(m) for m in rows], meta={"next_cursor": next_cursor})
+    return ok(rows, meta={"next_cursor": next_cursor})
 
 
 @bp.post("/sessions/<int:conversation_id>/identify")
 @visitor_session
 def identify(conversation_id: int) -> Response:
     fields = chat.check_contact_fields(json_body())
-    contact = chat.do_identify(get_session(), g.chat_session, fields)
-    return commit_ok(chat.contact_json(contact))
+    return commit_ok(chat.do_identify(get_session(), g.chat_session, fields))
 
 
 @bp.post("/sessions/<int:conversation_id>/typing")

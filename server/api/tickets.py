@@ -18,8 +18,9 @@ bp = Blueprint("tickets", __name__, url_prefix="/api/v1/tickets")
 def reply(ticket_id: int) -> Response:
     content = chat.check_content(json_body(), current_app.config["MESSAGE_MAX_LENGTH"])
     session = get_session()
-    conversation = chat.find_conversation(session, g.api_key.business_id, g.api_key.mode,
-                                          ticket_id)
-    message = chat.do_add_message(session, conversation, content, direction="outbound",
-                                  sender_role="agent", sender_name=g.api_key.business.name)
-    return commit_ok(chat.message_json(message), 201)
+    key = g.api_key
+    conversation_id = chat.find_conversation(session, key.business_id, key.mode, ticket_id)
+    message = chat.do_add_message(session, key.business_id, conversation_id, content,
+                                  direction="outbound", sender_role="agent",
+                                  sender_name=key.business_name)
+    return commit_ok(message, 201)

@@ -28,7 +28,8 @@ class Connection:
     def __init__(self, ws: Any, socket_id: str, queue_frames: int) -> None:
         self.ws = ws
         self.socket_id = socket_id
-        self.channels: dict[str, int | None] = {}  # channel -> key id that authorized it
+        # channel -> (hub topic, id of the key that authorized it)
+        self.channels: dict[str, tuple[str, int | None]] = {}
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_frames)
         self._writer = threading.Thread(target=self._write_loop, daemon=True,
                                         name=f"ws-writer-{socket_id}")
@@ -93,30 +94,34 @@ class Connection:
 
 
 class Hub:
-    """Channel -> local connections, and the fan-out of one event to them."""
+    """Topic -> local (connection, channel) pairs, and the fan-out of one event to them.
+
+    Events are published to topics: a conversation's topic reaches the session
+    channels of all its visitor's devices; other channels are their own topic.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._channels: dict[str, set[Connection]] = {}
+        self._topics: dict[str, set[tuple[Connection, str]]] = {}
         self.connections: set[Connection] = set()
 
     def add(self, conn: Connection) -> None:
         with self._lock:
             self.connections.add(conn)
 
-    def subscribe(self, conn: Connection, channel: str, key_id: int | None) -> None:
+    def subscribe(self, conn: Connection, channel: str, topic: str, key_id: int | None) -> None:
         with self._lock:
-            conn.channels[channel] = key_id
-            self._channels.setdefault(channel, set()).add(conn)
+            conn.channels[channel] = (topic, key_id)
+            self._topics.setdefault(topic, set()).add((conn, channel))
 
     def unsubscribe(self, conn: Connection, channel: str) -> None:
         with self._lock:
-            conn.channels.pop(channel, None)
-            members = self._channels.get(channel)
+            topic, _ = conn.channels.pop(channel, (None, None))
+            members = self._topics.get(topic) if topic is not None else None
             if members is not None:
-                members.discard(conn)
+                members.discard((conn, channel))
                 if not members:
-                    del self._channels[channel]
+                    del self._topics[topic]  # type: ignore[arg-type]
 
     def remove(self, conn: Connection) -> None:
         for channel in list(conn.channels):
@@ -124,23 +129,24 @@ class Hub:
         with self._lock:
             self.connections.discard(conn)
 
-    def deliver(self, channel: str, event: str, data: str,
-                exclude: Connection | None = None) -> int:
-        """Send an already JSON-encoded payload to every local subscriber; return the count."""
+    def deliver(self, topic: str, event: str, data: str, exclude: Connection | None = None,
+                only_channel: str | None = None) -> int:
+        """Send an already JSON-encoded payload to the topic's local subscribers; count them."""
         with self._lock:
-            members = list(self._channels.get(channel, ()))
+            members = list(self._topics.get(topic, ()))
         if not members:
             return 0
-        frame = json.dumps({"event": event, "channel": channel, "data": data})
-        for conn in members:
-            if conn is not exclude:
-                conn.push(frame)
+        head = '{"event":' + json.dumps(event) + ',"data":' + json.dumps(data) + ',"channel":'
+        for conn, channel in members:
+            if conn is not exclude and only_channel in (None, channel):
+                conn.push(head + json.dumps(channel) + "}")
         return len(members)
 
     def kick_keys(self, key_ids: set[int]) -> None:
         """Close every socket holding a subscription authorized by a revoked key."""
         with self._lock:
-            doomed = [c for c in self.connections if key_ids & set(c.channels.values())]
+            doomed = [c for c in self.connections
+                      if any(key_id in key_ids for _, key_id in c.channels.values())]
         for conn in doomed:
             conn.close(4009, "The credential for this subscription was revoked.")
 

@@ -25,9 +25,9 @@ class SocketSettings:
     queue_frames: int
 
 
-# Returns the key id that owns a private channel, or None when the channel's
-# resource is gone (revoked session or key, deleted conversation).
-ChannelOwner = Callable[[str], "int | None"]
+# For a private channel: (hub topic, id of the key behind it), or None when the
+# channel's resource is gone (revoked session or key, deleted conversation).
+ChannelRoute = Callable[[str], "tuple[str, int] | None"]
 
 
 def new_socket_id() -> str:
@@ -50,10 +50,10 @@ def protocol_error(query: dict[str, str]) -> tuple[int, str] | None:
 class PusherSession:
     """Runs one client connection from handshake to close."""
 
-    def __init__(self, ws: Any, hub: Hub, settings: SocketSettings, owner: ChannelOwner) -> None:
+    def __init__(self, ws: Any, hub: Hub, settings: SocketSettings, route: ChannelRoute) -> None:
         self.hub = hub
         self.settings = settings
-        self.owner = owner
+        self.route = route
         self.conn = Connection(ws, new_socket_id(), settings.queue_frames)
         self.ws = ws
 
@@ -121,7 +121,7 @@ class PusherSession:
         if not CHANNEL_RE.fullmatch(channel):
             self._sub_error(channel, 400, "Invalid channel name")
             return
-        key_id = None
+        route: tuple[str, int | None] | None = (channel, None)  # public: its own topic
         if channel.startswith("presence-"):
             self._sub_error(channel, 403, "Presence channels are not offered by chatdock")
             return
@@ -131,11 +131,11 @@ class PusherSession:
             if not same(str(data.get("auth", "")), expected):
                 self._sub_error(channel, 401, "Invalid signature")
                 return
-            key_id = self.owner(channel)
-            if key_id is None:
+            route = self.route(channel)
+            if route is None:
                 self._sub_error(channel, 403, "This channel is no longer available")
                 return
-        self.hub.subscribe(self.conn, channel, key_id)
+        self.hub.subscribe(self.conn, channel, *route)
         self.conn.send_event("pusher_internal:subscription_succeeded", {}, channel)
 
     def _sub_error(self, channel: str, status: int, message: str) -> None:
@@ -150,4 +150,5 @@ class PusherSession:
                 "code": 4301, "message": "Client events need a private channel you joined"})
             return
         payload = data if isinstance(data, str) else json.dumps(data)
-        self.hub.deliver(channel, event, payload, exclude=self.conn)
+        topic, _ = self.conn.channels[channel]
+        self.hub.deliver(topic, event, payload, exclude=self.conn, only_channel=channel)

@@ -15,7 +15,7 @@ from server.db import session_scope
 from server.models import ApiKey, utcnow
 from server.realtime.hub import Hub
 from server.realtime.pusher import PusherSession, SocketSettings
-from server.services.chat import channel_owner
+from server.services.chat import channel_route
 
 log = logging.getLogger("chatdock.realtime")
 sock = Sock()
@@ -28,11 +28,11 @@ def pusher_socket(ws, app_key: str) -> None:  # type: ignore[no-untyped-def]
     _ensure_watcher(app)
     app.extensions["broker"].start()
 
-    def owner(channel: str) -> int | None:
+    def route(channel: str) -> tuple[str, int] | None:
         with session_scope(app) as session:
-            return channel_owner(session, channel)
+            return channel_route(session, channel)
 
-    PusherSession(ws, app.extensions["hub"], app.extensions["socket_settings"], owner).run(
+    PusherSession(ws, app.extensions["hub"], app.extensions["socket_settings"], route).run(
         app_key, request.args.to_dict())
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from server.errors import NotFound, ValidationError
@@ -98,12 +100,41 @@ def find_business(session: Session, slug: str) -> Business:
     return business
 
 
-def find_key(session: Session, plaintext: str) -> ApiKey | None:
-    """Return the live key row this plaintext claims to be (not yet verified)."""
+@dataclass(frozen=True)
+class KeyInfo:
+    """What a request needs to know about the key it came with (a plain record)."""
+
+    id: int
+    business_id: int
+    kind: str
+    mode: str
+    key_hash: str
+    scopes: list[str]
+    allowed_origins: list[str]
+    allowed_bundle_ids: list[str]
+    last_used_at: datetime | None
+    business_name: str
+    business_suspended: bool
+
+
+_KEYS, _BUSINESSES = ApiKey.__table__, Business.__table__
+_KEY_LOOKUP = (
+    select(_KEYS.c.id, _KEYS.c.business_id, _KEYS.c.kind, _KEYS.c.mode, _KEYS.c.key_hash,
+           _KEYS.c.scopes, _KEYS.c.allowed_origins, _KEYS.c.allowed_bundle_ids,
+           _KEYS.c.last_used_at, _BUSINESSES.c.name, _BUSINESSES.c.suspended)
+    .join(_BUSINESSES, _BUSINESSES.c.id == _KEYS.c.business_id)
+    .where(_KEYS.c.prefix == bindparam("prefix"), _KEYS.c.revoked_at.is_(None))
+)
+
+
+def find_key(session: Session, plaintext: str) -> KeyInfo | None:
+    """Return the live key this plaintext claims to be (not yet verified); runs on every
+    request, so it is one prebuilt Core statement (see services/chat.py)."""
     if parse_key(plaintext) is None:
         return None
-    return session.scalar(select(ApiKey).where(ApiKey.prefix == lookup_prefix(plaintext),
-                                               ApiKey.revoked_at.is_(None)))
+    row = session.connection().execute(_KEY_LOOKUP,
+                                       {"prefix": lookup_prefix(plaintext)}).first()
+    return KeyInfo(*row) if row is not None else None
 
 
 def list_keys(session: Session, business: Business) -> list[ApiKey]:
