@@ -7,15 +7,17 @@ import asyncio
 import json
 import os
 import resource
+import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import websockets
@@ -23,6 +25,7 @@ import websockets
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = os.sysconf("SC_PAGE_SIZE")
 TICKS = os.sysconf("SC_CLK_TCK")
+T = TypeVar("T")
 
 
 def raise_fd_limit() -> None:
@@ -193,3 +196,109 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     return parser
+
+
+# ---------- shared by ingest, sessions and history ---------------------------------------
+
+
+def http_client(server: Server, connections: int, timeout: float = 60) -> httpx.AsyncClient:
+    """An async client against the server with a pool of `connections` keep-alive connections."""
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    return httpx.AsyncClient(base_url=server.base, limits=limits, timeout=timeout)
+
+
+def stop_and_clean(server: Server) -> None:
+    """Stop the server and delete its temporary database directory."""
+    server.stop()
+    shutil.rmtree(server.tmp, ignore_errors=True)
+
+
+async def post_session(http: httpx.AsyncClient, pk: str, visitor_id: str) -> httpx.Response:
+    """POST /chat/sessions for visitor_id; the raw response, whatever its status."""
+    return await http.post("/api/v1/chat/sessions", json={"visitor_id": visitor_id},
+                           headers=headers(pk))
+
+
+async def post_message(http: httpx.AsyncClient, pk: str, visitor: Visitor,
+                       content: str) -> httpx.Response:
+    """POST a visitor message into the visitor's conversation; the raw response."""
+    return await http.post(
+        f"/api/v1/chat/sessions/{visitor.started['conversation_id']}/messages",
+        json={"content": content}, headers=headers(pk, visitor.started["session_token"]))
+
+
+async def get_history(http: httpx.AsyncClient, pk: str, visitor: Visitor,
+                      cursor: str | None = None, limit: int = 30) -> httpx.Response:
+    """GET one page of the visitor's history (newest first); the raw response."""
+    params = {"limit": str(limit), **({"cursor": cursor} if cursor else {})}
+    return await http.get(
+        f"/api/v1/chat/sessions/{visitor.started['conversation_id']}/messages",
+        params=params, headers=headers(pk, visitor.started["session_token"]))
+
+
+async def timed(call: Awaitable[T]) -> tuple[float, T]:
+    """Await call; (milliseconds it took, its result)."""
+    t0 = time.perf_counter()
+    result = await call
+    return (time.perf_counter() - t0) * 1000, result
+
+
+async def outcome(call: Awaitable[httpx.Response]) -> tuple[float, str]:
+    """(milliseconds, status code as text, or the transport error's class name)."""
+    t0 = time.perf_counter()
+    try:
+        label = str((await call).status_code)
+    except httpx.HTTPError as exc:
+        label = type(exc).__name__
+    return (time.perf_counter() - t0) * 1000, label
+
+
+@dataclass
+class LoadResult:
+    """What a closed-loop run saw: every request's latency and outcome, and the wall time."""
+
+    latencies_ms: list[float] = field(default_factory=list)
+    outcomes: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+    client_cpu_s: float = 0.0  # this load generator's own CPU: is it the bottleneck?
+
+    def columns(self, expect: int, rate_name: str) -> dict[str, Any]:
+        """Table columns: requests, successes per second, latency percentiles, errors."""
+        good = self.outcomes[str(expect)]
+        bad = {k: n for k, n in sorted(self.outcomes.items()) if k != str(expect)}
+        return {"requests": sum(self.outcomes.values()),
+                rate_name: round(good / self.seconds, 1) if self.seconds else 0.0,
+                **latency_columns(self.latencies_ms), "errors": sum(bad.values()),
+                "error_kinds": " ".join(f"{k}x{n}" for k, n in bad.items()) or "-",
+                "client_cpu_s": round(self.client_cpu_s, 2)}
+
+
+async def closed_loop(request: Callable[[int, int], Awaitable[httpx.Response]], workers: int,
+                      seconds: float) -> LoadResult:
+    """Run `workers` loops, each sending request(worker, seq) back to back until time is up."""
+    result = LoadResult()
+    deadline = time.perf_counter() + seconds
+
+    async def loop(worker: int) -> None:
+        seq = 0
+        while time.perf_counter() < deadline:
+            ms, label = await outcome(request(worker, seq))
+            result.latencies_ms.append(ms)
+            result.outcomes[label] += 1
+            seq += 1
+    start, cpu0 = time.perf_counter(), time.process_time()
+    await asyncio.gather(*(loop(w) for w in range(workers)))
+    result.seconds = time.perf_counter() - start
+    result.client_cpu_s = time.process_time() - cpu0
+    return result
+
+
+def latency_columns(samples: list[float]) -> dict[str, float]:
+    """percentiles() as rounded table columns p50_ms ... max_ms."""
+    return {f"{k}_ms": round(v, 2) for k, v in percentiles(samples).items()}
+
+
+def usage_columns(server: Server, cpu_before: float) -> dict[str, float]:
+    """Server CPU seconds spent since cpu_before, and its resident memory now."""
+    return {"server_cpu_s": round(server.cpu_seconds() - cpu_before, 2),
+            "server_rss_mib": round(server.rss_bytes() / 2**20, 1)}

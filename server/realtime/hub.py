@@ -1,47 +1,68 @@
-"""The hub: which local sockets listen on which channel, and fan-out to them.
+"""The hub: which local sockets listen on which topic, and fan-out to them.
 
-Every write to a socket goes through its bounded queue and one writer
-thread (a greenlet under gevent), so a slow client never blocks the
-publisher and frames are never interleaved. A client whose queue overflows
-is dropped.
+One greenlet per socket (its handler) reads; writes are queued on the
+connection and drained by a writer that exists only while frames are pending,
+so an idle socket costs one greenlet. A single drainer encodes and writes, so
+frames never interleave, and it uses sendall (a partial send would corrupt the
+stream). A client whose queue overflows is dropped; publishers never block.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import queue
 import socket
 import threading
+from collections import deque
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from wsproto.events import TextMessage
+from wsproto import WSConnection
+from wsproto.events import BytesMessage, CloseConnection, Event, Ping, TextMessage
+from wsproto.utilities import LocalProtocolError
 
 log = logging.getLogger("chatdock.realtime")
 
-_STOP = object()
+
+def spawn(fn: Callable[[], None]) -> None:
+    """Run fn concurrently: a greenlet under gevent, a daemon thread otherwise."""
+    try:
+        from gevent import spawn as gspawn
+        from gevent.monkey import is_module_patched
+        if is_module_patched("threading"):
+            gspawn(fn)
+            return
+    except ImportError:  # pragma: no cover - gevent is a dependency
+        pass
+    threading.Thread(target=fn, daemon=True).start()
+
+
+class ClientGone(Exception):
+    """The client closed the connection or the socket broke."""
 
 
 class Connection:
-    """One client socket: its subscriptions, its outgoing queue and writer."""
+    """One client socket: its subscriptions, its wsproto state, its outgoing queue."""
 
-    def __init__(self, ws: Any, socket_id: str, queue_frames: int) -> None:
+    def __init__(self, sock: socket.socket, ws: WSConnection, socket_id: str,
+                 max_frames: int) -> None:
+        self.sock = sock
         self.ws = ws
         self.socket_id = socket_id
         # channel -> (hub topic, id of the key that authorized it)
         self.channels: dict[str, tuple[str, int | None]] = {}
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_frames)
-        self._writer = threading.Thread(target=self._write_loop, daemon=True,
-                                        name=f"ws-writer-{socket_id}")
-        self._writer.start()
+        self._out: deque[Event] = deque()
+        self._max = max_frames
+        self._lock = threading.Lock()
+        self._writing = False
+        self._partial: list[str] = []
+        self.closed = False
+
+    # ---------- writing -----------------------------------------------------
 
     def push(self, frame: str) -> None:
-        """Queue a frame; drop the client if it cannot keep up."""
-        try:
-            self._queue.put_nowait(frame)
-        except queue.Full:
-            log.warning("dropping slow socket %s", self.socket_id)
-            self.abort()
+        """Queue a text frame; drop the client if it cannot keep up."""
+        self._enqueue(TextMessage(data=frame))
 
     def send_event(self, event: str, data: Any, channel: str | None = None) -> None:
         """Queue a Pusher frame; data is JSON-encoded into a string as the protocol wants."""
@@ -53,44 +74,95 @@ class Connection:
     def close(self, code: int, reason: str) -> None:
         """Send pusher:error then close with the same code, after what is queued."""
         self.send_event("pusher:error", {"code": code, "message": reason})
-        self._put_control(("close", code, reason))
-
-    def finish(self, timeout: float = 5.0) -> None:
-        """Stop the writer once what is queued is written."""
-        self._put_control(_STOP)
-        self._writer.join(timeout)
+        self._enqueue(CloseConnection(code=code, reason=reason), control=True)
 
     def abort(self) -> None:
-        """Cut the TCP connection now (safe from any thread)."""
+        """Cut the TCP connection now (safe from any thread); the reader sees ClientGone."""
+        self.closed = True
         try:
-            self.ws.sock.shutdown(socket.SHUT_RDWR)
+            self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
-        self.ws.event.set()
 
-    def _put_control(self, item: Any) -> None:
-        try:
-            self._queue.put(item, timeout=1)
-        except queue.Full:
-            self.abort()
-
-    def _write_loop(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is _STOP:
+    def _enqueue(self, event: Event, control: bool = False) -> None:
+        with self._lock:
+            if self.closed:
                 return
-            try:
-                if isinstance(item, tuple):
-                    _, code, reason = item
-                    self.ws.close(reason=code, message=reason)
-                    self.ws.event.set()  # close() alone does not wake receive()
+            if len(self._out) >= self._max and not control:
+                overflow = True
+            else:
+                overflow = False
+                self._out.append(event)
+                if self._writing:
                     return
-                # sendall, not simple-websocket's send(): a partial send would corrupt the stream
-                self.ws.sock.sendall(self.ws.ws.send(TextMessage(data=item)))
-            except Exception:  # noqa: BLE001 - any failure means the client is gone
-                log.debug("socket %s write failed", self.socket_id, exc_info=True)
+                self._writing = True
+        if overflow:
+            log.warning("dropping slow socket %s", self.socket_id)
+            self.abort()
+            return
+        spawn(self._drain)
+
+    def _drain(self) -> None:
+        while True:
+            with self._lock:  # one encoder: wsproto's state is shared with the reader
+                if not self._out or self.closed:
+                    self._writing = False
+                    return
+                event = self._out.popleft()
+                try:
+                    data = self.ws.send(event)
+                except LocalProtocolError:  # wsproto refuses: the connection is over
+                    data = None
+            try:
+                if data is None:
+                    raise OSError("connection already closed")
+                self.sock.sendall(data)
+            except OSError:
                 self.abort()
-                return
+                continue
+            if isinstance(event, CloseConnection):
+                self._half_close()
+
+    def _half_close(self) -> None:
+        # Our close frame is out: stop writing; the reader ends when the client hangs up.
+        self.closed = True
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    # ---------- reading -----------------------------------------------------
+
+    def receive(self, timeout: float) -> Iterator[str] | None:
+        """Wait up to timeout for data; None on timeout, else the complete text messages."""
+        self.sock.settimeout(timeout)
+        try:
+            data = self.sock.recv(65536)
+        except TimeoutError:
+            return None
+        except OSError:
+            raise ClientGone() from None
+        if not data or self.closed:
+            raise ClientGone()
+        with self._lock:
+            self.ws.receive_data(data)
+            events = list(self.ws.events())
+        return self._messages(events)
+
+    def _messages(self, events: list[Event]) -> Iterator[str]:
+        for event in events:
+            if isinstance(event, TextMessage):
+                self._partial.append(event.data)
+                if event.message_finished:
+                    yield "".join(self._partial)
+                    self._partial.clear()
+            elif isinstance(event, Ping):
+                self._enqueue(event.response(), control=True)
+            elif isinstance(event, CloseConnection):
+                self._enqueue(event.response(), control=True)
+                raise ClientGone()
+            elif isinstance(event, BytesMessage):
+                continue  # Pusher is text-only
 
 
 class Hub:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from server.realtime.hub import Connection, Hub
+from server.realtime.hub import ClientGone, Connection, Hub
 from server.security import channel_signature, same
 
 CHANNEL_RE = re.compile(r"[-a-zA-Z0-9_=@,.;]{1,200}")
@@ -50,12 +50,12 @@ def protocol_error(query: dict[str, str]) -> tuple[int, str] | None:
 class PusherSession:
     """Runs one client connection from handshake to close."""
 
-    def __init__(self, ws: Any, hub: Hub, settings: SocketSettings, route: ChannelRoute) -> None:
+    def __init__(self, sock: Any, ws: Any, hub: Hub, settings: SocketSettings,
+                 route: ChannelRoute) -> None:
         self.hub = hub
         self.settings = settings
         self.route = route
-        self.conn = Connection(ws, new_socket_id(), settings.queue_frames)
-        self.ws = ws
+        self.conn = Connection(sock, ws, new_socket_id(), settings.queue_frames)
 
     def run(self, app_key: str, query: dict[str, str]) -> None:
         """Handshake, then handle frames until the client leaves or is closed."""
@@ -63,36 +63,39 @@ class PusherSession:
         if not same(app_key, self.settings.app_key):
             refusal = (4001, f"App key {app_key[:40]} not in this cluster")
         refusal = refusal or protocol_error(query)
-        if refusal:
-            self.conn.close(*refusal)
-            self.conn.finish()
-            return
         self.hub.add(self.conn)
         try:
-            self.conn.send_event("pusher:connection_established", {
-                "socket_id": self.conn.socket_id,
-                "activity_timeout": self.settings.activity_timeout})
+            if refusal:
+                self.conn.close(*refusal)
+            else:
+                self.conn.send_event("pusher:connection_established", {
+                    "socket_id": self.conn.socket_id,
+                    "activity_timeout": self.settings.activity_timeout})
             self._loop()
+        except ClientGone:
+            pass
         finally:
             self.hub.remove(self.conn)
-            self.conn.finish()
+            self.conn.abort()
 
     def _loop(self) -> None:
         pinged = False
-        while self.ws.connected:
+        while True:
             timeout = self.settings.pong_grace if pinged else self.settings.activity_timeout
-            raw = self.ws.receive(timeout=timeout)
-            if raw is None:
-                if not self.ws.connected:
+            messages = self.conn.receive(timeout)
+            if messages is None:  # silence
+                if self.conn.closed:
                     return
                 if pinged:
                     self.conn.close(4201, "Pong reply not received")
-                    return
+                    continue  # the client may still answer the close
                 self.conn.send_event("pusher:ping", {})
                 pinged = True
                 continue
             pinged = False  # any frame from the client counts as activity
-            self._handle(raw)
+            for raw in messages:
+                if not self.conn.closed:
+                    self._handle(raw)
 
     def _handle(self, raw: str | bytes) -> None:
         try:

@@ -32,8 +32,23 @@ def pusher_socket(ws, app_key: str) -> None:  # type: ignore[no-untyped-def]
         with session_scope(app) as session:
             return channel_route(session, channel)
 
-    PusherSession(ws, app.extensions["hub"], app.extensions["socket_settings"], route).run(
-        app_key, request.args.to_dict())
+    # simple-websocket did the handshake; this greenlet reads, writers come and go
+    PusherSession(ws.sock, ws.ws, app.extensions["hub"], app.extensions["socket_settings"],
+                  route).run(app_key, request.args.to_dict())
+    ws.connected = False  # flask-sock's own close() must not write after ours
+
+
+class _NoReaderThread:
+    """simple-websocket starts a reader thread per socket; the socket's own greenlet reads
+    instead (one greenlet per idle socket, not two)."""
+
+    name = "chatdock-socket"
+
+    def __init__(self, target: object = None) -> None:
+        pass
+
+    def start(self) -> None:
+        pass
 
 
 def _strip_compression() -> None:
@@ -69,7 +84,7 @@ def _watch_revocations(app: Flask) -> None:
 def init_app(app: Flask) -> None:
     """Register the socket route and its settings."""
     app.config.setdefault("SOCK_SERVER_OPTIONS", {"ping_interval": None,
-                                                  "max_message_size": 64 * 1024})
+                                                  "thread_class": _NoReaderThread})
     app.extensions["socket_settings"] = SocketSettings(
         app_key=app.config["REALTIME_APP_KEY"], app_secret=app.config["REALTIME_APP_SECRET"],
         activity_timeout=app.config["ACTIVITY_TIMEOUT"], pong_grace=app.config["PONG_GRACE"],
