@@ -42,14 +42,16 @@ async def run(steps: list[int], hold: float) -> list[dict[str, Any]]:
             warm = await start_visitor(http, server.pk, "warm-up")
             await connect_and_subscribe(http, server.pk, warm)
             await warm.ws.close()
-            await asyncio.sleep(1)
-            baseline = server.rss_bytes()
             crowd: list[Any] = []
             stop = asyncio.Event()
+            held_cost = 0
             keepers: list[asyncio.Task[None]] = []
             for target in steps:
                 new = await gather_limited([start_visitor(http, server.pk, f"idle-{i}")
                                             for i in range(len(crowd), target)], 32)
+                # what holding sockets costs: RSS measured after the sessions exist
+                await asyncio.sleep(1)
+                before = server.rss_bytes()
                 times: list[float] = []
 
                 async def timed(visitor: Any) -> None:
@@ -63,8 +65,9 @@ async def run(steps: list[int], hold: float) -> list[dict[str, Any]]:
                 keepers += [asyncio.create_task(_keepalive(v.ws, stop)) for v in new]
                 await asyncio.sleep(2)
                 rss = server.rss_bytes()
+                held_cost += rss - before
                 rows.append({"sockets": target, "rss_mib": round(rss / 2**20, 1),
-                             "kib_per_socket": round((rss - baseline) / target / 1024, 1),
+                             "kib_per_socket": round(held_cost / target / 1024, 1),
                              "connect_sub_p50_ms": round(percentiles(times)["p50"], 2),
                              "wall_per_socket_ms": round(wall * 1000 / len(new), 2),
                              "held": None})
@@ -75,7 +78,6 @@ async def run(steps: list[int], hold: float) -> list[dict[str, Any]]:
             for task in keepers:
                 task.cancel()
             await gather_limited([v.ws.close() for v in crowd], 256)
-        rows[-1]["baseline_mib"] = round(baseline / 2**20, 1)
         return rows
     finally:
         server.stop()

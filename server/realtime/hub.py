@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from wsproto import WSConnection
+from wsproto.connection import Connection as WSConnection
 from wsproto.events import BytesMessage, CloseConnection, Event, Ping, TextMessage
 from wsproto.utilities import LocalProtocolError
 
@@ -27,10 +27,11 @@ log = logging.getLogger("chatdock.realtime")
 def spawn(fn: Callable[[], None]) -> None:
     """Run fn concurrently: a greenlet under gevent, a daemon thread otherwise."""
     try:
-        from gevent import spawn as gspawn
+        from gevent import spawn_raw
         from gevent.monkey import is_module_patched
         if is_module_patched("threading"):
-            gspawn(fn)
+            # a raw greenlet: no Greenlet object, no spawn-tree state left on the spawner
+            spawn_raw(fn)
             return
     except ImportError:  # pragma: no cover - gevent is a dependency
         pass
@@ -137,7 +138,7 @@ class Connection:
         """Wait up to timeout for data; None on timeout, else the complete text messages."""
         self.sock.settimeout(timeout)
         try:
-            data = self.sock.recv(65536)
+            data = self.sock.recv(4096)
         except TimeoutError:
             return None
         except OSError:

@@ -32,8 +32,10 @@ def pusher_socket(ws, app_key: str) -> None:  # type: ignore[no-untyped-def]
         with session_scope(app) as session:
             return channel_route(session, channel)
 
-    # simple-websocket did the handshake; this greenlet reads, writers come and go
-    PusherSession(ws.sock, ws.ws, app.extensions["hub"], app.extensions["socket_settings"],
+    # simple-websocket did the handshake; keep only wsproto's post-handshake connection
+    # (the h11 handshake state is ~2 KiB a socket). This greenlet reads; writers come and go.
+    framing, ws.ws = ws.ws.connection, None
+    PusherSession(ws.sock, framing, app.extensions["hub"], app.extensions["socket_settings"],
                   route).run(app_key, request.args.to_dict())
     ws.connected = False  # flask-sock's own close() must not write after ours
 
