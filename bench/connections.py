@@ -10,10 +10,20 @@ import json
 import time
 from typing import Any
 
-import httpx
-
-from bench.lib import (Server, base_parser, connect_and_subscribe, gather_limited, machine,
-                       percentiles, print_table, raise_fd_limit, start_visitor, write_json)
+from bench.lib import (
+    Server,
+    base_parser,
+    connect_and_subscribe,
+    gather_limited,
+    http_client,
+    machine,
+    percentiles,
+    print_table,
+    raise_fd_limit,
+    start_visitor,
+    write_json,
+)
+from bench.lib import run as run_loop
 
 PING_EVERY = 30.0  # what pusher-js and Tickki's SDK do on an idle line
 
@@ -37,8 +47,7 @@ async def run(steps: list[int], hold: float) -> list[dict[str, Any]]:
     server = Server()
     rows = []
     try:
-        limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-        async with httpx.AsyncClient(base_url=server.base, limits=limits, timeout=120) as http:
+        async with http_client(server, 64, timeout=120) as http:
             warm = await start_visitor(http, server.pk, "warm-up")
             await connect_and_subscribe(http, server.pk, warm)
             await warm.ws.close()
@@ -89,7 +98,7 @@ def main() -> None:
     parser.add_argument("--hold", type=float, default=60)
     args = parser.parse_args()
     raise_fd_limit()
-    rows = asyncio.run(run([int(s) for s in args.steps.split(",")], args.hold))
+    rows = run_loop(run([int(s) for s in args.steps.split(",")], args.hold))
     print_table(f"connections ({machine()})", rows)
     write_json(args.json, {"machine": machine(), "rows": rows})
 

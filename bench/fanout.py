@@ -11,11 +11,22 @@ import json
 import time
 from typing import Any
 
-import httpx
-
-from bench.lib import (Server, Visitor, base_parser, connect_and_subscribe, gather_limited,
-                       headers, machine, percentiles, print_table, raise_fd_limit,
-                       start_visitor, write_json)
+from bench.lib import (
+    Server,
+    Visitor,
+    base_parser,
+    connect_and_subscribe,
+    gather_limited,
+    headers,
+    http_client,
+    machine,
+    percentiles,
+    print_table,
+    raise_fd_limit,
+    start_visitor,
+    write_json,
+)
+from bench.lib import run as run_loop
 
 
 async def _reader(visitor: Visitor) -> None:
@@ -28,8 +39,7 @@ async def _reader(visitor: Visitor) -> None:
 async def run(visitors: int, rate: int, seconds: float) -> dict[str, Any]:
     server = Server()
     try:
-        limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-        async with httpx.AsyncClient(base_url=server.base, limits=limits, timeout=60) as http:
+        async with http_client(server, 64, timeout=60) as http:
             crowd = await gather_limited(
                 [start_visitor(http, server.pk, f"fan-{i}") for i in range(visitors)], 32)
             await gather_limited([connect_and_subscribe(http, server.pk, v) for v in crowd], 32)
@@ -98,7 +108,7 @@ def main() -> None:
     args = parser.parse_args()
     raise_fd_limit()
     sizes = [100, 1000, 5000] if args.sweep else [args.visitors]
-    rows = [asyncio.run(run(n, args.rate, args.seconds)) for n in sizes]
+    rows = [run_loop(run(n, args.rate, args.seconds)) for n in sizes]
     print_table(f"fanout ({machine()})", rows)
     write_json(args.json, {"machine": machine(), "rows": rows})
 

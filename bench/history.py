@@ -5,17 +5,30 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
-from bench.lib import (Server, Visitor, base_parser, get_history, headers, http_client,
-                       latency_columns, machine, outcome, post_message, print_table,
-                       start_visitor, stop_and_clean, write_json)
+from bench.lib import (
+    Http,
+    Reply,
+    Server,
+    Visitor,
+    base_parser,
+    get_history,
+    headers,
+    http_client,
+    latency_columns,
+    machine,
+    outcome,
+    post_message,
+    print_table,
+    start_visitor,
+    stop_and_clean,
+    write_json,
+)
+from bench.lib import run as run_loop
 from bench.seed import seed
 
 OWN_MESSAGES = 100  # real history of the measured visitor, posted through the API
@@ -32,15 +45,15 @@ class Target:
     page2_cursor: str
 
 
-Call = Callable[[httpx.AsyncClient, Target], Awaitable[httpx.Response]]
+Call = Callable[[Http, Target], Awaitable[Reply]]
 
 
-def history_page1(http: httpx.AsyncClient, target: Target) -> Awaitable[httpx.Response]:
+def history_page1(http: Http, target: Target) -> Awaitable[Reply]:
     """The newest page of the visitor's history."""
     return get_history(http, target.pk, target.visitor, limit=PAGE)
 
 
-def history_page2(http: httpx.AsyncClient, target: Target) -> Awaitable[httpx.Response]:
+def history_page2(http: Http, target: Target) -> Awaitable[Reply]:
     """The second page, through the cursor the first page handed out."""
     return get_history(http, target.pk, target.visitor, target.page2_cursor, PAGE)
 
@@ -50,7 +63,7 @@ def history_page2(http: httpx.AsyncClient, target: Target) -> Awaitable[httpx.Re
 CALLS: dict[str, Call] = {"history page 1": history_page1, "history page 2": history_page2}
 
 
-async def make_target(http: httpx.AsyncClient, server: Server) -> Target:
+async def make_target(http: Http, server: Server) -> Target:
     """Start a new visitor, post its messages through the API, find its second page."""
     visitor = await start_visitor(http, server.pk, "history-visitor")
     for n in range(OWN_MESSAGES):
@@ -61,7 +74,7 @@ async def make_target(http: httpx.AsyncClient, server: Server) -> Target:
     return Target(server.pk, server.sk, visitor, first.json()["meta"]["next_cursor"])
 
 
-async def measure(http: httpx.AsyncClient, call: Call, target: Target,
+async def measure(http: Http, call: Call, target: Target,
                   requests: int) -> dict[str, Any]:
     """Send the call `requests` times one after another; latency columns and errors."""
     samples: list[float] = []
@@ -73,7 +86,7 @@ async def measure(http: httpx.AsyncClient, call: Call, target: Target,
     return {**latency_columns(samples), "errors": errors}
 
 
-async def ticket_list_note(http: httpx.AsyncClient, sk: str) -> str:
+async def ticket_list_note(http: Http, sk: str) -> str:
     """Say why the ticket list is not among the measured calls."""
     status = (await http.get("/api/v1/tickets", headers=headers(sk))).status_code
     if status in (404, 405):
@@ -100,7 +113,7 @@ def run_size(size: int, per_conversation: int,
         t0 = time.perf_counter()
         seed(server.env["CHATDOCK_DATABASE_URL"], conversations, size)
         seconds = time.perf_counter() - t0
-        rows, note = asyncio.run(measure_all(server, requests))
+        rows, note = run_loop(measure_all(server, requests))
         seeded = {"seeded": size, "conversations": conversations, "seed_s": round(seconds, 2),
                   "rows_per_s": round(size / seconds)}
         return seeded, [{"seeded": size, **row} for row in rows], note

@@ -5,15 +5,26 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable
 from typing import Any
 
-import httpx
-
-from bench.lib import (Server, base_parser, closed_loop, gather_limited, http_client, machine,
-                       post_message, print_table, raise_fd_limit, start_visitor, stop_and_clean,
-                       usage_columns, write_json)
+from bench.lib import (
+    Reply,
+    Server,
+    base_parser,
+    closed_loop,
+    gather_limited,
+    http_client,
+    machine,
+    post_message,
+    print_table,
+    raise_fd_limit,
+    start_visitor,
+    stop_and_clean,
+    usage_columns,
+    write_json,
+)
+from bench.lib import run as run_loop
 
 CONTENT = "Hello, I have a question about my order; it has not arrived yet."  # ~60 chars
 
@@ -27,7 +38,7 @@ async def run(visitors: int, seconds: float) -> dict[str, Any]:
                 [start_visitor(http, server.pk, f"ingest-{i}") for i in range(visitors)], 32)
             cpu0 = server.cpu_seconds()
 
-            def send(worker: int, seq: int) -> Awaitable[httpx.Response]:
+            def send(worker: int, seq: int) -> Awaitable[Reply]:
                 return post_message(http, server.pk, crowd[worker], f"{seq} {CONTENT}")
             result = await closed_loop(send, visitors, seconds)
         return {"visitors": visitors, "seconds": round(result.seconds, 2),
@@ -42,7 +53,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     args = parser.parse_args()
     raise_fd_limit()
-    rows = [asyncio.run(run(args.visitors, args.seconds))]
+    rows = [run_loop(run(args.visitors, args.seconds))]
     print_table(f"ingest ({machine()})", rows)
     write_json(args.json, {"machine": machine(), "rows": rows})
 

@@ -5,16 +5,27 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable
 from typing import Any
 
-import httpx
-
-from bench.lib import (Server, base_parser, closed_loop, http_client, machine, post_session,
-                       print_table, raise_fd_limit, stop_and_clean, timed, usage_columns,
-                       write_json)
+from bench.lib import (
+    Http,
+    Reply,
+    Server,
+    base_parser,
+    closed_loop,
+    http_client,
+    machine,
+    post_session,
+    print_table,
+    raise_fd_limit,
+    stop_and_clean,
+    timed,
+    usage_columns,
+    write_json,
+)
+from bench.lib import run as run_loop
 from server.security import hash_secret, verify_secret
 
 
@@ -26,7 +37,7 @@ def argon2_verify_ms() -> float:
     return (time.perf_counter() - t0) * 1000
 
 
-async def one_start(http: httpx.AsyncClient, pk: str, visitor_id: str) -> float:
+async def one_start(http: Http, pk: str, visitor_id: str) -> float:
     """Milliseconds for one session start, which must succeed."""
     ms, resp = await timed(post_session(http, pk, visitor_id))
     resp.raise_for_status()
@@ -42,7 +53,7 @@ async def run(concurrency: int, seconds: float) -> dict[str, Any]:
             second = await one_start(http, server.pk, "warm-second")
             cpu0 = server.cpu_seconds()
 
-            def start(worker: int, seq: int) -> Awaitable[httpx.Response]:
+            def start(worker: int, seq: int) -> Awaitable[Reply]:
                 return post_session(http, server.pk, f"s{worker}-{seq}")
             result = await closed_loop(start, concurrency, seconds)
         return {"concurrency": concurrency, "first_ms": round(cold, 2),
@@ -58,7 +69,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     args = parser.parse_args()
     raise_fd_limit()
-    rows = [asyncio.run(run(args.concurrency, args.seconds))]
+    rows = [run_loop(run(args.concurrency, args.seconds))]
     print_table(f"sessions ({machine()})", rows)
     print("first_ms: the process's first request (cold key: the one argon2 verify, plus the "
           "first database connection);\nargon2_ms: one verify measured here for reference; "
