@@ -128,7 +128,9 @@ class Http:
 
     def __init__(self, base: str, connections: int, timeout: float = 60) -> None:
         self._session = aiohttp.ClientSession(
-            base_url=base, connector=aiohttp.TCPConnector(limit=connections),
+            # keep-alive shorter than the server's 5 s, or a reused connection may be closing
+            base_url=base, connector=aiohttp.TCPConnector(limit=connections,
+                                                          keepalive_timeout=2),
             timeout=aiohttp.ClientTimeout(total=timeout))
 
     async def request(self, method: str, url: str, *, json_body: Any = None,

@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from flask import Flask
+from flask.sessions import SecureCookieSessionInterface
 
 from server import db
 from server.config import load_config
@@ -15,6 +16,13 @@ from server.realtime.broker import make_broker
 from server.realtime.hub import Hub
 from server.security import VerifiedKeyCache, derive
 from server.services.chat import TypingDebouncer
+
+
+class _NoCookieSession(SecureCookieSessionInterface):
+    """Skip parsing a session cookie on every request: the API is cookie-less."""
+
+    def open_session(self, app: Flask, request: Any) -> None:
+        return None
 
 
 def _configure_logging(level: str) -> None:
@@ -49,6 +57,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.extensions.update(hub=hub, broker=broker, key_cache=VerifiedKeyCache(),
                           typing=TypingDebouncer(app.config["TYPING_DEBOUNCE_SECONDS"]))
 
+    app.session_interface = _NoCookieSession()  # chatdock keeps no Flask session
     register_error_handlers(app)
 
     from server.api import chat, health, tickets

@@ -113,7 +113,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
                        "process's sockets.")
     _ensure_demo(app, app.config["PUBLIC_URL"] or f"http://{args.host}:{args.port}")
     app.extensions["engine"].dispose()  # workers open their own connections after fork
-    serve.run(args.host, args.port, args.workers)
+    serve.run(args.host, args.port, args.workers, app.config["WORKER_CONNECTIONS"])
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -24,6 +24,7 @@ DEFAULTS: dict[str, Any] = {
     "TYPING_DEBOUNCE_SECONDS": 3,
     "LOG_LEVEL": "INFO",
     "REDIS_URL": "",
+    "WORKER_CONNECTIONS": 20000,
 }
 
 CONFIG_FILE = Path(__file__).resolve().parent.parent / "config.toml"

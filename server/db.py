@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Flask, current_app, g
 from sqlalchemy import create_engine, event, select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -21,6 +21,7 @@ from sqlalchemy.pool import StaticPool
 from server.models import Base, Setting
 
 PENDING = "pending_events"
+CONNECTION = "connection"
 
 
 def make_engine(url: str) -> Engine:
@@ -57,7 +58,20 @@ def emit(session: Session, channels: list[str], name: str, payload: dict[str, An
     session.info.setdefault(PENDING, []).append((list(channels), name, payload))
 
 
+def connection(session: Session) -> Connection:
+    """The session's connection for this transaction, remembered (asking costs ~20 us)."""
+    conn = session.info.get(CONNECTION)
+    if conn is None:
+        conn = session.info[CONNECTION] = session.connection()
+    return conn  # type: ignore[no-any-return]
+
+
 def _bind_events(factory: sessionmaker[Session], publish: Any) -> None:
+    @event.listens_for(factory, "after_transaction_end")
+    def _forget_connection(session: Session, transaction: Any) -> None:
+        if transaction.parent is None:
+            session.info.pop(CONNECTION, None)
+
     @event.listens_for(factory, "after_commit")
     def _publish(session: Session) -> None:
         for channels, name, payload in session.info.pop(PENDING, []):

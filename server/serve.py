@@ -59,14 +59,14 @@ def raise_fd_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def run(host: str, port: int, workers: int) -> None:
+def run(host: str, port: int, workers: int, connections: int) -> None:
     """Serve until SIGTERM / SIGINT."""
     raise_fd_limit()
     Server({
         "bind": f"{host}:{port}",
         "workers": workers,
         "worker_class": "server.serve.Worker",
-        "worker_connections": 10_000,  # sockets and HTTP connections together
+        "worker_connections": connections,  # sockets and HTTP connections together
         "graceful_timeout": 5,
         "timeout": 30,
         "keepalive": 5,

@@ -21,7 +21,7 @@ from sqlalchemy import bindparam, case, func, insert, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
-from server.db import emit, upsert
+from server.db import connection, emit, upsert
 from server.errors import ApiError, Forbidden, NotFound, ValidationError
 from server.models import ApiKey, Business, ChatSession, Contact, Conversation, Message, utcnow
 from server.security import new_session_token, token_digest
@@ -34,7 +34,7 @@ CONVERSATIONS, SESSIONS, MESSAGES = (Conversation.__table__, ChatSession.__table
 
 def run(session: Session, statement: Any, **params: Any) -> CursorResult[Any]:
     """Execute a prebuilt Core statement on the session's connection (its transaction)."""
-    return session.connection().execute(statement, params)
+    return connection(session).execute(statement, params)
 
 
 EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")

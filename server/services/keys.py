@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from server.db import connection
 from server.errors import NotFound, ValidationError
 from server.models import ApiKey, Business, User, utcnow
 from server.security import hash_secret, lookup_prefix, new_api_key, parse_key
@@ -132,8 +133,7 @@ def find_key(session: Session, plaintext: str) -> KeyInfo | None:
     request, so it is one prebuilt Core statement (see services/chat.py)."""
     if parse_key(plaintext) is None:
         return None
-    row = session.connection().execute(_KEY_LOOKUP,
-                                       {"prefix": lookup_prefix(plaintext)}).first()
+    row = connection(session).execute(_KEY_LOOKUP, {"prefix": lookup_prefix(plaintext)}).first()
     return KeyInfo(*row) if row is not None else None
 
 
