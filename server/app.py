@@ -14,7 +14,7 @@ from server.config import load_config
 from server.errors import register_error_handlers
 from server.realtime.broker import make_broker
 from server.realtime.hub import Hub
-from server.security import VerifiedKeyCache, derive
+from server.security import VerifiedKeyCache, agent_token_serializer, derive
 from server.services.chat import TypingDebouncer
 
 
@@ -55,6 +55,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     hub = Hub()
     broker = make_broker(hub, app.config["REDIS_URL"], app.config["REALTIME_APP_KEY"])
     app.extensions.update(hub=hub, broker=broker, key_cache=VerifiedKeyCache(),
+                          agent_tokens=agent_token_serializer(secret),
                           typing=TypingDebouncer(app.config["TYPING_DEBOUNCE_SECONDS"]))
 
     app.session_interface = _NoCookieSession()  # chatdock keeps no Flask session

@@ -8,15 +8,18 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
+from dataclasses import dataclass
+
 from flask import current_app, g, request
+from itsdangerous import BadSignature, SignatureExpired
 from sqlalchemy import update
 
 from server.db import get_session
 from server.errors import ApiError, Forbidden, Unauthorized
-from server.models import ApiKey, utcnow
-from server.security import parse_key
+from server.models import ApiKey, Business, User, utcnow
+from server.security import AGENT_TOKEN_PREFIX, parse_key
 from server.services.chat import SessionInfo, check_conversation, do_touch_session, find_session
-from server.services.keys import KeyInfo, find_key
+from server.services.keys import SCOPES, KeyInfo, find_key
 
 F = TypeVar("F", bound=Callable[..., Any])
 LAST_USED_EVERY = 60.0  # seconds between last_used_at writes per key and process
@@ -112,16 +115,69 @@ def visitor_session(view: F) -> F:
     return wrapped  # type: ignore[return-value]
 
 
-def secret_key(scope: str) -> Callable[[F], F]:
-    """Require a secret key holding this scope; sets g.api_key."""
+ROLE_SCOPES = {
+    "owner": frozenset(SCOPES),
+    "agent": frozenset({"tickets:read", "tickets:write", "contacts:read", "contacts:write"}),
+}
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is calling the agent API: a secret key or a logged-in agent, in one mode."""
+
+    business_id: int
+    mode: str
+    scopes: frozenset[str]
+    name: str
+    user_id: int | None = None
+    key_id: int | None = None
+
+    @property
+    def ref(self) -> str:
+        """A stable label for records (resolved_by, idempotency scope)."""
+        return f"user:{self.user_id}" if self.user_id is not None else f"key:{self.key_id}"
+
+
+def authenticate_agent() -> Actor:
+    """Resolve a secret key or an agent token (a publishable key is the wrong type)."""
+    token = _bearer()
+    if token.startswith(AGENT_TOKEN_PREFIX):
+        return _agent_from_token(token[len(AGENT_TOKEN_PREFIX):])
+    key = authenticate_key("secret")
+    return Actor(key.business_id, key.mode, frozenset(key.scopes), key.business_name,
+                 key_id=key.id)
+
+
+def _agent_from_token(token: str) -> Actor:
+    try:
+        data = current_app.extensions["agent_tokens"].loads(
+            token, max_age=current_app.config["AGENT_TOKEN_HOURS"] * 3600)
+    except SignatureExpired:
+        raise Unauthorized("The agent token has expired; log in again.",
+                           code="token_expired") from None
+    except BadSignature:
+        raise Unauthorized("The agent token is not valid.") from None
+    user = get_session().get(User, data.get("u"))
+    if user is None or user.business_id != data.get("b"):
+        raise Unauthorized("The agent token is not valid.")
+    if get_session().get(Business, user.business_id).suspended:  # type: ignore[union-attr]
+        raise Forbidden("This business is suspended.", code="business_suspended")
+    return Actor(user.business_id, data.get("m", "live"), ROLE_SCOPES[user.role],
+                 user.name or user.email, user_id=user.id)
+
+
+def agent_api(scope: str) -> Callable[[F], F]:
+    """Require a secret key or agent token holding this scope; sets g.actor."""
     def decorator(view: F) -> F:
         @wraps(view)
         def wrapped(*args: Any, **kwargs: Any) -> Any:
-            key = authenticate_key("secret")
-            if scope not in key.scopes:
-                raise Forbidden(f"This key lacks the {scope} scope.", code="insufficient_scope")
-            g.api_key = key
-            g.credential = f"key:{key.id}"
+            actor = authenticate_agent()
+            if scope not in actor.scopes:
+                raise Forbidden(f"This credential lacks the {scope} scope.",
+                                code="insufficient_scope")
+            g.actor = actor
+            g.credential = actor.ref
             return view(*args, **kwargs)
+        wrapped.required_scope = scope  # type: ignore[attr-defined]  # for the scope matrix
         return wrapped  # type: ignore[return-value]
     return decorator

@@ -25,6 +25,7 @@ DEFAULTS: dict[str, Any] = {
     "LOG_LEVEL": "INFO",
     "REDIS_URL": "",
     "WORKER_CONNECTIONS": 20000,
+    "AGENT_TOKEN_HOURS": 12,
 }
 
 CONFIG_FILE = Path(__file__).resolve().parent.parent / "config.toml"

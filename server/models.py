@@ -78,6 +78,8 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16), default="agent")  # owner | agent
     password_hash: Mapped[str | None] = mapped_column(String(200), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # presence: an open business-channel socket or a recent agent heartbeat
+    last_seen_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class ApiKey(Base):
@@ -110,24 +112,52 @@ class Contact(Base):
     name: Mapped[str | None] = mapped_column(String(200), default=None)
     email: Mapped[str | None] = mapped_column(String(254), default=None)
     phone: Mapped[str | None] = mapped_column(String(40), default=None)
+    custom_fields: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Conversation(Base):
-    """A chat thread; the agent API calls it a ticket."""
+    """A chat thread; the agent API calls it a ticket.
+
+    Listing filters and sorts within one business and mode, so every list index
+    leads with (business_id, mode) and ends with the sort column and id.
+    """
 
     __tablename__ = "conversations"
-    __table_args__ = (Index("ix_conversations_contact_status", "contact_id", "status"),)
+    __table_args__ = (
+        Index("ix_conversations_contact_status", "contact_id", "status"),
+        Index("ix_tickets_created", "business_id", "mode", "created_at", "id"),
+        Index("ix_tickets_updated", "business_id", "mode", "updated_at", "id"),
+        Index("ix_tickets_status_created", "business_id", "mode", "status", "created_at", "id"),
+        Index("ix_tickets_status_updated", "business_id", "mode", "status", "updated_at", "id"),
+        Index("ix_tickets_assignee_created", "business_id", "mode", "assigned_to", "created_at",
+              "id"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
-    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id"), index=True)
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id"))
     mode: Mapped[str] = mapped_column(String(4))
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"))
     status: Mapped[str] = mapped_column(String(16), default="open")  # open | pending | resolved
-    channel: Mapped[str] = mapped_column(String(16), default="widget")
+    channel: Mapped[str] = mapped_column(String(16), default="widget")  # widget | api
     subject: Mapped[str | None] = mapped_column(String(300), default=None)
+    assigned_to: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    last_message_preview: Mapped[str | None] = mapped_column(String(140), default=None)
+    # visitor messages no agent has read yet (reset when an agent reads or replies)
+    unread_count: Mapped[int] = mapped_column(Integer, default=0)
+    resolved_at: Mapped[datetime | None] = mapped_column(default=None)
+    resolved_by: Mapped[str | None] = mapped_column(String(40), default=None)  # user:1 | key:2
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     contact: Mapped[Contact] = relationship()
+
+
+class TicketTag(Base):
+    __tablename__ = "ticket_tags"
+    __table_args__ = (Index("ix_ticket_tags_tag", "tag", "conversation_id"),)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id",
+                                                            ondelete="CASCADE"),
+                                                 primary_key=True)
+    tag: Mapped[str] = mapped_column(String(50), primary_key=True)
 
 
 class ChatSession(Base):
@@ -157,6 +187,7 @@ class Message(Base):
     content: Mapped[str] = mapped_column(Text)
     sender_role: Mapped[str] = mapped_column(String(8))  # visitor | agent | bot
     sender_name: Mapped[str | None] = mapped_column(String(200), default=None)
+    sender_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -13,6 +13,7 @@ from typing import TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from itsdangerous import URLSafeTimedSerializer
 
 _ALPHABET = string.ascii_letters + string.digits
 KEY_BODY_CHARS = 34  # base62: ~201 random bits in all
@@ -127,9 +128,20 @@ def derive(secret: str, purpose: str) -> str:
     return hmac.new(secret.encode(), purpose.encode(), hashlib.sha256).hexdigest()
 
 
-def channel_signature(app_secret: str, socket_id: str, channel: str) -> str:
-    """Return Pusher's private-channel HMAC for socket_id:channel."""
+AGENT_TOKEN_PREFIX = "at_"
+
+
+def agent_token_serializer(secret: str) -> URLSafeTimedSerializer:
+    """Signs agent tokens (itsdangerous, its own salt); tokens are 'at_' + the signed payload."""
+    return URLSafeTimedSerializer(secret, salt="chatdock.agent-token")
+
+
+def channel_signature(app_secret: str, socket_id: str, channel: str,
+                      channel_data: str | None = None) -> str:
+    """Return Pusher's HMAC for socket_id:channel (plus :channel_data when given)."""
     msg = f"{socket_id}:{channel}".encode()
+    if channel_data is not None:
+        msg += b":" + channel_data.encode()
     return hmac.new(app_secret.encode(), msg, hashlib.sha256).hexdigest()
 
 

@@ -70,8 +70,9 @@ def start_session() -> Response:
 def send_message(conversation_id: int) -> Response:
     content = chat.check_content(json_body(), current_app.config["MESSAGE_MAX_LENGTH"])
     visitor = g.chat_session
-    message = chat.do_add_message(get_session(), visitor.business_id, visitor.conversation_id,
-                                  content, direction="inbound", sender_role="visitor")
+    message = chat.do_add_message(get_session(), visitor.business_id, visitor.mode,
+                                  visitor.conversation_id, content, direction="inbound",
+                                  sender_role="visitor")
     return commit_ok(message, 201)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, g
 
 from server.api.common import commit_ok, idempotent, json_body
-from server.auth import secret_key
+from server.auth import agent_api
 from server.db import get_session
 from server.services import chat
 
@@ -13,14 +13,14 @@ bp = Blueprint("tickets", __name__, url_prefix="/api/v1/tickets")
 
 
 @bp.post("/<int:ticket_id>/messages")
-@secret_key("tickets:write")
+@agent_api("tickets:write")
 @idempotent
 def reply(ticket_id: int) -> Response:
     content = chat.check_content(json_body(), current_app.config["MESSAGE_MAX_LENGTH"])
     session = get_session()
-    key = g.api_key
-    conversation_id = chat.find_conversation(session, key.business_id, key.mode, ticket_id)
-    message = chat.do_add_message(session, key.business_id, conversation_id, content,
-                                  direction="outbound", sender_role="agent",
-                                  sender_name=key.business_name)
+    actor = g.actor
+    conversation_id = chat.find_conversation(session, actor.business_id, actor.mode, ticket_id)
+    message = chat.do_add_message(session, actor.business_id, actor.mode, conversation_id,
+                                  content, direction="outbound", sender_role="agent",
+                                  sender_name=actor.name, sender_user_id=actor.user_id)
     return commit_ok(message, 201)

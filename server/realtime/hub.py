@@ -15,7 +15,7 @@ import socket
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from wsproto.connection import Connection as WSConnection
 from wsproto.events import BytesMessage, CloseConnection, Event, Ping, TextMessage
@@ -38,6 +38,14 @@ def spawn(fn: Callable[[], None]) -> None:
     threading.Thread(target=fn, daemon=True).start()
 
 
+class Route(NamedTuple):
+    """Where a subscription's events come from, and who authorized it."""
+
+    topic: str
+    key_id: int | None = None  # a revoked key closes the socket
+    user_id: int | None = None  # an agent: counts for presence
+
+
 class ClientGone(Exception):
     """The client closed the connection or the socket broke."""
 
@@ -50,8 +58,7 @@ class Connection:
         self.sock = sock
         self.ws = ws
         self.socket_id = socket_id
-        # channel -> (hub topic, id of the key that authorized it)
-        self.channels: dict[str, tuple[str, int | None]] = {}
+        self.channels: dict[str, Route] = {}
         self._out: deque[Event] = deque()
         self._max = max_frames
         self._lock = threading.Lock()
@@ -182,19 +189,19 @@ class Hub:
         with self._lock:
             self.connections.add(conn)
 
-    def subscribe(self, conn: Connection, channel: str, topic: str, key_id: int | None) -> None:
+    def subscribe(self, conn: Connection, channel: str, route: Route) -> None:
         with self._lock:
-            conn.channels[channel] = (topic, key_id)
-            self._topics.setdefault(topic, set()).add((conn, channel))
+            conn.channels[channel] = route
+            self._topics.setdefault(route.topic, set()).add((conn, channel))
 
     def unsubscribe(self, conn: Connection, channel: str) -> None:
         with self._lock:
-            topic, _ = conn.channels.pop(channel, (None, None))
-            members = self._topics.get(topic) if topic is not None else None
-            if members is not None:
+            route = conn.channels.pop(channel, None)
+            members = self._topics.get(route.topic) if route is not None else None
+            if route is not None and members is not None:
                 members.discard((conn, channel))
                 if not members:
-                    del self._topics[topic]  # type: ignore[arg-type]
+                    del self._topics[route.topic]
 
     def remove(self, conn: Connection) -> None:
         for channel in list(conn.channels):
@@ -219,9 +226,15 @@ class Hub:
         """Close every socket holding a subscription authorized by a revoked key."""
         with self._lock:
             doomed = [c for c in self.connections
-                      if any(key_id in key_ids for _, key_id in c.channels.values())]
+                      if any(r.key_id in key_ids for r in c.channels.values())]
         for conn in doomed:
             conn.close(4009, "The credential for this subscription was revoked.")
+
+    def agents_here(self) -> set[int]:
+        """Users holding a business-channel subscription on this process."""
+        with self._lock:
+            return {r.user_id for c in self.connections for r in c.channels.values()
+                    if r.user_id is not None}
 
     def close_all(self, code: int, reason: str) -> None:
         """Close every local socket (graceful shutdown uses 4200: reconnect now)."""

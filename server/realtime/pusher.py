@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from server.realtime.hub import ClientGone, Connection, Hub
+from server.realtime.hub import ClientGone, Connection, Hub, Route
 from server.security import channel_signature, same
 
 CHANNEL_RE = re.compile(r"[-a-zA-Z0-9_=@,.;]{1,200}")
@@ -25,9 +25,9 @@ class SocketSettings:
     queue_frames: int
 
 
-# For a private channel: (hub topic, id of the key behind it), or None when the
-# channel's resource is gone (revoked session or key, deleted conversation).
-ChannelRoute = Callable[[str], "tuple[str, int] | None"]
+# For a private channel and its signed channel_data: where its events come from,
+# or None when the channel's resource is gone (revoked session or key, erased contact).
+ChannelRoute = Callable[[str, "str | None"], "Route | None"]
 
 
 def new_socket_id() -> str:
@@ -124,21 +124,23 @@ class PusherSession:
         if not CHANNEL_RE.fullmatch(channel):
             self._sub_error(channel, 400, "Invalid channel name")
             return
-        route: tuple[str, int | None] | None = (channel, None)  # public: its own topic
+        route: Route | None = Route(channel)  # a public channel is its own topic
         if channel.startswith("presence-"):
             self._sub_error(channel, 403, "Presence channels are not offered by chatdock")
             return
         if channel.startswith("private-"):
+            channel_data = data.get("channel_data")
+            channel_data = None if channel_data is None else str(channel_data)
             expected = f"{self.settings.app_key}:" + channel_signature(
-                self.settings.app_secret, self.conn.socket_id, channel)
+                self.settings.app_secret, self.conn.socket_id, channel, channel_data)
             if not same(str(data.get("auth", "")), expected):
                 self._sub_error(channel, 401, "Invalid signature")
                 return
-            route = self.route(channel)
+            route = self.route(channel, channel_data)
             if route is None:
                 self._sub_error(channel, 403, "This channel is no longer available")
                 return
-        self.hub.subscribe(self.conn, channel, *route)
+        self.hub.subscribe(self.conn, channel, route)
         self.conn.send_event("pusher_internal:subscription_succeeded", {}, channel)
 
     def _sub_error(self, channel: str, status: int, message: str) -> None:
@@ -153,5 +155,5 @@ class PusherSession:
                 "code": 4301, "message": "Client events need a private channel you joined"})
             return
         payload = data if isinstance(data, str) else json.dumps(data)
-        topic, _ = self.conn.channels[channel]
+        topic = self.conn.channels[channel].topic
         self.hub.deliver(topic, event, payload, exclude=self.conn, only_channel=channel)

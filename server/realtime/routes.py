@@ -15,7 +15,9 @@ from server.db import session_scope
 from server.models import ApiKey, utcnow
 from server.realtime.hub import Hub
 from server.realtime.pusher import PusherSession, SocketSettings
-from server.services.chat import channel_route
+from server.realtime.hub import Route
+from server.services.chat import (BUSINESS_CHANNEL, business_channel_route,
+                                  session_channel_route)
 
 log = logging.getLogger("chatdock.realtime")
 sock = Sock()
@@ -28,9 +30,11 @@ def pusher_socket(ws, app_key: str) -> None:  # type: ignore[no-untyped-def]
     _ensure_watcher(app)
     app.extensions["broker"].start()
 
-    def route(channel: str) -> tuple[str, int] | None:
+    def route(channel: str, channel_data: str | None) -> Route | None:
+        if channel.startswith(BUSINESS_CHANNEL):  # signed channel_data says it all
+            return business_channel_route(channel, channel_data)
         with session_scope(app) as session:
-            return channel_route(session, channel)
+            return session_channel_route(session, channel)
 
     # simple-websocket did the handshake; keep only wsproto's post-handshake connection
     # (the h11 handshake state is ~2 KiB a socket). This greenlet reads; writers come and go.

@@ -10,6 +10,7 @@ the same prebuilt Table insert ~30 us (SQLite itself ~14 us).
 from __future__ import annotations
 
 import base64
+import json
 import re
 import threading
 import time
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from server.db import connection, emit, upsert
 from server.errors import ApiError, Forbidden, NotFound, ValidationError
+from server.realtime.hub import Route
 from server.models import ApiKey, Business, ChatSession, Contact, Conversation, Message, utcnow
 from server.security import new_session_token, token_digest
 from server.services.keys import KeyInfo
@@ -40,6 +42,7 @@ def run(session: Session, statement: Any, **params: Any) -> CursorResult[Any]:
 EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 SOCKET_ID_RE = re.compile(r"\d+\.\d+")
 SESSION_CHANNEL = "private-chat.session."
+BUSINESS_CHANNEL = "private-business."
 
 
 def session_channel(session_id: int) -> str:
@@ -47,7 +50,12 @@ def session_channel(session_id: int) -> str:
 
 
 def business_channel(business_id: int) -> str:
-    return f"private-business.{business_id}"
+    return f"{BUSINESS_CHANNEL}{business_id}"
+
+
+def business_topic(business_id: int, mode: str) -> str:
+    """The hub's routing key for a business's agent feed in one mode (test never sees live)."""
+    return f"business.{business_id}.{mode}"
 
 
 def conversation_topic(conversation_id: int) -> str:
@@ -224,7 +232,7 @@ def do_start_session(session: Session, key: KeyInfo, visitor_id: str,
                      revoked_at=None).scalar_one()
     contact = load_contact(session, contact_id)
     if created:
-        emit(session, [business_channel(key.business_id)], "TicketCreated",
+        emit(session, [business_topic(key.business_id, key.mode)], "TicketCreated",
              {"conversation_id": conversation_id, "channel": "widget", "customer": contact})
     return StartedSession(int(session_id), token, conversation_id, contact)
 
@@ -249,27 +257,49 @@ def check_conversation(chat_session: SessionInfo, conversation_id: int) -> None:
         raise NotFound("No such conversation.")
 
 
-def channel_route(session: Session, channel: str) -> tuple[str, int] | None:
-    """For a live private session channel: (hub topic, key id); None when it is gone."""
+def session_channel_route(session: Session, channel: str) -> Route | None:
+    """A live visitor session channel's route (its conversation); None when it is gone."""
     suffix = channel[len(SESSION_CHANNEL):]
     if not channel.startswith(SESSION_CHANNEL) or not suffix.isdigit():
         return None
     row = run(session, _CHANNEL_ROUTE, session_id=int(suffix)).first()
-    return (conversation_topic(row.conversation_id), row.key_id) if row else None
+    return Route(conversation_topic(row.conversation_id), row.key_id) if row else None
+
+
+def business_channel_data(actor_business_id: int, mode: str, key_id: int | None,
+                          user_id: int | None) -> str:
+    """What the agent auth endpoint signs into a business subscription (Pusher channel_data)."""
+    return json.dumps({"business_id": actor_business_id, "mode": mode, "key_id": key_id,
+                       "user_id": user_id}, separators=(",", ":"))
+
+
+def business_channel_route(channel: str, channel_data: str | None) -> Route | None:
+    """Route a business channel from its signed channel_data: the mode's feed, the credential."""
+    try:
+        data = json.loads(channel_data or "")
+        if channel != business_channel(int(data["business_id"])):
+            return None
+        return Route(business_topic(int(data["business_id"]), str(data["mode"])),
+                     data.get("key_id"), data.get("user_id"))
+    except (ValueError, TypeError, KeyError):
+        return None
 
 
 # ---------- messages ------------------------------------------------------
 
 _NEW_MESSAGE = insert(MESSAGES).returning(*MESSAGES.c)
+_TOUCH = (update(CONVERSATIONS).where(CONVERSATIONS.c.id == bindparam("conversation_id"))
+          .values(updated_at=bindparam("now", type_=CONVERSATIONS.c.updated_at.type),
+                  last_message_preview=bindparam("preview")))
 _TOUCH_CONVERSATION = {
-    # a visitor writing again reopens a resolved conversation (Chatwoot's rule)
-    "inbound": update(CONVERSATIONS).where(CONVERSATIONS.c.id == bindparam("conversation_id"))
-    .values(updated_at=bindparam("now", type_=CONVERSATIONS.c.updated_at.type),
-            status=case((CONVERSATIONS.c.status == "resolved", "open"),
-                        else_=CONVERSATIONS.c.status)),
-    "outbound": update(CONVERSATIONS).where(CONVERSATIONS.c.id == bindparam("conversation_id"))
-    .values(updated_at=bindparam("now", type_=CONVERSATIONS.c.updated_at.type)),
+    # a visitor writing again reopens a resolved conversation (Chatwoot's rule) and is unread
+    "inbound": _TOUCH.values(status=case((CONVERSATIONS.c.status == "resolved", "open"),
+                                         else_=CONVERSATIONS.c.status),
+                             unread_count=CONVERSATIONS.c.unread_count + 1),
+    # an agent answering has read the thread
+    "outbound": _TOUCH.values(unread_count=0),
 }
+PREVIEW_CHARS = 140
 _HISTORY = (select(MESSAGES).where(MESSAGES.c.conversation_id == bindparam("conversation_id"))
             .order_by(MESSAGES.c.id.desc()).limit(bindparam("limit")))
 _HISTORY_BEFORE = _HISTORY.where(MESSAGES.c.id < bindparam("before"))
@@ -286,17 +316,19 @@ def message_json(m: Any) -> dict[str, Any]:
             "attachments": [], "sender": {"role": m.sender_role, "name": m.sender_name}}
 
 
-def do_add_message(session: Session, business_id: int, conversation_id: int, content: str, *,
-                   direction: str, sender_role: str,
-                   sender_name: str | None = None) -> dict[str, Any]:
+def do_add_message(session: Session, business_id: int, mode: str, conversation_id: int,
+                   content: str, *,
+                   direction: str, sender_role: str, sender_name: str | None = None,
+                   sender_user_id: int | None = None) -> dict[str, Any]:
     """Store a message; MessageCreated goes to the visitor's sessions and the business."""
     now = utcnow()
     row = run(session, _NEW_MESSAGE, conversation_id=conversation_id, direction=direction,
               type="text", content=content, sender_role=sender_role, sender_name=sender_name,
-              created_at=now).one()
-    run(session, _TOUCH_CONVERSATION[direction], conversation_id=conversation_id, now=now)
+              sender_user_id=sender_user_id, created_at=now).one()
+    run(session, _TOUCH_CONVERSATION[direction], conversation_id=conversation_id, now=now,
+        preview=" ".join(content.split())[:PREVIEW_CHARS])
     payload = message_json(row)
-    emit(session, [conversation_topic(conversation_id), business_channel(business_id)],
+    emit(session, [conversation_topic(conversation_id), business_topic(business_id, mode)],
          "MessageCreated", payload)
     return payload
 
@@ -352,7 +384,7 @@ def do_identify(session: Session, chat_session: SessionInfo,
     """Update the contact behind a session."""
     _update_contact(session, chat_session.contact_id, fields)
     contact = load_contact(session, chat_session.contact_id)
-    emit(session, [business_channel(chat_session.business_id)], "ContactUpdated",
+    emit(session, [business_topic(chat_session.business_id, chat_session.mode)], "ContactUpdated",
          {"conversation_id": chat_session.conversation_id, "contact": contact})
     return contact
 
@@ -378,14 +410,14 @@ class TypingDebouncer:
 
 def do_visitor_typing(session: Session, chat_session: SessionInfo) -> None:
     """Tell the business's agents the visitor is typing (never echoed to the visitor)."""
-    emit(session, [business_channel(chat_session.business_id)], "TypingStarted",
+    emit(session, [business_topic(chat_session.business_id, chat_session.mode)], "TypingStarted",
          {"conversation_id": chat_session.conversation_id, "role": "visitor"})
 
 
 def do_heartbeat(session: Session, chat_session: SessionInfo) -> None:
     """Record that the visitor is here; agents watch it as VisitorOnline."""
     do_touch_session(session, chat_session)
-    emit(session, [business_channel(chat_session.business_id)], "VisitorOnline",
+    emit(session, [business_topic(chat_session.business_id, chat_session.mode)], "VisitorOnline",
          {"conversation_id": chat_session.conversation_id, "session_id": chat_session.id})
 
 
