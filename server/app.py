@@ -61,11 +61,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.session_interface = _NoCookieSession()  # chatdock keeps no Flask session
     register_error_handlers(app)
 
-    from server.api import chat, health, tickets
+    from server.api import agents, branding, chat, contacts, health, keys, tickets
     from server.realtime import routes
 
-    app.register_blueprint(health.bp)
-    app.register_blueprint(chat.bp)
-    app.register_blueprint(tickets.bp)
+    for module in (health, chat, tickets, contacts, keys, branding, agents):
+        app.register_blueprint(module.bp)
     routes.init_app(app)
     return app

@@ -112,7 +112,8 @@ class Contact(Base):
     name: Mapped[str | None] = mapped_column(String(200), default=None)
     email: Mapped[str | None] = mapped_column(String(254), default=None)
     phone: Mapped[str | None] = mapped_column(String(40), default=None)
-    custom_fields: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    custom_fields: Mapped[dict[str, object]] = mapped_column(JSON, default=dict,
+                                                             server_default="{}")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -143,7 +144,7 @@ class Conversation(Base):
     assigned_to: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
     last_message_preview: Mapped[str | None] = mapped_column(String(140), default=None)
     # visitor messages no agent has read yet (reset when an agent reads or replies)
-    unread_count: Mapped[int] = mapped_column(Integer, default=0)
+    unread_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     resolved_at: Mapped[datetime | None] = mapped_column(default=None)
     resolved_by: Mapped[str | None] = mapped_column(String(40), default=None)  # user:1 | key:2
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -172,7 +173,7 @@ class ChatSession(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
-    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
     conversation: Mapped[Conversation] = relationship()
     key: Mapped[ApiKey] = relationship()
 

@@ -99,3 +99,27 @@ def commit_ok(data: Any, status: int = 200) -> Response:
             raise
         return replay
     return _json(body, status)
+
+
+def int_arg(name: str, default: int, low: int, high: int) -> int:
+    """A whole-number query parameter within [low, high], or 400 naming it."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise ValidationError(f"{name} must be a whole number from {low} to {high}.", field=name)
+    return int(raw)
+
+
+def page_args(default_per_page: int = 25, max_per_page: int = 100) -> tuple[int, int]:
+    """page (from 1) and per_page (1..max) from the query string."""
+    return (int_arg("page", 1, 1, 10**9),
+            int_arg("per_page", default_per_page, 1, max_per_page))
+
+
+def choice_arg(name: str, choices: tuple[str, ...], default: str | None = None) -> str | None:
+    """A query parameter that must be one of choices, or 400 naming it."""
+    raw = request.args.get(name, default)
+    if raw is not None and raw not in choices:
+        raise ValidationError(f"{name} must be one of {', '.join(choices)}.", field=name)
+    return raw

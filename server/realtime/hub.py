@@ -41,9 +41,10 @@ def spawn(fn: Callable[[], None]) -> None:
 class Route(NamedTuple):
     """Where a subscription's events come from, and who authorized it."""
 
-    topic: str
+    topics: tuple[str, ...]
     key_id: int | None = None  # a revoked key closes the socket
     user_id: int | None = None  # an agent: counts for presence
+    session_id: int | None = None  # a revoked visitor session closes the socket
 
 
 class ClientGone(Exception):
@@ -192,16 +193,18 @@ class Hub:
     def subscribe(self, conn: Connection, channel: str, route: Route) -> None:
         with self._lock:
             conn.channels[channel] = route
-            self._topics.setdefault(route.topic, set()).add((conn, channel))
+            for topic in route.topics:
+                self._topics.setdefault(topic, set()).add((conn, channel))
 
     def unsubscribe(self, conn: Connection, channel: str) -> None:
         with self._lock:
             route = conn.channels.pop(channel, None)
-            members = self._topics.get(route.topic) if route is not None else None
-            if route is not None and members is not None:
-                members.discard((conn, channel))
-                if not members:
-                    del self._topics[route.topic]
+            for topic in route.topics if route is not None else ():
+                members = self._topics.get(topic)
+                if members is not None:
+                    members.discard((conn, channel))
+                    if not members:
+                        del self._topics[topic]
 
     def remove(self, conn: Connection) -> None:
         for channel in list(conn.channels):
@@ -222,11 +225,12 @@ class Hub:
                 conn.push(head + json.dumps(channel) + "}")
         return len(members)
 
-    def kick_keys(self, key_ids: set[int]) -> None:
-        """Close every socket holding a subscription authorized by a revoked key."""
+    def kick(self, key_ids: set[int], session_ids: set[int]) -> None:
+        """Close every socket holding a subscription through a revoked key or session."""
         with self._lock:
             doomed = [c for c in self.connections
-                      if any(r.key_id in key_ids for r in c.channels.values())]
+                      if any(r.key_id in key_ids or r.session_id in session_ids
+                             for r in c.channels.values())]
         for conn in doomed:
             conn.close(4009, "The credential for this subscription was revoked.")
 

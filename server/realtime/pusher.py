@@ -124,7 +124,7 @@ class PusherSession:
         if not CHANNEL_RE.fullmatch(channel):
             self._sub_error(channel, 400, "Invalid channel name")
             return
-        route: Route | None = Route(channel)  # a public channel is its own topic
+        route: Route | None = Route((channel,))  # a public channel is its own topic
         if channel.startswith("presence-"):
             self._sub_error(channel, 403, "Presence channels are not offered by chatdock")
             return
@@ -155,5 +155,5 @@ class PusherSession:
                 "code": 4301, "message": "Client events need a private channel you joined"})
             return
         payload = data if isinstance(data, str) else json.dumps(data)
-        topic = self.conn.channels[channel].topic
+        topic = self.conn.channels[channel].topics[0]
         self.hub.deliver(topic, event, payload, exclude=self.conn, only_channel=channel)

@@ -12,7 +12,7 @@ from flask_sock import Sock
 from sqlalchemy import select
 
 from server.db import session_scope
-from server.models import ApiKey, utcnow
+from server.models import ApiKey, ChatSession, utcnow
 from server.realtime.hub import Hub
 from server.realtime.pusher import PusherSession, SocketSettings
 from server.realtime.hub import Route
@@ -73,16 +73,19 @@ def _ensure_watcher(app: Flask) -> None:
 
 
 def _watch_revocations(app: Flask) -> None:
-    """Close sockets whose key was revoked by any process (the database is the truth)."""
+    """Close sockets whose key or session was revoked by any process (the database is the
+    truth): a revoked key, an erased contact."""
     hub: Hub = app.extensions["hub"]
     since = utcnow() - timedelta(seconds=10)
     while True:
         time.sleep(REVOCATION_POLL_SECONDS)
         try:
             with session_scope(app) as session:
-                ids = set(session.scalars(select(ApiKey.id).where(ApiKey.revoked_at >= since)))
-            if ids:
-                hub.kick_keys(ids)
+                keys = set(session.scalars(select(ApiKey.id).where(ApiKey.revoked_at >= since)))
+                sessions = set(session.scalars(select(ChatSession.id)
+                                               .where(ChatSession.revoked_at >= since)))
+            if keys or sessions:
+                hub.kick(keys, sessions)
         except Exception:  # noqa: BLE001 - keep watching through a database hiccup
             log.exception("revocation poll failed")
 

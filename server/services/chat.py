@@ -53,6 +53,11 @@ def business_channel(business_id: int) -> str:
     return f"{BUSINESS_CHANNEL}{business_id}"
 
 
+def visitors_topic(business_id: int, mode: str) -> str:
+    """The hub's routing key for every connected visitor of a business (e.g. BrandingUpdated)."""
+    return f"visitors.{business_id}.{mode}"
+
+
 def business_topic(business_id: int, mode: str) -> str:
     """The hub's routing key for a business's agent feed in one mode (test never sees live)."""
     return f"business.{business_id}.{mode}"
@@ -178,7 +183,8 @@ _SESSION_LOOKUP = (
            API_KEYS.c.revoked_at.is_(None)))
 _TOUCH_SESSION = update(SESSIONS).where(SESSIONS.c.id == bindparam("session_id")).values(
     last_seen_at=bindparam("now", type_=SESSIONS.c.last_seen_at.type))
-_CHANNEL_ROUTE = (select(SESSIONS.c.conversation_id, SESSIONS.c.key_id)
+_CHANNEL_ROUTE = (select(SESSIONS.c.conversation_id, SESSIONS.c.key_id, SESSIONS.c.business_id,
+                          SESSIONS.c.mode)
                   .join(API_KEYS, API_KEYS.c.id == SESSIONS.c.key_id)
                   .where(SESSIONS.c.id == bindparam("session_id"),
                          SESSIONS.c.revoked_at.is_(None), API_KEYS.c.revoked_at.is_(None)))
@@ -263,7 +269,11 @@ def session_channel_route(session: Session, channel: str) -> Route | None:
     if not channel.startswith(SESSION_CHANNEL) or not suffix.isdigit():
         return None
     row = run(session, _CHANNEL_ROUTE, session_id=int(suffix)).first()
-    return Route(conversation_topic(row.conversation_id), row.key_id) if row else None
+    if row is None:
+        return None
+    return Route((conversation_topic(row.conversation_id),
+                  visitors_topic(row.business_id, row.mode)),
+                 key_id=row.key_id, session_id=int(suffix))
 
 
 def business_channel_data(actor_business_id: int, mode: str, key_id: int | None,
@@ -279,8 +289,8 @@ def business_channel_route(channel: str, channel_data: str | None) -> Route | No
         data = json.loads(channel_data or "")
         if channel != business_channel(int(data["business_id"])):
             return None
-        return Route(business_topic(int(data["business_id"]), str(data["mode"])),
-                     data.get("key_id"), data.get("user_id"))
+        return Route((business_topic(int(data["business_id"]), str(data["mode"])),),
+                     key_id=data.get("key_id"), user_id=data.get("user_id"))
     except (ValueError, TypeError, KeyError):
         return None
 
