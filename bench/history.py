@@ -1,4 +1,4 @@
-"""history: visitor history latency with 10k vs 1M stored messages; does the cost stay flat?
+"""history: visitor history and the agent ticket list with 10k vs 1M stored messages; flat?
 
     python -m bench.history --sizes 10000,1000000 --requests 500
 """
@@ -58,9 +58,14 @@ def history_page2(http: Http, target: Target) -> Awaitable[Reply]:
     return get_history(http, target.pk, target.visitor, target.page2_cursor, PAGE)
 
 
-# One entry per measured call. A ticket list (secret key, Target.sk) joins here once
-# GET /api/v1/tickets exists; ticket_list_note() says whether it does.
-CALLS: dict[str, Call] = {"history page 1": history_page1, "history page 2": history_page2}
+def ticket_list(http: Http, target: Target) -> Awaitable[Reply]:
+    """The agent inbox's first page (secret key): newest tickets, with the total count."""
+    return http.get("/api/v1/tickets", params={"per_page": "25"}, headers=headers(target.sk))
+
+
+# One entry per measured call.
+CALLS: dict[str, Call] = {"history page 1": history_page1, "history page 2": history_page2,
+                          "ticket list": ticket_list}
 
 
 async def make_target(http: Http, server: Server) -> Target:
@@ -86,37 +91,27 @@ async def measure(http: Http, call: Call, target: Target,
     return {**latency_columns(samples), "errors": errors}
 
 
-async def ticket_list_note(http: Http, sk: str) -> str:
-    """Say why the ticket list is not among the measured calls."""
-    status = (await http.get("/api/v1/tickets", headers=headers(sk))).status_code
-    if status in (404, 405):
-        return "ticket list: not measured, GET /api/v1/tickets not implemented yet"
-    return (f"ticket list: not measured, GET /api/v1/tickets now answers {status}; "
-            "add a call to CALLS in bench/history.py")
-
-
-async def measure_all(server: Server, requests: int) -> tuple[list[dict[str, Any]], str]:
-    """Every call of CALLS against one real visitor; the rows and the ticket-list note."""
+async def measure_all(server: Server, requests: int) -> list[dict[str, Any]]:
+    """Every call of CALLS against one real visitor and the business's inbox."""
     async with http_client(server, 4) as http:
         target = await make_target(http, server)
-        rows = [{"call": name, **await measure(http, call, target, requests)}
+        return [{"call": name, **await measure(http, call, target, requests)}
                 for name, call in CALLS.items()]
-        return rows, await ticket_list_note(http, server.sk)
 
 
 def run_size(size: int, per_conversation: int,
-             requests: int) -> tuple[dict[str, Any], list[dict[str, Any]], str]:
-    """Fresh server, seed `size` messages, measure; the seed row, the call rows, the note."""
+             requests: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Fresh server, seed `size` messages, measure; the seed row and the call rows."""
     server = Server()
     try:
         conversations = max(1, size // per_conversation)
         t0 = time.perf_counter()
         seed(server.env["CHATDOCK_DATABASE_URL"], conversations, size)
         seconds = time.perf_counter() - t0
-        rows, note = run_loop(measure_all(server, requests))
+        rows = run_loop(measure_all(server, requests))
         seeded = {"seeded": size, "conversations": conversations, "seed_s": round(seconds, 2),
                   "rows_per_s": round(size / seconds)}
-        return seeded, [{"seeded": size, **row} for row in rows], note
+        return seeded, [{"seeded": size, **row} for row in rows]
     finally:
         stop_and_clean(server)
 
@@ -140,18 +135,17 @@ def main() -> None:
     parser.add_argument("--per-conversation", type=int, default=100,
                         help="seeded messages per conversation (1M -> 10k conversations)")
     args = parser.parse_args()
-    seeds, rows, note = [], [], ""
+    seeds, rows = [], []
     for size in (int(s) for s in args.sizes.split(",")):
-        seeded, measured, note = run_size(size, args.per_conversation, args.requests)
+        seeded, measured = run_size(size, args.per_conversation, args.requests)
         seeds.append(seeded)
         rows += measured
     print_table(f"history: seeding ({machine()})", seeds)
     print_table(f"history: {args.requests} sequential GETs per call, limit={PAGE}", rows)
     ratio_rows = ratios(rows)
     print_table("history: large / small", ratio_rows)
-    print(f"\n{note}")
     write_json(args.json, {"machine": machine(), "seeding": seeds, "rows": rows,
-                           "ratios": ratio_rows, "note": note})
+                           "ratios": ratio_rows})
 
 
 if __name__ == "__main__":

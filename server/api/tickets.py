@@ -2,17 +2,77 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, g
+from flask import Blueprint, Response, current_app, g, request
 
-from server.api.common import commit_ok, idempotent, json_body
+from server.api.common import choice_arg, commit_ok, idempotent, json_body, ok, page_args
 from server.auth import agent_api
 from server.db import get_session
-from server.services import chat
+from server.errors import ValidationError
+from server.services import chat, tickets
 
 bp = Blueprint("tickets", __name__, url_prefix="/api/v1/tickets")
+# Larger ids cannot exist; routing them to 404 keeps them away from the database driver.
+TICKET = "<int:ticket_id>"
 
 
-@bp.post("/<int:ticket_id>/messages")
+def _filters() -> tickets.TicketFilters:
+    tag = request.args.get("tag")
+    return tickets.TicketFilters(
+        status=choice_arg("status", tickets.STATUSES),
+        channel=choice_arg("channel", tickets.CHANNELS),
+        assigned_to=tickets.check_assignee_filter(request.args.get("assigned_to")),
+        tag=tickets.check_tag(tag, "tag") if tag else None,
+        q=tickets.check_query(request.args.get("q")))
+
+
+def _cursor() -> str | None:
+    cursor = request.args.get("cursor") or None
+    if cursor and request.args.get("page"):
+        raise ValidationError("Send page or cursor, not both.", field="cursor")
+    return cursor
+
+
+@bp.get("")
+@agent_api("tickets:read")
+def list_tickets() -> Response:
+    filters = _filters()
+    sort = choice_arg("sort", tickets.SORTS, "created_desc")
+    page, per_page = page_args()
+    rows, meta = tickets.list_tickets(get_session(), g.actor.business_id, g.actor.mode, filters,
+                                      str(sort), page=page, per_page=per_page, cursor=_cursor())
+    return ok(rows, meta=meta)
+
+
+@bp.get(f"/{TICKET}")
+@agent_api("tickets:read")
+def get_ticket(ticket_id: int) -> Response:
+    session = get_session()
+    ticket, next_cursor = tickets.do_read_ticket(session, g.actor.business_id, g.actor.mode,
+                                                 ticket_id, request.args.get("cursor") or None)
+    # Reading marks the ticket read (unread_count 0); commit_ok has no meta, so commit here.
+    session.commit()
+    return ok(ticket, meta={"next_cursor": next_cursor})
+
+
+@bp.post("")
+@agent_api("tickets:write")
+@idempotent
+def create_ticket() -> Response:
+    new = tickets.check_new_ticket(json_body(), current_app.config["MESSAGE_MAX_LENGTH"])
+    return commit_ok(tickets.do_create_ticket(get_session(), g.actor.business_id, g.actor.mode,
+                                              new), 201)
+
+
+@bp.patch(f"/{TICKET}")
+@agent_api("tickets:write")
+@idempotent
+def update_ticket(ticket_id: int) -> Response:
+    changes = tickets.check_changes(json_body())
+    return commit_ok(tickets.do_update_ticket(get_session(), g.actor.business_id, g.actor.mode,
+                                              ticket_id, changes, g.actor.ref))
+
+
+@bp.post(f"/{TICKET}/messages")
 @agent_api("tickets:write")
 @idempotent
 def reply(ticket_id: int) -> Response:
@@ -24,3 +84,12 @@ def reply(ticket_id: int) -> Response:
                                   content, direction="outbound", sender_role="agent",
                                   sender_name=actor.name, sender_user_id=actor.user_id)
     return commit_ok(message, 201)
+
+
+@bp.post(f"/{TICKET}/typing")
+@agent_api("tickets:write")
+def typing(ticket_id: int) -> Response:
+    tickets.do_agent_typing(get_session(), g.actor.business_id, g.actor.mode, ticket_id,
+                            g.actor.name)
+    get_session().commit()  # events are published on commit
+    return Response('{"ok": true}', mimetype="application/json")
