@@ -1,7 +1,105 @@
-"""Agent / owner API: agents."""
+"""Agent / owner API: agents (invite, list, log in, presence) and the business channel."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import json
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Response, current_app, g, request
+from itsdangerous import URLSafeTimedSerializer
+
+from server.api.chat import public_base
+from server.api.common import commit_ok, json_body, ok, page_args
+from server.auth import agent_api
+from server.db import get_session
+from server.models import User
+from server.security import channel_signature
+from server.services import agents
+from server.services.chat import business_channel, business_channel_data, check_text
 
 bp = Blueprint("agents", __name__, url_prefix="/api/v1")
+
+
+def _invites() -> URLSafeTimedSerializer:
+    return agents.invite_serializer(current_app.config["SECRET_KEY"])
+
+
+def _bare(body: dict[str, object]) -> Response:
+    return Response(json.dumps(body), mimetype="application/json")
+
+
+def _logged_in(user: User, mode: str) -> Response:
+    """The login answer, plus where the agent's Pusher client connects."""
+    data = agents.login_json(current_app.extensions["agent_tokens"], user, mode,
+                             current_app.config["AGENT_TOKEN_HOURS"])
+    base = urlsplit(public_base())
+    scheme = base.scheme or "http"
+    data["realtime"] = {"key": current_app.config["REALTIME_APP_KEY"], "host": base.hostname,
+                        "port": base.port or (443 if scheme == "https" else 80),
+                        "scheme": scheme, "channel": business_channel(user.business_id),
+                        "auth_endpoint": public_base() + "/api/v1/broadcasting/auth"}
+    return commit_ok(data)
+
+
+@bp.post("/agents")
+@agent_api("agents:write")
+def create_agent() -> Response:
+    new = agents.check_new_agent(json_body())
+    user = agents.do_create_agent(get_session(), g.actor.business_id, new)
+    data = agents.agent_json(user)
+    if new.password is None:
+        data["invite_token"] = agents.invite_token(_invites(), user)
+    return commit_ok(data, 201)
+
+
+@bp.get("/agents")
+@agent_api("tickets:read")
+def list_agents() -> Response:
+    page, per_page = page_args()
+    rows, total = agents.list_agents(get_session(), g.actor.business_id, page, per_page)
+    return ok([agents.agent_json(u) for u in rows],
+              meta={"total": total, "page": page, "per_page": per_page})
+
+
+@bp.post("/agents/heartbeat")
+@agent_api("tickets:read")
+def heartbeat() -> Response:
+    agents.do_heartbeat(get_session(), g.actor.user_id)
+    get_session().commit()
+    return _bare({"ok": True})
+
+
+@bp.post("/auth/login")
+def login() -> Response:
+    body = json_body()
+    email = agents.check_email(body)
+    password = agents.check_login_password(body)
+    slug = check_text(body, "business", 80)
+    mode = agents.check_mode(body)
+    return _logged_in(agents.authenticate(get_session(), email, password, slug), mode)
+
+
+@bp.post("/auth/accept-invite")
+def accept_invite() -> Response:
+    body = json_body()
+    password = agents.check_password(body, required=True)
+    mode = agents.check_mode(body)
+    assert password is not None
+    return _logged_in(agents.do_accept_invite(get_session(), _invites(), body.get("token"),
+                                              password), mode)
+
+
+@bp.post("/broadcasting/auth")
+@agent_api("tickets:read")
+def broadcasting_auth() -> Response:
+    form = request.form.to_dict() if request.form else json_body()
+    actor = g.actor
+    socket_id, channel = agents.check_business_channel_auth(
+        actor.business_id, {k: str(v) for k, v in form.items()})
+    channel_data = business_channel_data(actor.business_id, actor.mode, actor.key_id,
+                                         actor.user_id)
+    signature = channel_signature(current_app.config["REALTIME_APP_SECRET"], socket_id, channel,
+                                  channel_data)
+    # Pusher wants the bare {"auth", "channel_data"}, not the data envelope.
+    return _bare({"auth": f"{current_app.config['REALTIME_APP_KEY']}:{signature}",
+                  "channel_data": channel_data})

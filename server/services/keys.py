@@ -6,12 +6,13 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from server.db import connection
-from server.errors import NotFound, ValidationError
+from server.errors import Forbidden, NotFound, ValidationError
 from server.models import ApiKey, Business, User, utcnow
 from server.security import hash_secret, lookup_prefix, new_api_key, parse_key
 
@@ -155,9 +156,112 @@ def do_revoke_key(session: Session, key_id: int, business_id: int | None = None)
 
 def key_json(key: ApiKey) -> dict[str, object]:
     """Serialize a key without its secret."""
+    from server.services.chat import iso  # chat imports this module: import at call time
+
     return {"id": key.id, "prefix": key.prefix, "type": key.kind, "mode": key.mode,
             "name": key.name, "scopes": key.scopes, "origins": key.allowed_origins,
             "bundle_ids": key.allowed_bundle_ids,
-            "created_at": key.created_at.isoformat(),
-            "last_used_at": key.last_used_at.isoformat() if key.last_used_at else None,
-            "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None}
+            "created_at": iso(key.created_at),
+            "last_used_at": iso(key.last_used_at) if key.last_used_at else None,
+            "revoked_at": iso(key.revoked_at) if key.revoked_at else None}
+
+
+# ---------- the agent API over keys (POST/GET/DELETE /api/v1/keys) ----------
+
+MAX_LIST_ITEMS = 50
+
+
+@dataclass(frozen=True)
+class KeyRequest:
+    """A validated POST /keys body."""
+
+    kind: str
+    mode: str
+    name: str
+    scopes: list[str] | None
+    origins: list[str]
+    bundle_ids: list[str]
+
+
+def _str_list(body: dict[str, Any], field: str, max_len: int) -> list[str]:
+    value = body.get(field)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValidationError(f"{field} must be a list of strings.", field=field)
+    if len(value) > MAX_LIST_ITEMS or any(len(v) > max_len for v in value):
+        raise ValidationError(f"{field} takes at most {MAX_LIST_ITEMS} entries of at most "
+                              f"{max_len} characters.", field=field)
+    return value
+
+
+def _only_for(body: dict[str, Any], field: str, kind: str, wanted: str) -> None:
+    if body.get(field) not in (None, []) and kind != wanted:
+        raise ValidationError(f"{field} applies to {wanted} keys only.", field=field)
+
+
+def check_key_request(body: dict[str, Any], default_mode: str) -> KeyRequest:
+    """Validate a POST /keys body (scopes for secret keys, allow-lists for publishable)."""
+    kind, mode = body.get("type"), body.get("mode", default_mode)
+    if kind not in KINDS:
+        raise ValidationError("type must be publishable or secret.", field="type")
+    if mode not in MODES:
+        raise ValidationError("mode must be test or live.", field="mode")
+    name = body.get("name") or ""
+    if not isinstance(name, str) or len(name) > 200:
+        raise ValidationError("name must be a string of at most 200 characters.", field="name")
+    _only_for(body, "scopes", kind, "secret")
+    _only_for(body, "origins", kind, "publishable")
+    _only_for(body, "bundle_ids", kind, "publishable")
+    scopes = _str_list(body, "scopes", 40) if body.get("scopes") is not None else None
+    if scopes is not None and kind == "secret" and not scopes:
+        raise ValidationError("A secret key needs at least one scope.", field="scopes")
+    return KeyRequest(kind, mode, name.strip(), check_scopes(scopes) if scopes else None,
+                      check_origins(_str_list(body, "origins", 300)),
+                      [b.strip() for b in _str_list(body, "bundle_ids", 200) if b.strip()])
+
+
+def check_may_manage(mode: str, actor_mode: str, actor_is_key: bool) -> None:
+    """A secret key manages keys of its own mode only; an owner's login manages both."""
+    if actor_is_key and mode != actor_mode:
+        raise Forbidden(f"A {actor_mode} key cannot manage {mode} keys.", field="mode")
+
+
+def grantable_scopes(requested: list[str] | None, held: frozenset[str]) -> list[str]:
+    """The new key's scopes: never more than the creator holds (default: all it holds)."""
+    if requested is None:
+        return [s for s in SCOPES if s in held]
+    missing = [s for s in requested if s not in held]
+    if missing:
+        raise Forbidden(f"You cannot grant scopes you do not hold: {', '.join(missing)}.",
+                        code="insufficient_scope")
+    return requested
+
+
+def do_mint_key(session: Session, business_id: int, req: KeyRequest,
+                held: frozenset[str]) -> tuple[ApiKey, str]:
+    """Mint a key for a business through the API; return the row and the plaintext."""
+    business = session.get(Business, business_id)
+    if business is None:
+        raise NotFound("No such business.")
+    scopes = grantable_scopes(req.scopes, held) if req.kind == "secret" else None
+    return do_create_key(session, business, req.kind, req.mode, name=req.name, scopes=scopes,
+                         origins=req.origins, bundle_ids=req.bundle_ids)
+
+
+def business_keys(session: Session, business_id: int, page: int,
+                  per_page: int) -> tuple[list[ApiKey], int]:
+    """A page of the business's keys (both modes, revoked too), newest first, and the total."""
+    where = ApiKey.business_id == business_id
+    total = session.scalar(select(func.count()).select_from(ApiKey).where(where)) or 0
+    rows = session.scalars(select(ApiKey).where(where).order_by(ApiKey.id.desc())
+                           .limit(per_page).offset((page - 1) * per_page))
+    return list(rows), int(total)
+
+
+def find_business_key(session: Session, business_id: int, key_id: int) -> ApiKey:
+    """Return one of the business's keys (another business's key is not found)."""
+    key = session.get(ApiKey, key_id)
+    if key is None or key.business_id != business_id:
+        raise NotFound("No such key.")
+    return key
