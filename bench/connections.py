@@ -67,7 +67,7 @@ async def run(steps: list[int], hold: float) -> list[dict[str, Any]]:
                 before = server.rss_bytes()
                 times: list[float] = []
 
-                async def timed(visitor: Any) -> None:
+                async def timed(visitor: Any, times: list[float] = times) -> None:
                     t0 = time.perf_counter()
                     await connect_and_subscribe(http, server.pk, visitor)
                     times.append((time.perf_counter() - t0) * 1000)

@@ -148,7 +148,7 @@ class Http:
                   headers: dict[str, str] | None = None) -> Reply:
         return await self.request("GET", url, params=params, headers=headers)
 
-    async def __aenter__(self) -> "Http":
+    async def __aenter__(self) -> Http:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -228,9 +228,9 @@ def print_table(title: str, rows: list[dict[str, Any]]) -> None:
     cols = list(rows[0])
     cells = [[_fmt(r[c]) for c in cols] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
-    print("  ".join(c.rjust(w) for c, w in zip(cols, widths)))
+    print("  ".join(c.rjust(w) for c, w in zip(cols, widths, strict=True)))
     for row in cells:
-        print("  ".join(v.rjust(w) for v, w in zip(row, widths)))
+        print("  ".join(v.rjust(w) for v, w in zip(row, widths, strict=True)))
 
 
 def _fmt(value: Any) -> str:
@@ -306,7 +306,7 @@ async def outcome(call: Awaitable[Reply]) -> tuple[float, str]:
     t0 = time.perf_counter()
     try:
         label = str((await call).status_code)
-    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, aiohttp.ClientError) as exc:
         label = type(exc).__name__
     return (time.perf_counter() - t0) * 1000, label
 

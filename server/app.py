@@ -8,14 +8,25 @@ from typing import Any
 
 from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
+from werkzeug.routing import IntegerConverter
 
 from server import db
 from server.config import load_config
 from server.errors import register_error_handlers
+from server.models import MAX_ROW_ID
 from server.realtime.broker import make_broker
 from server.realtime.hub import Hub
 from server.security import VerifiedKeyCache, agent_token_serializer, derive
 from server.services.chat import TypingDebouncer
+
+
+class _RowId(IntegerConverter):
+    """<int:...> in every route stops at the largest row id: a larger one is a 404, not a
+    database error."""
+
+    def __init__(self, url_map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_ROW_ID)
+        super().__init__(url_map, *args, **kwargs)
 
 
 class _NoCookieSession(SecureCookieSessionInterface):
@@ -37,7 +48,7 @@ def _configure_logging(level: str) -> None:
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     """Build a chatdock app; tests pass overrides such as {"DATABASE_URL": ...}."""
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # no static files: an API and a socket
     app.config.update(load_config(overrides))
     # Uploads may be larger than JSON bodies; json_body() enforces MAX_JSON_BYTES itself.
     app.config["MAX_CONTENT_LENGTH"] = max(app.config["MAX_JSON_BYTES"],
@@ -61,6 +72,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.session_interface = _NoCookieSession()  # chatdock keeps no Flask session
     register_error_handlers(app)
 
+    app.url_map.converters["int"] = _RowId  # before any route is added
     from server.api import agents, branding, chat, contacts, health, keys, tickets
     from server.realtime import routes
 

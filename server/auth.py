@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import time
-from datetime import timedelta
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
 from functools import wraps
 from typing import Any, TypeVar
-
-from dataclasses import dataclass
 
 from flask import current_app, g, request
 from itsdangerous import BadSignature, SignatureExpired

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import secrets
 import sys
 from typing import Any
 
@@ -11,6 +12,8 @@ from sqlalchemy import func, select
 
 from server.errors import ApiError
 from server.models import Business
+
+DEMO_OWNER = "owner@demo.invalid"
 
 
 def _app() -> Any:
@@ -90,17 +93,22 @@ def _ensure_demo(app: Any, base: str) -> None:
             print(f"chatdock: serving {base} (existing database; mint keys with "
                   "`chatdock keys create --business SLUG ...`)", flush=True)
             return
-        data = _create_business(session, "Demo Business", "owner@demo.invalid", None)
+        password = secrets.token_urlsafe(12)
+        data = _create_business(session, "Demo Business", DEMO_OWNER, password)
     pk, sk = data["publishable_key"], data["secret_key"]
     print("\n".join([
         f"chatdock: created the demo business (slug {data['business']['slug']}). "
-        "Its test keys, shown once:",
+        "Its test keys and owner login, shown once:",
         f"  publishable key: {pk}",
         f"  secret key:      {sk}",
+        f"  owner login:     {DEMO_OWNER} / {password}",
         "Try:",
         f"  curl -H 'Authorization: Bearer {pk}' {base}/api/v1/chat/config",
         f"  curl -X POST -H 'Authorization: Bearer {pk}' -H 'Content-Type: application/json' "
         f"-d '{{\"visitor_id\":\"v1\"}}' {base}/api/v1/chat/sessions",
+        f"  curl -X POST -H 'Content-Type: application/json' -d "
+        f"'{{\"email\":\"{DEMO_OWNER}\",\"password\":\"{password}\",\"mode\":\"test\"}}' "
+        f"{base}/api/v1/auth/login",
         f"  health: {base}/healthz",
     ]), flush=True)
 

@@ -19,6 +19,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+MAX_ROW_ID = 2**63 - 1  # a larger id cannot exist (and SQLite refuses to bind it)
+
 
 def utcnow() -> datetime:
     """Return the current time, timezone-aware UTC."""

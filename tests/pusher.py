@@ -21,7 +21,7 @@ class PusherTestClient:
         self._socket_id: str | None = None
 
     @classmethod
-    def for_session(cls, started: dict[str, Any]) -> "PusherTestClient":
+    def for_session(cls, started: dict[str, Any]) -> PusherTestClient:
         rt = started["realtime"]
         scheme = "wss" if rt["scheme"] == "https" else "ws"
         return cls(f"{scheme}://{rt['host']}:{rt['port']}/app/{rt['key']}"
@@ -99,5 +99,5 @@ class PusherTestClient:
     def close(self) -> None:
         try:
             self.ws.close()
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass

@@ -375,3 +375,15 @@ def test_key_verification_is_cached(monkeypatch: pytest.MonkeyPatch, client: Any
     for _ in range(5):
         assert client.get(f"{CHAT}/config", headers=h(biz["pk"])).status_code == 200
     assert calls == [biz["pk"]]
+
+
+def test_visitor_writing_reopens_a_resolved_ticket_and_clears_resolution(
+        app: Any, client: Any, biz: dict[str, Any], sess: dict[str, Any]) -> None:
+    ticket = f"/api/v1/tickets/{sess['conversation_id']}"
+    resolved = client.patch(ticket, json={"status": "resolved"},
+                            headers={"Authorization": f"Bearer {biz['sk']}"}).get_json()["data"]
+    assert resolved["status"] == "resolved" and resolved["resolved_at"] is not None
+    send(client, biz["pk"], sess, "one more thing")
+    again = client.get(ticket, headers={"Authorization": f"Bearer {biz['sk']}"}).get_json()
+    assert again["data"]["status"] == "open"
+    assert again["data"]["resolved_at"] is None and again["data"]["resolved_by"] is None

@@ -9,8 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from server.db import session_scope
-from server.models import (Business, ChatSession, Contact, Conversation, IdempotencyRecord,
-                           Message)
+from server.models import Business, ChatSession, Contact, Conversation, IdempotencyRecord, Message
 from server.services.keys import do_create_key, do_revoke_key
 from tests.conftest import make_business
 
@@ -357,3 +356,24 @@ def test_idempotent_retry_replays_without_duplicate(app: Any, client: Any, biz: 
     conflict = client.post(msgs_url(sess), json={"content": "twice"}, headers=headers)
     assert_error(conflict, 422, "idempotency_conflict")
     assert counts(app) == before
+
+
+# ---------- found while building the agent API ---------------------------------------
+
+@pytest.mark.parametrize("path", [
+    "/api/v1/tickets/9223372036854775808", "/api/v1/contacts/99999999999999999999",
+    "/api/v1/keys/9223372036854775808"])
+def test_ids_beyond_a_row_id_are_404_not_500(client: Any, biz: dict[str, Any],
+                                              path: str) -> None:
+    method = "DELETE" if "/keys/" in path else "GET"
+    resp = client.open(path, method=method, headers=h(biz["sk"]))
+    assert_error(resp, 404, "not_found")
+
+
+def test_non_ascii_digits_are_a_validation_error(client: Any, biz: dict[str, Any],
+                                                 sess: dict[str, Any]) -> None:
+    resp = client.get(f"/api/v1/chat/sessions/{sess['conversation_id']}/messages?limit=²",
+                      headers=h(biz["pk"], sess["session_token"]))
+    assert_error(resp, 400, "validation_error", field="limit")
+    resp = client.get("/api/v1/tickets?per_page=²", headers=h(biz["sk"]))
+    assert_error(resp, 400, "validation_error", field="per_page")

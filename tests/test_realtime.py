@@ -98,7 +98,7 @@ def test_every_device_of_the_visitor_gets_the_event(live: str, biz: dict[str, An
     laptop = start_visitor(live, biz["pk"], "same-visitor")
     assert phone["conversation_id"] == laptop["conversation_id"]
     clients = [PusherTestClient.for_session(s) for s in (phone, laptop)]
-    for client, started in zip(clients, (phone, laptop)):
+    for client, started in zip(clients, (phone, laptop), strict=True):
         client.subscribe_session(started, biz["pk"])
     reply = agent_reply(live, biz["sk"], phone["conversation_id"], "to both")
     for client in clients:
@@ -177,8 +177,10 @@ def test_client_events_need_a_joined_private_channel(live: str, biz: dict[str, A
 
 
 def test_silent_client_is_pinged_then_closed_4201(tmp_path: Any) -> None:
-    from werkzeug.serving import make_server
     import threading
+
+    from werkzeug.serving import make_server
+
     from server import create_app
     from tests.conftest import free_port
     app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'p.db'}",

@@ -74,8 +74,9 @@ def test_two_workers_on_postgres_and_redis_act_as_one(tmp_path: Path, postgres_u
             clients.append(client)
         # the sockets really are spread over both processes
         assert len(worker_pids(server.port)) == 2
-        for started, client in zip(visitors, clients):
-            reply = httpx.post(f"{server.base}/api/v1/tickets/{started['conversation_id']}/messages",
+        for started, client in zip(visitors, clients, strict=True):
+            path = f"/api/v1/tickets/{started['conversation_id']}/messages"
+            reply = httpx.post(server.base + path,
                                json={"content": f"hi {started['visitor_id']}"},
                                headers={"Authorization": f"Bearer {server.sk}"})
             assert reply.status_code == 201

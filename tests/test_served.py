@@ -117,8 +117,9 @@ def test_tickki_sdk_sequence(served: ServedProcess) -> None:
                      params={"limit": "30"}, headers=h(pk, started["session_token"])).json()
     assert [decode_message(m)["id"] for m in page["data"]] == [got["id"], sent["id"]]
     assert page["meta"]["next_cursor"] is None
-    resumed = decode_start(httpx.post(f"{base}/api/v1/chat/sessions",
-                                      json={"visitor_id": "user_8432"}, headers=h(pk)).json()["data"])
+    again = httpx.post(f"{base}/api/v1/chat/sessions", json={"visitor_id": "user_8432"},
+                       headers=h(pk))
+    resumed = decode_start(again.json()["data"])
     assert resumed["conversation_id"] == conv
     assert resumed["session_token"] != started["session_token"]
     assert resumed["contact"]["name"] == "Ada"

@@ -5,15 +5,14 @@ from __future__ import annotations
 import json
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, current_app, g, request
+from flask import Blueprint, Response, current_app, g
 from itsdangerous import URLSafeTimedSerializer
 
 from server.api.chat import public_base
-from server.api.common import commit_ok, json_body, ok, page_args
+from server.api.common import commit_ok, json_body, ok_page, page_args, pusher_auth
 from server.auth import agent_api
 from server.db import get_session
 from server.models import User
-from server.security import channel_signature
 from server.services import agents
 from server.services.chat import business_channel, business_channel_data, check_text
 
@@ -57,8 +56,7 @@ def create_agent() -> Response:
 def list_agents() -> Response:
     page, per_page = page_args()
     rows, total = agents.list_agents(get_session(), g.actor.business_id, page, per_page)
-    return ok([agents.agent_json(u) for u in rows],
-              meta={"total": total, "page": page, "per_page": per_page})
+    return ok_page([agents.agent_json(u) for u in rows], total, page, per_page)
 
 
 @bp.post("/agents/heartbeat")
@@ -92,14 +90,6 @@ def accept_invite() -> Response:
 @bp.post("/broadcasting/auth")
 @agent_api("tickets:read")
 def broadcasting_auth() -> Response:
-    form = request.form.to_dict() if request.form else json_body()
     actor = g.actor
-    socket_id, channel = agents.check_business_channel_auth(
-        actor.business_id, {k: str(v) for k, v in form.items()})
-    channel_data = business_channel_data(actor.business_id, actor.mode, actor.key_id,
-                                         actor.user_id)
-    signature = channel_signature(current_app.config["REALTIME_APP_SECRET"], socket_id, channel,
-                                  channel_data)
-    # Pusher wants the bare {"auth", "channel_data"}, not the data envelope.
-    return _bare({"auth": f"{current_app.config['REALTIME_APP_KEY']}:{signature}",
-                  "channel_data": channel_data})
+    return pusher_auth(business_channel(actor.business_id), business_channel_data(
+        actor.business_id, actor.mode, actor.key_id, actor.user_id))

@@ -8,11 +8,9 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, g, request
 
-from server.api.common import commit_ok, idempotent, json_body, ok
+from server.api.common import commit_ok, idempotent, int_arg, json_body, ok, pusher_auth
 from server.auth import visitor_key, visitor_session
 from server.db import get_session
-from server.errors import ValidationError
-from server.security import channel_signature
 from server.services import chat
 
 bp = Blueprint("chat", __name__, url_prefix="/api/v1/chat")
@@ -79,11 +77,9 @@ def send_message(conversation_id: int) -> Response:
 @bp.get("/sessions/<int:conversation_id>/messages")
 @visitor_session
 def history(conversation_id: int) -> Response:
-    limit = request.args.get("limit", "30")
-    if not limit.isdigit() or not 1 <= int(limit) <= 100:
-        raise ValidationError("limit must be a whole number from 1 to 100.", field="limit")
     rows, next_cursor = chat.list_history(get_session(), conversation_id,
-                                          request.args.get("cursor") or None, int(limit))
+                                          request.args.get("cursor") or None,
+                                          int_arg("limit", 30, 1, 100))
     return ok(rows, meta={"next_cursor": next_cursor})
 
 
@@ -114,10 +110,4 @@ def heartbeat(conversation_id: int) -> Response:
 @bp.post("/broadcasting/auth")
 @visitor_session
 def broadcasting_auth() -> Response:
-    form = request.form.to_dict() if request.form else json_body()
-    socket_id, channel = chat.check_channel_auth(g.chat_session,
-                                                 {k: str(v) for k, v in form.items()})
-    signature = channel_signature(current_app.config["REALTIME_APP_SECRET"], socket_id, channel)
-    # Pusher wants the bare {"auth": ...}, not the data envelope.
-    return Response(json.dumps({"auth": f"{current_app.config['REALTIME_APP_KEY']}:{signature}"}),
-                    mimetype="application/json")
+    return pusher_auth(chat.session_channel(g.chat_session.id))

@@ -15,6 +15,8 @@ from sqlalchemy.exc import IntegrityError
 from server.db import get_session
 from server.errors import ApiError, Conflict, ValidationError
 from server.models import IdempotencyRecord
+from server.security import channel_signature
+from server.services.chat import check_channel_auth
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -106,7 +108,7 @@ def int_arg(name: str, default: int, low: int, high: int) -> int:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
         raise ValidationError(f"{name} must be a whole number from {low} to {high}.", field=name)
     return int(raw)
 
@@ -123,3 +125,21 @@ def choice_arg(name: str, choices: tuple[str, ...], default: str | None = None) 
     if raw is not None and raw not in choices:
         raise ValidationError(f"{name} must be one of {', '.join(choices)}.", field=name)
     return raw
+
+
+def pusher_auth(own_channel: str, channel_data: str | None = None) -> Response:
+    """Sign a Pusher subscription to the caller's own channel: the bare {"auth"} Pusher wants
+    (plus the signed channel_data when there is one), not the data envelope."""
+    form = request.form.to_dict() if request.form else json_body()
+    socket_id, channel = check_channel_auth({k: str(v) for k, v in form.items()}, own_channel)
+    signature = channel_signature(current_app.config["REALTIME_APP_SECRET"], socket_id, channel,
+                                  channel_data)
+    body = {"auth": f"{current_app.config['REALTIME_APP_KEY']}:{signature}"}
+    if channel_data is not None:
+        body["channel_data"] = channel_data
+    return _json(body, 200)
+
+
+def ok_page(rows: list[Any], total: int, page: int, per_page: int) -> Response:
+    """A page of a list with meta {total, page, per_page}."""
+    return ok(rows, meta={"total": total, "page": page, "per_page": per_page})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, g, request
 
-from server.api.common import commit_ok, json_body, ok, page_args
+from server.api.common import commit_ok, json_body, ok, ok_page, page_args
 from server.auth import agent_api
 from server.db import get_session
 from server.services import contacts
@@ -19,7 +19,7 @@ def list_contacts() -> Response:
     q = contacts.check_query(request.args.get("q"))
     rows, total = contacts.list_contacts(get_session(), g.actor.business_id, g.actor.mode, q,
                                          page, per_page)
-    return ok(rows, meta={"total": total, "page": page, "per_page": per_page})
+    return ok_page(rows, total, page, per_page)
 
 
 @bp.get("/contacts/<int:contact_id>")

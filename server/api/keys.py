@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, g
 
-from server.api.common import commit_ok, json_body, ok, page_args
+from server.api.common import commit_ok, json_body, ok_page, page_args
 from server.auth import agent_api
 from server.db import get_session
 from server.services import keys
@@ -29,8 +29,7 @@ def create_key() -> Response:
 def list_keys() -> Response:
     page, per_page = page_args()
     rows, total = keys.business_keys(get_session(), g.actor.business_id, page, per_page)
-    return ok([keys.key_json(k) for k in rows],
-              meta={"total": total, "page": page, "per_page": per_page})
+    return ok_page([keys.key_json(k) for k in rows], total, page, per_page)
 
 
 @bp.delete("/keys/<int:key_id>")

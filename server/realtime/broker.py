@@ -56,7 +56,7 @@ class RedisBroker:
         envelope = json.dumps({"channels": channels, "event": event, "data": json.dumps(payload)})
         try:
             self.redis.publish(self.topic, envelope)
-        except Exception:  # noqa: BLE001 - committed data stays; clients catch up from history
+        except Exception:
             log.exception("publishing %s to redis failed", event)
 
     def start(self) -> None:
@@ -76,7 +76,7 @@ class RedisBroker:
                 backoff = 0.5
                 for message in pubsub.listen():
                     self._deliver(message["data"])
-            except Exception:  # noqa: BLE001 - reconnect with capped backoff
+            except Exception:
                 log.exception("redis subscriber lost; retrying in %.1fs", backoff)
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)

@@ -102,7 +102,8 @@ class PusherSession:
             frame = json.loads(raw)
             event = frame["event"]
         except (ValueError, TypeError, KeyError):
-            self.conn.send_event("pusher:error", {"code": None, "message": "Invalid message format"})
+            self.conn.send_event("pusher:error",
+                                 {"code": None, "message": "Invalid message format"})
             return
         data = frame.get("data")
         if isinstance(data, str):
@@ -124,7 +125,7 @@ class PusherSession:
         if not CHANNEL_RE.fullmatch(channel):
             self._sub_error(channel, 400, "Invalid channel name")
             return
-        route: Route | None = Route((channel,))  # a public channel is its own topic
+        route = Route((channel,))  # a public channel is its own topic
         if channel.startswith("presence-"):
             self._sub_error(channel, 403, "Presence channels are not offered by chatdock")
             return
@@ -136,10 +137,11 @@ class PusherSession:
             if not same(str(data.get("auth", "")), expected):
                 self._sub_error(channel, 401, "Invalid signature")
                 return
-            route = self.route(channel, channel_data)
-            if route is None:
+            found = self.route(channel, channel_data)
+            if found is None:
                 self._sub_error(channel, 403, "This channel is no longer available")
                 return
+            route = found
         self.hub.subscribe(self.conn, channel, route)
         self.conn.send_event("pusher_internal:subscription_succeeded", {}, channel)
 

@@ -13,11 +13,9 @@ from sqlalchemy import select
 
 from server.db import session_scope
 from server.models import ApiKey, ChatSession, utcnow
-from server.realtime.hub import Hub
+from server.realtime.hub import Hub, Route
 from server.realtime.pusher import PusherSession, SocketSettings
-from server.realtime.hub import Route
-from server.services.chat import (BUSINESS_CHANNEL, business_channel_route,
-                                  session_channel_route)
+from server.services.chat import BUSINESS_CHANNEL, business_channel_route, session_channel_route
 
 log = logging.getLogger("chatdock.realtime")
 sock = Sock()
@@ -74,19 +72,35 @@ def _ensure_watcher(app: Flask) -> None:
 
 def _watch_revocations(app: Flask) -> None:
     """Close sockets whose key or session was revoked by any process (the database is the
-    truth): a revoked key, an erased contact."""
+    truth): a revoked key, an erased contact. Also keep agents with an open business
+    socket "online" (presence is users.last_seen_at, shared by every process)."""
+    from server.services.agents import do_mark_seen
+
+    presence_every = 20.0  # well inside the 60 s online window
     hub: Hub = app.extensions["hub"]
-    since = utcnow() - timedelta(seconds=10)
+    overlap = timedelta(seconds=10)  # clock skew and commit delays between processes
+    since = utcnow() - overlap
+    marked: set[int] = set()
+    marked_at = 0.0
     while True:
         time.sleep(REVOCATION_POLL_SECONDS)
         try:
+            agents = hub.agents_here()
+            refresh = bool(agents) and (not agents <= marked
+                                        or time.monotonic() - marked_at >= presence_every)
+            polled_at = utcnow()
             with session_scope(app) as session:
                 keys = set(session.scalars(select(ApiKey.id).where(ApiKey.revoked_at >= since)))
                 sessions = set(session.scalars(select(ChatSession.id)
                                                .where(ChatSession.revoked_at >= since)))
+                if refresh:  # at once for a newly connected agent, else every ~20 s
+                    do_mark_seen(session, agents)
+            since = polled_at - overlap  # a sliding window, not everything since start
+            if refresh:
+                marked, marked_at = agents, time.monotonic()
             if keys or sessions:
                 hub.kick(keys, sessions)
-        except Exception:  # noqa: BLE001 - keep watching through a database hiccup
+        except Exception:
             log.exception("revocation poll failed")
 
 

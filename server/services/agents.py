@@ -18,8 +18,6 @@ from server.security import hash_secret, hasher, run_cpu, verify_secret
 from server.services.chat import (
     AGENT_ONLINE_SECONDS,
     EMAIL_RE,
-    SOCKET_ID_RE,
-    business_channel,
     check_text,
     iso,
 )
@@ -236,14 +234,3 @@ def login_json(serializer: URLSafeTimedSerializer, user: User, mode: str,
 # ---------- the business channel --------------------------------------------
 
 
-def check_business_channel_auth(business_id: int, form: dict[str, str]) -> tuple[str, str]:
-    """Validate socket_id and channel_name; only the caller's own business channel."""
-    socket_id = form.get("socket_id", "")
-    channel = form.get("channel_name", "")
-    if not SOCKET_ID_RE.fullmatch(socket_id):
-        raise ValidationError("socket_id is not a Pusher socket id.", field="socket_id")
-    if not channel:
-        raise ValidationError("channel_name is required.", field="channel_name")
-    if channel != business_channel(business_id):
-        raise Forbidden("This credential may only subscribe to its own business channel.")
-    return socket_id, channel

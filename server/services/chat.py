@@ -16,22 +16,31 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, case, func, insert, select, update
+from sqlalchemy import Table, bindparam, case, func, insert, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from server.db import connection, emit, upsert
 from server.errors import ApiError, Forbidden, NotFound, ValidationError
+from server.models import (
+    ApiKey,
+    Business,
+    ChatSession,
+    Contact,
+    Conversation,
+    Message,
+    User,
+    utcnow,
+)
 from server.realtime.hub import Route
-from server.models import ApiKey, Business, ChatSession, Contact, Conversation, Message, utcnow
 from server.security import new_session_token, token_digest
 from server.services.keys import KeyInfo
 
-API_KEYS, BUSINESSES, CONTACTS = ApiKey.__table__, Business.__table__, Contact.__table__
-CONVERSATIONS, SESSIONS, MESSAGES = (Conversation.__table__, ChatSession.__table__,
-                                     Message.__table__)
+API_KEYS, BUSINESSES, CONTACTS = (cast(Table, m.__table__) for m in (ApiKey, Business, Contact))
+CONVERSATIONS, SESSIONS, MESSAGES = (cast(Table, m.__table__)
+                                     for m in (Conversation, ChatSession, Message))
 
 
 def run(session: Session, statement: Any, **params: Any) -> CursorResult[Any]:
@@ -117,12 +126,19 @@ def check_content(body: dict[str, Any], max_len: int) -> str:
 
 
 _BUSINESS = select(BUSINESSES).where(BUSINESSES.c.id == bindparam("business_id"))
+AGENT_ONLINE_SECONDS = 60  # a heartbeat or an open business socket within this is "online"
+_USERS = cast(Table, User.__table__)
+_AGENTS_ONLINE = select(func.count()).select_from(_USERS).where(
+    _USERS.c.business_id == bindparam("business_id"),
+    _USERS.c.last_seen_at >= bindparam("since", type_=_USERS.c.last_seen_at.type))
 
 
 def config_json(session: Session, business_id: int, *, max_len: int,
                 max_upload_kb: int) -> dict[str, Any]:
     """The widget configuration for GET /chat/config."""
     b = run(session, _BUSINESS, business_id=business_id).one()
+    online = run(session, _AGENTS_ONLINE, business_id=business_id,
+                 since=utcnow() - timedelta(seconds=AGENT_ONLINE_SECONDS)).scalar_one()
     return {
         "business": {"id": b.id, "name": b.name, "slug": b.slug},
         "branding": {"primary_color": b.primary_color, "accent_color": b.accent_color,
@@ -130,7 +146,7 @@ def config_json(session: Session, business_id: int, *, max_len: int,
         # Uploads and voice notes are not offered yet; the SDK hides them when false.
         "features": {"file_uploads": False, "voice_notes": False},
         "limits": {"max_upload_kb": max_upload_kb, "message_max_length": max_len},
-        "presence": {"agents_online": 0},
+        "presence": {"agents_online": int(online)},
         "identification": {"required_on_start": b.require_identification},
     }
 
@@ -249,7 +265,7 @@ def find_session(session: Session, key: KeyInfo, token: str, idle_days: int) -> 
     if row is None or row.business_id != key.business_id or row.mode != key.mode or (
             idle_days and row.last_seen_at < utcnow() - timedelta(days=idle_days)):
         raise ApiError("The session token is not valid.", code="invalid_session", status=401)
-    return SessionInfo(*row)
+    return SessionInfo(**row._mapping)
 
 
 def do_touch_session(session: Session, chat_session: SessionInfo) -> None:
@@ -301,10 +317,13 @@ _NEW_MESSAGE = insert(MESSAGES).returning(*MESSAGES.c)
 _TOUCH = (update(CONVERSATIONS).where(CONVERSATIONS.c.id == bindparam("conversation_id"))
           .values(updated_at=bindparam("now", type_=CONVERSATIONS.c.updated_at.type),
                   last_message_preview=bindparam("preview")))
+_REOPEN = ((CONVERSATIONS.c.status == "resolved", "open"),)
+_REOPEN_CLEAR = ((CONVERSATIONS.c.status == "resolved", None),)
 _TOUCH_CONVERSATION = {
     # a visitor writing again reopens a resolved conversation (Chatwoot's rule) and is unread
-    "inbound": _TOUCH.values(status=case((CONVERSATIONS.c.status == "resolved", "open"),
-                                         else_=CONVERSATIONS.c.status),
+    "inbound": _TOUCH.values(status=case(*_REOPEN, else_=CONVERSATIONS.c.status),
+                             resolved_at=case(*_REOPEN_CLEAR, else_=CONVERSATIONS.c.resolved_at),
+                             resolved_by=case(*_REOPEN_CLEAR, else_=CONVERSATIONS.c.resolved_by),
                              unread_count=CONVERSATIONS.c.unread_count + 1),
     # an agent answering has read the thread
     "outbound": _TOUCH.values(unread_count=0),
@@ -431,14 +450,14 @@ def do_heartbeat(session: Session, chat_session: SessionInfo) -> None:
          {"conversation_id": chat_session.conversation_id, "session_id": chat_session.id})
 
 
-def check_channel_auth(chat_session: SessionInfo, form: dict[str, str]) -> tuple[str, str]:
-    """Validate socket_id and channel_name; only the session's own channel is allowed."""
+def check_channel_auth(form: dict[str, str], own_channel: str) -> tuple[str, str]:
+    """Validate socket_id and channel_name; only the credential's own channel is allowed."""
     socket_id = form.get("socket_id", "")
     channel = form.get("channel_name", "")
     if not SOCKET_ID_RE.fullmatch(socket_id):
         raise ValidationError("socket_id is not a Pusher socket id.", field="socket_id")
     if not channel:
         raise ValidationError("channel_name is required.", field="channel_name")
-    if channel != session_channel(chat_session.id):
-        raise Forbidden("This session may only subscribe to its own channel.")
+    if channel != own_channel:
+        raise Forbidden("This credential may only subscribe to its own channel.")
     return socket_id, channel
