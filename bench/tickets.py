@@ -45,7 +45,7 @@ async def measure(server: Server, requests: int) -> list[dict[str, Any]]:
         total = first.json()["meta"]["total"]
         queries = {**QUERIES, "cursor page 2":
                    f"per_page=25&cursor={first.json()['meta']['next_cursor']}"}
-        return [{"call": name, "total": total, **await timed(http, f"/api/v1/tickets?{q}",
+        return [{"call": name, "stored": total, **await timed(http, f"/api/v1/tickets?{q}",
                                                              auth, requests)}
                 for name, q in queries.items()]
 
