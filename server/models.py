@@ -99,7 +99,6 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
-    business: Mapped[Business] = relationship(lazy="joined")
 
 
 class Contact(Base):
@@ -176,8 +175,6 @@ class ChatSession(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
-    conversation: Mapped[Conversation] = relationship()
-    key: Mapped[ApiKey] = relationship()
 
 
 class Message(Base):
