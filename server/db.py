@@ -53,9 +53,9 @@ def upsert(session: Session) -> Any:
     return sqlite_insert
 
 
-def emit(session: Session, channels: list[str], name: str, payload: dict[str, Any]) -> None:
-    """Queue a realtime event to publish once this session's transaction commits."""
-    session.info.setdefault(PENDING, []).append((list(channels), name, payload))
+def emit(session: Session, topics: list[str], name: str, payload: dict[str, Any]) -> None:
+    """Queue a realtime event for these hub topics, published once the transaction commits."""
+    session.info.setdefault(PENDING, []).append((list(topics), name, payload))
 
 
 def connection(session: Session) -> Connection:
@@ -74,8 +74,8 @@ def _bind_events(factory: sessionmaker[Session], publish: Any) -> None:
 
     @event.listens_for(factory, "after_commit")
     def _publish(session: Session) -> None:
-        for channels, name, payload in session.info.pop(PENDING, []):
-            publish(channels, name, payload)
+        for topics, name, payload in session.info.pop(PENDING, []):
+            publish(topics, name, payload)
 
     @event.listens_for(factory, "after_soft_rollback")
     def _drop(session: Session, _previous: Any) -> None:

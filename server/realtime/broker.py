@@ -26,11 +26,11 @@ class MemoryBroker:
     def start(self) -> None:
         """Nothing to start in-process."""
 
-    def publish(self, channels: list[str], event: str, payload: dict[str, Any]) -> None:
-        """Encode once, deliver to every channel."""
+    def publish(self, topics: list[str], event: str, payload: dict[str, Any]) -> None:
+        """Encode once, deliver to every topic."""
         data = json.dumps(payload)
-        for channel in channels:
-            self.hub.deliver(channel, event, data)
+        for topic in topics:
+            self.hub.deliver(topic, event, data)
 
 
 class RedisBroker:
@@ -51,9 +51,9 @@ class RedisBroker:
         self._listener: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def publish(self, channels: list[str], event: str, payload: dict[str, Any]) -> None:
-        """Send one envelope for all channels; local delivery happens in the listener."""
-        envelope = json.dumps({"channels": channels, "event": event, "data": json.dumps(payload)})
+    def publish(self, topics: list[str], event: str, payload: dict[str, Any]) -> None:
+        """Send one envelope for all topics; local delivery happens in the listener."""
+        envelope = json.dumps({"topics": topics, "event": event, "data": json.dumps(payload)})
         try:
             self.redis.publish(self.topic, envelope)
         except Exception:
@@ -83,8 +83,8 @@ class RedisBroker:
 
     def _deliver(self, raw: bytes) -> None:
         envelope = json.loads(raw)
-        for channel in envelope["channels"]:
-            self.hub.deliver(channel, envelope["event"], envelope["data"])
+        for topic in envelope["topics"]:
+            self.hub.deliver(topic, envelope["event"], envelope["data"])
 
 
 def make_broker(hub: Hub, redis_url: str, namespace: str) -> MemoryBroker | RedisBroker:

@@ -87,9 +87,12 @@ class Connection:
 
     def abort(self) -> None:
         """Cut the TCP connection now (safe from any thread); the reader sees ClientGone."""
+        self._shutdown(socket.SHUT_RDWR)
+
+    def _shutdown(self, how: int) -> None:
         self.closed = True
         try:
-            self.sock.shutdown(socket.SHUT_RDWR)
+            self.sock.shutdown(how)
         except OSError:
             pass
 
@@ -97,19 +100,15 @@ class Connection:
         with self._lock:
             if self.closed:
                 return
-            if len(self._out) >= self._max and not control:
-                overflow = True
-            else:
-                overflow = False
+            overflow = len(self._out) >= self._max and not control
+            if not overflow:
                 self._out.append(event)
-                if self._writing:
-                    return
-                self._writing = True
+                start_writer, self._writing = not self._writing, True
         if overflow:
             log.warning("dropping slow socket %s", self.socket_id)
             self.abort()
-            return
-        spawn(self._drain)
+        elif start_writer:
+            spawn(self._drain)
 
     def _drain(self) -> None:
         while True:
@@ -121,24 +120,16 @@ class Connection:
                 try:
                     data = self.ws.send(event)
                 except LocalProtocolError:  # wsproto refuses: the connection is over
-                    data = None
+                    self.abort()
+                    continue
             try:
-                if data is None:
-                    raise OSError("connection already closed")
                 self.sock.sendall(data)
             except OSError:
                 self.abort()
                 continue
             if isinstance(event, CloseConnection):
-                self._half_close()
-
-    def _half_close(self) -> None:
-        # Our close frame is out: stop writing; the reader ends when the client hangs up.
-        self.closed = True
-        try:
-            self.sock.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
+                # our close frame is out: stop writing; the reader ends when the client hangs up
+                self._shutdown(socket.SHUT_WR)
 
     # ---------- reading -----------------------------------------------------
 

@@ -190,20 +190,21 @@ _OPEN_CONVERSATION = (select(CONVERSATIONS.c.id)
                       .order_by(CONVERSATIONS.c.id.desc()).limit(1))
 _NEW_CONVERSATION = insert(CONVERSATIONS).returning(CONVERSATIONS.c.id)
 _NEW_SESSION = insert(SESSIONS).returning(SESSIONS.c.id)
+# A session is live while neither it nor the key it was started with is revoked.
+_LIVE_SESSIONS = SESSIONS.join(API_KEYS, API_KEYS.c.id == SESSIONS.c.key_id)
+_LIVE = (SESSIONS.c.revoked_at.is_(None), API_KEYS.c.revoked_at.is_(None))
 _SESSION_LOOKUP = (
     select(SESSIONS.c.id, SESSIONS.c.conversation_id, SESSIONS.c.business_id, SESSIONS.c.mode,
            SESSIONS.c.key_id, SESSIONS.c.last_seen_at, CONVERSATIONS.c.contact_id)
-    .join(API_KEYS, API_KEYS.c.id == SESSIONS.c.key_id)
+    .select_from(_LIVE_SESSIONS)
     .join(CONVERSATIONS, CONVERSATIONS.c.id == SESSIONS.c.conversation_id)
-    .where(SESSIONS.c.token_hash == bindparam("token_hash"), SESSIONS.c.revoked_at.is_(None),
-           API_KEYS.c.revoked_at.is_(None)))
+    .where(SESSIONS.c.token_hash == bindparam("token_hash"), *_LIVE))
 _TOUCH_SESSION = update(SESSIONS).where(SESSIONS.c.id == bindparam("session_id")).values(
     last_seen_at=bindparam("now", type_=SESSIONS.c.last_seen_at.type))
 _CHANNEL_ROUTE = (select(SESSIONS.c.conversation_id, SESSIONS.c.key_id, SESSIONS.c.business_id,
                           SESSIONS.c.mode)
-                  .join(API_KEYS, API_KEYS.c.id == SESSIONS.c.key_id)
-                  .where(SESSIONS.c.id == bindparam("session_id"),
-                         SESSIONS.c.revoked_at.is_(None), API_KEYS.c.revoked_at.is_(None)))
+                  .select_from(_LIVE_SESSIONS)
+                  .where(SESSIONS.c.id == bindparam("session_id"), *_LIVE))
 
 
 def _update_contact(session: Session, contact_id: int, fields: dict[str, str | None]) -> None:
