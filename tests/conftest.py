@@ -23,6 +23,9 @@ from server.services.keys import do_create_business, do_create_key
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# the headless-Chromium fixtures (`chromium`, `page`) of the browser tests
+pytest_plugins = ["tests.browser"]
+
 
 def free_port() -> int:
     with socket.socket() as s:
