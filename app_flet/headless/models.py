@@ -1,0 +1,338 @@
+"""What the server sends, as frozen dataclasses: each is built by one `from_json`.
+
+Required fields raise KeyError / TypeError / ValueError when missing or mistyped (the
+client turns those into ProtocolError): silently defaulting would hide contract drift.
+Optional fields (nullable in the SPEC) default to None.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal, TypeAlias
+
+from app_flet.headless.errors import ChatError
+
+__all__ = [
+    "Attachment", "Branding", "BrandingUpdated", "Business", "ChatConfig", "ChatMessage",
+    "ConnectionChanged", "ConnectionState", "Contact", "ConversationUpdated", "Event",
+    "Features", "Limits", "MessageCreated", "MessagePage", "RealtimeConfig", "Sender",
+    "SessionDetails", "TypingStarted", "decode_event", "parse_time",
+]
+
+Json: TypeAlias = dict[str, Any]
+
+
+def parse_time(value: Any) -> datetime:
+    """An ISO 8601 timestamp as an aware UTC datetime (naive input is taken as UTC)."""
+    if not isinstance(value, str):
+        raise TypeError(f"expected an ISO 8601 string, got {type(value).__name__}")
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _obj(value: Any) -> Json:
+    if not isinstance(value, dict):
+        raise TypeError(f"expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Business:
+    id: int
+    name: str
+    slug: str
+
+    @classmethod
+    def from_json(cls, j: Json) -> Business:
+        return cls(id=int(j["id"]), name=str(j["name"]), slug=str(j["slug"]))
+
+
+@dataclass(frozen=True, slots=True)
+class Branding:
+    primary_color: str
+    accent_color: str
+    welcome_message: str | None
+    logo_url: str | None
+
+    @classmethod
+    def from_json(cls, j: Json) -> Branding:
+        return cls(primary_color=str(j["primary_color"]), accent_color=str(j["accent_color"]),
+                   welcome_message=_opt_str(j.get("welcome_message")),
+                   logo_url=_opt_str(j.get("logo_url")))
+
+
+@dataclass(frozen=True, slots=True)
+class Features:
+    file_uploads: bool
+    voice_notes: bool
+
+    @classmethod
+    def from_json(cls, j: Json) -> Features:
+        return cls(file_uploads=j.get("file_uploads") is True,
+                   voice_notes=j.get("voice_notes") is True)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_upload_kb: int
+    message_max_length: int
+
+    @classmethod
+    def from_json(cls, j: Json) -> Limits:
+        return cls(max_upload_kb=int(j["max_upload_kb"]),
+                   message_max_length=int(j["message_max_length"]))
+
+
+@dataclass(frozen=True, slots=True)
+class ChatConfig:
+    """GET /chat/config: what the widget paints and which features it offers."""
+
+    business: Business
+    branding: Branding
+    features: Features
+    limits: Limits
+    agents_online: int
+    identification_required: bool
+
+    @classmethod
+    def from_json(cls, j: Json) -> ChatConfig:
+        presence = j.get("presence") or {}
+        identification = j.get("identification") or {}
+        return cls(business=Business.from_json(_obj(j["business"])),
+                   branding=Branding.from_json(_obj(j["branding"])),
+                   features=Features.from_json(_obj(j.get("features") or {})),
+                   limits=Limits.from_json(_obj(j["limits"])),
+                   agents_online=int(presence.get("agents_online") or 0),
+                   identification_required=identification.get("required_on_start") is True)
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+
+    @classmethod
+    def from_json(cls, j: Json) -> Contact:
+        return cls(name=_opt_str(j.get("name")), email=_opt_str(j.get("email")),
+                   phone=_opt_str(j.get("phone")))
+
+
+@dataclass(frozen=True, slots=True)
+class RealtimeConfig:
+    """Where the Pusher-protocol socket is; `key` is the realtime app key, not the pk."""
+
+    key: str
+    host: str
+    port: int
+    scheme: str
+    channel: str
+    auth_endpoint: str
+    event: str
+
+    @classmethod
+    def from_json(cls, j: Json) -> RealtimeConfig:
+        return cls(key=str(j["key"]), host=str(j["host"]), port=int(j["port"]),
+                   scheme=str(j.get("scheme") or "https"), channel=str(j["channel"]),
+                   auth_endpoint=str(j["auth_endpoint"]),
+                   event=str(j.get("event") or "MessageCreated"))
+
+    @property
+    def url(self) -> str:
+        """The socket URL without the query string."""
+        ws = "wss" if self.scheme == "https" else "ws"
+        return f"{ws}://{self.host}:{self.port}/app/{self.key}"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionDetails:
+    """POST /chat/sessions. The token authorizes this one session; it is kept out of repr."""
+
+    session_id: int
+    session_token: str = field(repr=False)
+    conversation_id: int
+    visitor_id: str
+    contact: Contact
+    realtime: RealtimeConfig
+
+    @classmethod
+    def from_json(cls, j: Json) -> SessionDetails:
+        return cls(session_id=int(j["session_id"]), session_token=str(j["session_token"]),
+                   conversation_id=int(j["conversation_id"]), visitor_id=str(j["visitor_id"]),
+                   contact=Contact.from_json(_obj(j.get("contact") or {})),
+                   realtime=RealtimeConfig.from_json(_obj(j["realtime"])))
+
+
+@dataclass(frozen=True, slots=True)
+class Sender:
+    role: str
+    name: str | None = None
+
+    @classmethod
+    def from_json(cls, j: Json) -> Sender:
+        return cls(role=str(j["role"]), name=_opt_str(j.get("name")))
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file on a message; `signed_url` is valid for 60 minutes from issue."""
+
+    id: int
+    file_name: str
+    mime_type: str
+    file_size: int
+    signed_url: str | None = None
+
+    @classmethod
+    def from_json(cls, j: Json) -> Attachment:
+        return cls(id=int(j["id"]), file_name=str(j["file_name"]),
+                   mime_type=str(j.get("mime_type") or "application/octet-stream"),
+                   file_size=int(j.get("file_size") or 0),
+                   signed_url=_opt_str(j.get("signed_url")))
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    """One message; inbound = from the visitor, outbound = from an agent or the bot."""
+
+    id: int
+    direction: str
+    type: str
+    content: str
+    created_at: datetime
+    attachments: tuple[Attachment, ...] = ()
+    sender: Sender | None = None
+    conversation_id: int | None = None
+
+    @property
+    def from_visitor(self) -> bool:
+        """True when the visitor wrote this message."""
+        return self.direction == "inbound"
+
+    @classmethod
+    def from_json(cls, j: Json) -> ChatMessage:
+        sender = j.get("sender")
+        conversation = j.get("conversation_id")
+        return cls(id=int(j["id"]), direction=str(j["direction"]),
+                   type=str(j.get("type") or "text"), content=str(j.get("content") or ""),
+                   created_at=parse_time(j["created_at"]),
+                   attachments=tuple(Attachment.from_json(_obj(a))
+                                     for a in j.get("attachments") or ()),
+                   sender=Sender.from_json(sender) if isinstance(sender, dict) else None,
+                   conversation_id=None if conversation is None else int(conversation))
+
+
+@dataclass(frozen=True, slots=True)
+class MessagePage:
+    """A page of history, newest first; pass `next_cursor` for the older page (None: end)."""
+
+    messages: tuple[ChatMessage, ...]
+    next_cursor: str | None
+
+    @classmethod
+    def from_json(cls, body: Json) -> MessagePage:
+        rows = body["data"]
+        if not isinstance(rows, list):
+            raise TypeError("history data must be a list")
+        meta = body.get("meta") or {}
+        return cls(messages=tuple(ChatMessage.from_json(_obj(r)) for r in rows),
+                   next_cursor=_opt_str(meta.get("next_cursor")))
+
+
+# ---------- realtime events ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MessageCreated:
+    """A new message in the conversation (the visitor's own sends too, exactly once)."""
+
+    message: ChatMessage
+
+    @classmethod
+    def from_json(cls, j: Json) -> MessageCreated:
+        return cls(message=ChatMessage.from_json(j))
+
+
+@dataclass(frozen=True, slots=True)
+class TypingStarted:
+    """An agent (or the bot) started typing."""
+
+    role: str
+    name: str | None = None
+
+    @classmethod
+    def from_json(cls, j: Json) -> TypingStarted:
+        return cls(role=str(j.get("role") or "agent"), name=_opt_str(j.get("name")))
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationUpdated:
+    """The conversation's status changed (open | pending | resolved)."""
+
+    status: str
+    resolved_at: datetime | None = None
+
+    @classmethod
+    def from_json(cls, j: Json) -> ConversationUpdated:
+        resolved = j.get("resolved_at")
+        return cls(status=str(j["status"]),
+                   resolved_at=None if resolved is None else parse_time(resolved))
+
+
+@dataclass(frozen=True, slots=True)
+class BrandingUpdated:
+    """The business changed its branding: repaint."""
+
+    business: Business
+    branding: Branding
+
+    @classmethod
+    def from_json(cls, j: Json) -> BrandingUpdated:
+        return cls(business=Business.from_json(_obj(j["business"])),
+                   branding=Branding.from_json(_obj(j["branding"])))
+
+
+ConnectionState: TypeAlias = Literal["connecting", "connected", "reconnecting", "closed"]
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionChanged:
+    """The realtime connection's state; `retry_in` (s) while reconnecting, `error` why."""
+
+    state: ConnectionState
+    retry_in: float | None = None
+    error: ChatError | None = None
+
+
+Event: TypeAlias = (MessageCreated | TypingStarted | ConversationUpdated | BrandingUpdated
+                    | ConnectionChanged)
+
+_DECODERS: dict[str, Any] = {
+    "MessageCreated": MessageCreated.from_json,
+    "TypingStarted": TypingStarted.from_json,
+    "ConversationUpdated": ConversationUpdated.from_json,
+    "BrandingUpdated": BrandingUpdated.from_json,
+}
+
+
+def decode_event(name: str, data: Any) -> Event | None:
+    """A channel event as a dataclass; None for events this client does not know.
+
+    Pusher sends `data` as a JSON string; a decoded object is accepted too.
+    Raises KeyError / TypeError / ValueError for a known event with a bad payload.
+    """
+    decoder = _DECODERS.get(name)
+    if decoder is None:
+        return None
+    if isinstance(data, str):
+        data = json.loads(data)
+    event: Event = decoder(_obj(data))
+    return event
