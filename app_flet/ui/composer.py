@@ -1,0 +1,107 @@
+"""The composer: a multiline field where Enter sends and Shift+Enter adds a line."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+import flet as ft
+
+from app_flet.ui.strings import ChatStrings
+from app_flet.ui.theme import ERROR, Palette
+
+__all__ = ["Composer"]
+
+TYPING_INTERVAL = 3.0  # seconds between typing pings while the visitor keeps typing
+
+
+class Composer(ft.Container):
+    """`on_send(text)` returns True once the message is accepted; the field clears only then."""
+
+    def __init__(self, strings: ChatStrings, on_send: Callable[[str], Awaitable[bool]],
+                 on_typing: Callable[[], Awaitable[None]] | None = None, *,
+                 max_length: int = 8000, typing_interval: float = TYPING_INTERVAL,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(key="chat-composer", bgcolor="#FFFFFF",
+                         padding=ft.Padding.symmetric(horizontal=12, vertical=10))
+        self._strings, self._on_send, self._on_typing = strings, on_send, on_typing
+        self._typing_interval, self._clock = typing_interval, clock
+        self._last_ping: float | None = None
+        self.busy = False
+        self.field = ft.TextField(
+            key="chat-input", hint_text=strings.input_placeholder, multiline=True,
+            shift_enter=True, min_lines=1, max_lines=5, expand=True, autofocus=True,
+            border=ft.OutlineInputBorder(border_radius=20), content_padding=ft.Padding.symmetric(horizontal=14, vertical=10),
+            on_submit=self._submit, on_change=self._changed)
+        self.send_button = ft.IconButton(ft.Icons.SEND_ROUNDED, key="chat-send",
+                                         tooltip=strings.send, on_click=self._submit)
+        self.notice = ft.Text("", key="chat-notice", size=12, color=ERROR, visible=False)
+        self.content = ft.Column([
+            self.notice,
+            ft.Row([self.field, self.send_button], spacing=8,
+                   vertical_alignment=ft.CrossAxisAlignment.END),
+        ], spacing=4, tight=True)
+        self.set_max_length(max_length)
+        self.paint(Palette())
+
+    @property
+    def max_length(self) -> int:
+        return self._max_length
+
+    def set_max_length(self, limit: int) -> None:
+        """Apply the server's `limits.message_max_length`."""
+        self._max_length = limit
+        self.field.max_length = limit
+
+    def paint(self, palette: Palette) -> None:
+        """The send button takes the accent color."""
+        self.send_button.bgcolor = palette.accent
+        self.send_button.icon_color = palette.on_accent
+
+    def show_notice(self, text: str) -> None:
+        self.notice.value, self.notice.visible = text, True
+
+    def hide_notice(self) -> None:
+        self.notice.visible = False
+
+    def set_enabled(self, enabled: bool) -> None:
+        self.field.disabled = self.send_button.disabled = not enabled
+
+    async def submit(self) -> bool:
+        """Send what is typed; keep it in the field when the send fails."""
+        text = (self.field.value or "").strip()
+        if not text or self.busy:
+            return False
+        if len(text) > self._max_length:
+            self.show_notice(self._strings.message_too_long.format(
+                length=len(text), limit=self._max_length))
+            return False
+        self.busy, self.send_button.disabled = True, True
+        try:
+            sent = await self._on_send(text)
+        finally:
+            self.busy, self.send_button.disabled = False, False
+        if sent:
+            self.hide_notice()
+            # what was typed while the send was in flight stays
+            current = self.field.value or ""
+            self.field.value = current.strip()[len(text):].lstrip() if current.strip().startswith(
+                text) else current
+            self._last_ping = None
+        return sent
+
+    async def typed(self) -> None:
+        """Ping `on_typing` at most once per `typing_interval` while text is being typed."""
+        if not (self.field.value or "").strip() or self._on_typing is None:
+            return
+        now = self._clock()
+        if self._last_ping is not None and now - self._last_ping < self._typing_interval:
+            return
+        self._last_ping = now
+        await self._on_typing()
+
+    async def _submit(self, e: ft.Event[ft.Control]) -> None:
+        await self.submit()
+
+    async def _changed(self, e: ft.Event[ft.TextField]) -> None:
+        await self.typed()

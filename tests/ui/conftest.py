@@ -1,0 +1,57 @@
+"""Fixtures for the Flet UI tests: the real AsyncChatClient against the real server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+
+from app_flet.headless import AsyncChatClient
+
+T = TypeVar("T")
+
+
+def run(scenario: Callable[[], Awaitable[T]], timeout: float = 30.0) -> T:
+    """Run an async test scenario on a fresh loop (no pytest-asyncio here)."""
+    async def bounded() -> T:
+        return await asyncio.wait_for(scenario(), timeout)
+    return asyncio.run(bounded())
+
+
+@pytest.fixture
+def chat_client(live: str, biz: dict[str, Any]) -> Iterator[AsyncChatClient]:
+    """The client a developer would inject: an AsyncChatClient for the business's pk."""
+    client = AsyncChatClient(biz["pk"], live)
+    yield client
+    client.sync.close()
+
+
+class Agent:
+    """The business side over the agent API (secret key): replies, typing, branding."""
+
+    def __init__(self, live: str, sk: str) -> None:
+        self.live, self.headers = live, {"Authorization": f"Bearer {sk}"}
+
+    def reply(self, conversation_id: int, content: str) -> dict[str, Any]:
+        resp = httpx.post(f"{self.live}/api/v1/tickets/{conversation_id}/messages",
+                          json={"content": content}, headers=self.headers)
+        assert resp.status_code == 201, resp.text
+        return resp.json()["data"]  # type: ignore[no-any-return]
+
+    def typing(self, conversation_id: int) -> None:
+        resp = httpx.post(f"{self.live}/api/v1/tickets/{conversation_id}/typing",
+                          headers=self.headers)
+        assert resp.status_code == 200, resp.text
+
+    def branding(self, **fields: Any) -> dict[str, Any]:
+        resp = httpx.put(f"{self.live}/api/v1/branding", json=fields, headers=self.headers)
+        assert resp.status_code == 200, resp.text
+        return resp.json()["data"]  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def agent(live: str, biz: dict[str, Any]) -> Agent:
+    return Agent(live, biz["sk"])
