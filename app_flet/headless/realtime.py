@@ -82,7 +82,10 @@ def _close_outcome(code: int | None, reason: str) -> Exception:
     if code is not None and 4000 <= code < 4100:
         return _Fatal(ProtocolError(reason or f"Realtime connection refused ({code}).",
                                     code=f"pusher_{code}"))
-    message = f"The realtime connection closed ({code}{': ' + reason if reason else ''})."
+    if code is None:
+        message = "The realtime connection was lost."
+    else:
+        message = f"The realtime connection closed ({code}{': ' + reason if reason else ''})."
     return _Retry(ChatConnectionError(message), immediate=code is not None and code >= 4200)
 
 

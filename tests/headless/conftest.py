@@ -1,0 +1,218 @@
+"""Fixtures for the headless client: clients on the in-process transport and on a real
+socket, an agent that replies through the API, a collector of events, and a TCP proxy the
+tests can cut, freeze and restore to make the client really lose its socket."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from app_flet.headless import (
+    ChatClient,
+    ChatMessage,
+    ConnectionChanged,
+    Event,
+    MessageCreated,
+    RealtimeOptions,
+)
+
+# Short timings: a reconnect within a fraction of a second, a dead socket noticed in ~1 s.
+FAST = RealtimeOptions(backoff=(0.1, 0.2, 0.3), ping_interval=5.0, pong_timeout=1.0,
+                       open_timeout=2.0)
+
+
+@pytest.fixture(params=["wsgi", "socket"])
+def chat(request: pytest.FixtureRequest, app: Any, biz: dict[str, Any]) -> Iterator[ChatClient]:
+    """A ChatClient on the in-process transport, then on the app behind a real socket."""
+    if request.param == "wsgi":
+        client = ChatClient(biz["pk"], "http://testserver", transport=httpx.WSGITransport(app=app))
+    else:
+        client = ChatClient(biz["pk"], request.getfixturevalue("live"), realtime_options=FAST)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def remote(live: str, biz: dict[str, Any]) -> Iterator[ChatClient]:
+    """A ChatClient on the live server (realtime works)."""
+    client = ChatClient(biz["pk"], live, realtime_options=FAST)
+    yield client
+    client.close()
+
+
+class Agent:
+    """The business's side, through the agent API with the secret key."""
+
+    def __init__(self, base: str, sk: str) -> None:
+        self.base = base
+        self.headers = {"Authorization": f"Bearer {sk}"}
+
+    def reply(self, conversation_id: int, content: str) -> dict[str, Any]:
+        resp = httpx.post(f"{self.base}/api/v1/tickets/{conversation_id}/messages",
+                          json={"content": content}, headers=self.headers)
+        assert resp.status_code == 201, resp.text
+        return resp.json()["data"]  # type: ignore[no-any-return]
+
+    def typing(self, conversation_id: int) -> None:
+        resp = httpx.post(f"{self.base}/api/v1/tickets/{conversation_id}/typing",
+                          headers=self.headers)
+        assert resp.status_code == 200, resp.text
+
+    def set_status(self, conversation_id: int, status: str) -> None:
+        resp = httpx.patch(f"{self.base}/api/v1/tickets/{conversation_id}",
+                           json={"status": status}, headers=self.headers)
+        assert resp.status_code == 200, resp.text
+
+    def brand(self, **changes: Any) -> None:
+        resp = httpx.put(f"{self.base}/api/v1/branding", json=changes, headers=self.headers)
+        assert resp.status_code == 200, resp.text
+
+    def revoke(self, key_id: int) -> None:
+        resp = httpx.delete(f"{self.base}/api/v1/keys/{key_id}", headers=self.headers)
+        assert resp.status_code in (200, 204), resp.text
+
+
+@pytest.fixture
+def agent(live: str, biz: dict[str, Any]) -> Agent:
+    return Agent(live, biz["sk"])
+
+
+class Collector:
+    """An `on()` callback that records events and lets the test wait for one."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self.threads: set[str] = set()
+        self._cond = threading.Condition()
+
+    def __call__(self, event: Event) -> None:
+        with self._cond:
+            self.events.append(event)
+            self.threads.add(threading.current_thread().name)
+            self._cond.notify_all()
+
+    def wait_for(self, match: Callable[[Event], bool], timeout: float = 5.0) -> Event:
+        with self._cond:
+            found: list[Event] = []
+
+            def seen() -> bool:
+                found[:] = [e for e in self.events if match(e)]
+                return bool(found)
+            assert self._cond.wait_for(seen, timeout), f"no matching event in {self.events}"
+            return found[0]
+
+    def message(self, content: str, timeout: float = 5.0) -> ChatMessage:
+        event = self.wait_for(lambda e: isinstance(e, MessageCreated)
+                              and e.message.content == content, timeout)
+        assert isinstance(event, MessageCreated)
+        return event.message
+
+    def state(self, state: str, after: int = 0, timeout: float = 5.0) -> ConnectionChanged:
+        """The first ConnectionChanged(state) at or after index `after` of the events."""
+        with self._cond:
+            start = len(self.events[:after])
+        event = self.wait_for(lambda e: isinstance(e, ConnectionChanged) and e.state == state
+                              and self.events.index(e) >= start, timeout)
+        assert isinstance(event, ConnectionChanged)
+        return event
+
+    def messages(self) -> list[ChatMessage]:
+        with self._cond:
+            return [e.message for e in self.events if isinstance(e, MessageCreated)]
+
+    def states(self) -> list[ConnectionChanged]:
+        with self._cond:
+            return [e for e in self.events if isinstance(e, ConnectionChanged)]
+
+
+class TcpProxy:
+    """127.0.0.1:port -> upstream. `cut()` drops every connection and refuses new ones
+    until `restore()`; `freeze()` silently swallows traffic on the open connections."""
+
+    def __init__(self, upstream: str) -> None:
+        host, port = httpx.URL(upstream).host, httpx.URL(upstream).port
+        self.upstream = (host, int(port or 80))
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.down = False
+        self.frozen: set[socket.socket] = set()
+        self.open: set[socket.socket] = set()
+        self.accepted = 0
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                downstream, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.down:
+                downstream.close()
+                continue
+            try:
+                upstream = socket.create_connection(self.upstream)
+            except OSError:
+                downstream.close()
+                continue
+            with self._lock:
+                self.accepted += 1
+                self.open |= {downstream, upstream}
+            for src, dst in ((downstream, upstream), (upstream, downstream)):
+                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                if src not in self.frozen:
+                    dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            self._drop(src, dst)
+
+    def _drop(self, *socks: socket.socket) -> None:
+        for s in socks:
+            with self._lock:
+                self.open.discard(s)
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+    def cut(self) -> None:
+        self.down = True
+        with self._lock:
+            victims = list(self.open)
+        self._drop(*victims)
+
+    def freeze(self) -> None:
+        with self._lock:
+            self.frozen |= self.open
+
+    def restore(self) -> None:
+        self.down = False
+
+    def close(self) -> None:
+        self.cut()
+        self.listener.close()
+
+
+@pytest.fixture
+def proxy(live: str) -> Iterator[TcpProxy]:
+    p = TcpProxy(live)
+    yield p
+    p.close()
+
+
+def settle(seconds: float = 0.3) -> None:
+    """Give late (duplicate) deliveries a chance to show up before counting."""
+    time.sleep(seconds)
