@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import httpx
 import pytest
+from werkzeug.serving import make_server
 
 from app_flet.headless import AsyncChatClient
+from tests.conftest import free_port
 
 T = TypeVar("T")
 
@@ -55,3 +59,27 @@ class Agent:
 @pytest.fixture
 def agent(live: str, biz: dict[str, Any]) -> Agent:
     return Agent(live, biz["sk"])
+
+
+@contextmanager
+def serving(app: Any, port: int | None = None) -> Iterator[str]:
+    """`app` on a real socket (like the `live` fixture), on `port` if given."""
+    port = port or free_port()
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.shutdown()
+
+
+async def until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "it") -> Any:
+    """Yield to the loop until `predicate()` holds (realtime pushes land on the loop)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not (result := predicate()):
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+    return result
