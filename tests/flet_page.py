@@ -109,6 +109,18 @@ class InMemoryPage:
     def page(self) -> ft.Page:
         return self.session.page
 
+    def sent(self, value: Any) -> bool:
+        """Whether `value` went out to the client in any patch so far."""
+        def contains(node: Any) -> bool:
+            if node == value and type(node) is type(value):
+                return True
+            if isinstance(node, dict):
+                return any(contains(v) for v in node.values())
+            if isinstance(node, (list, tuple)):
+                return any(contains(v) for v in node)
+            return False
+        return contains(self.connection.sent)
+
     def find(self, key: str) -> Any:
         """The one mounted control with this key."""
         return find(self.page, key)

@@ -1,4 +1,6 @@
-"""ChatWidget.show on an in-memory Flet page, against the real server."""
+"""ChatWidget.show on an in-memory Flet page (tests/flet_page.py), against the real server:
+the page is driven the way the Flutter client drives it (property patches for typing,
+control events for clicks) and asserted on what would reach the client."""
 
 from __future__ import annotations
 
@@ -6,33 +8,133 @@ from typing import Any
 
 import flet as ft
 
+from app_flet.headless import AsyncChatClient
 from app_flet.ui import ChatScreen, ChatWidget
-from tests.flet_page import InMemoryPage, find_all
+from tests.flet_page import InMemoryPage
 from tests.ui.conftest import Agent, run
 
 
-def test_show_mounts_sends_and_receives(chat_client: Any, agent: Agent) -> None:
+async def opened(fp: InMemoryPage, client: Any, **kwargs: Any) -> ChatScreen:
+    screen = ChatWidget.show(fp.page, client, visitor_id=kwargs.pop("visitor_id", "pv"),
+                             **kwargs)
+    await fp.wait_for(lambda: screen.state == "chat" and screen.session is not None
+                      and screen.session.connection_state == "connected",
+                      what="the chat to open and connect")
+    return screen
+
+
+def test_show_pushes_a_full_page_view(chat_client: AsyncChatClient) -> None:
     async def scenario() -> None:
         async with InMemoryPage() as fp:
-            screen = ChatWidget.show(fp.page, chat_client, visitor_id="page-visitor")
-            assert isinstance(fp.page.views[-1], ft.View)
-            assert fp.page.views[-1].controls == [screen]
-            await fp.wait_for(lambda: screen.state == "chat" and screen.session
-                              and screen.session.connection_state == "connected",
-                              what="the chat to open and connect")
-            assert fp.visible("chat-input") and fp.visible("chat-empty")
+            fp.page.add(ft.Text("the developer's own page"))
+            screen = await opened(fp, chat_client)
+            view = fp.page.views[-1]
+            assert len(fp.page.views) == 2 and view.controls == [screen]
+            assert view.fullscreen_dialog and view.padding == 0 and screen.expand
+            assert fp.visible("chat-input") and fp.visible("chat-send")
+            assert fp.visible("chat-empty") and fp.visible("chat-close")
+            assert fp.sent("Type a message…") and fp.sent("Acme")
+            await screen.close()
+    run(scenario)
 
+
+def test_typing_and_clicking_send_posts_a_message(chat_client: AsyncChatClient,
+                                                   agent: Agent, live: str,
+                                                   biz: dict[str, Any]) -> None:
+    async def scenario() -> None:
+        async with InMemoryPage() as fp:
+            screen = await opened(fp, chat_client)
             fp.type_into("chat-input", "Hello from the page")
             await fp.click("chat-send")
             assert fp.find("chat-input").value == ""
-            texts = [c.value for c in find_all(fp.page, lambda c: str(c.key or "").endswith("-text"))
-                     if isinstance(c, ft.Text)]
-            assert "Hello from the page" in texts
-
-            agent.reply(screen.session.conversation_id, "Hi, how can I help?")
-            await fp.wait_for(
-                lambda: any(getattr(c, "value", None) == "Hi, how can I help?"
-                            for c in find_all(fp.page, lambda c: isinstance(c, ft.Text))),
-                what="the agent's reply")
+            (message,) = screen.messages.messages
+            assert fp.find(f"msg-{message.id}-text").value == "Hello from the page"
+            assert fp.sent("Hello from the page")
+            # Enter in the field (on_submit) sends too
+            fp.type_into("chat-input", "and with Enter")
+            await fp.event("chat-input", "submit")
+            ticket = agent_ticket(agent, screen.session.conversation_id)
+            assert [m["content"] for m in ticket["messages"]] == ["Hello from the page",
+                                                                  "and with Enter"]
             await screen.close()
+    run(scenario)
+
+
+def agent_ticket(agent: Agent, conversation_id: int) -> dict[str, Any]:
+    import httpx
+    resp = httpx.get(f"{agent.live}/api/v1/tickets/{conversation_id}", headers=agent.headers)
+    assert resp.status_code == 200, resp.text
+    return resp.json()["data"]  # type: ignore[no-any-return]
+
+
+def test_agent_reply_arrives_through_realtime(chat_client: AsyncChatClient,
+                                              agent: Agent) -> None:
+    async def scenario() -> None:
+        async with InMemoryPage() as fp:
+            screen = await opened(fp, chat_client)
+            agent.typing(screen.session.conversation_id)
+            await fp.wait_for(lambda: fp.visible("chat-typing"), what="the typing row")
+            reply = agent.reply(screen.session.conversation_id, "Hi, how can I help?")
+            await fp.wait_for(lambda: fp.find(f"msg-{reply['id']}-text").value
+                              == "Hi, how can I help?", what="the agent's reply")
+            assert not fp.visible("chat-typing")
+            await fp.wait_for(lambda: fp.sent("Hi, how can I help?"),
+                              what="the reply to reach the client")
+            await screen.close()
+    run(scenario)
+
+
+def test_branding_change_repaints_the_page(chat_client: AsyncChatClient,
+                                           agent: Agent) -> None:
+    async def scenario() -> None:
+        async with InMemoryPage() as fp:
+            screen = await opened(fp, chat_client)
+            agent.branding(name="Zenith", primary_color="#14532D")
+            await fp.wait_for(lambda: fp.sent("Zenith") and fp.sent("#14532D"),
+                              what="the repaint to reach the client")
+            assert fp.find("chat-header").bgcolor == "#14532D"
+            await screen.close()
+    run(scenario)
+
+
+def test_prechat_form_on_the_page(chat_client: AsyncChatClient, agent: Agent) -> None:
+    agent.branding(require_identification=True)
+
+    async def scenario() -> None:
+        async with InMemoryPage() as fp:
+            screen = ChatWidget.show(fp.page, chat_client, visitor_id="pv-form")
+            await fp.wait_for(lambda: fp.visible("prechat-submit"), what="the pre-chat form")
+            fp.type_into("prechat-name", "Ana")
+            fp.type_into("prechat-email", "ana@example.com")
+            await fp.click("prechat-submit")
+            await fp.wait_for(lambda: fp.visible("chat-input"), what="the chat")
+            assert screen.session.contact.email == "ana@example.com"
+            await screen.close()
+    run(scenario)
+
+
+def test_close_button_closes_the_session_and_pops_the_view(
+        chat_client: AsyncChatClient) -> None:
+    closed: list[bool] = []
+
+    async def scenario() -> None:
+        async with InMemoryPage() as fp:
+            screen = await opened(fp, chat_client, on_close=lambda: closed.append(True))
+            session = screen.session
+            await fp.click("chat-close")
+            assert closed == [True] and screen.closed and session.closed
+            assert len(fp.page.views) == 1
+    run(scenario)
+
+
+def test_removing_the_screen_closes_the_session(chat_client: AsyncChatClient) -> None:
+    async def scenario() -> None:
+        async with InMemoryPage() as fp:
+            screen = await opened(fp, chat_client)
+            session = screen.session
+            fp.page.views.pop()
+            fp.page.update()  # unmounts the screen
+            await fp.wait_for(lambda: session.closed, what="the session to close")
+            # a late push for the removed screen is dropped without error
+            screen._deliver(object())
     run(scenario)
