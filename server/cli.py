@@ -87,6 +87,7 @@ def cmd_keys_revoke(args: argparse.Namespace) -> None:
 
 def _ensure_demo(app: Any, base: str) -> None:
     """On an empty database, create a demo business and print its test keys once."""
+    from server.api.widget import remember_demo_key
     from server.db import session_scope
     with session_scope(app) as session:
         if session.scalar(select(func.count(Business.id))):
@@ -95,6 +96,8 @@ def _ensure_demo(app: Any, base: str) -> None:
             return
         password = secrets.token_urlsafe(12)
         data = _create_business(session, "Demo Business", DEMO_OWNER, password)
+        # publishable keys are public by design: /widget/demo embeds this one (docs/widget.md)
+        remember_demo_key(session, data["publishable_key"])
     pk, sk = data["publishable_key"], data["secret_key"]
     print("\n".join([
         f"chatdock: created the demo business (slug {data['business']['slug']}). "
@@ -110,6 +113,7 @@ def _ensure_demo(app: Any, base: str) -> None:
         f"'{{\"email\":\"{DEMO_OWNER}\",\"password\":\"{password}\",\"mode\":\"test\"}}' "
         f"{base}/api/v1/auth/login",
         f"  health: {base}/healthz",
+        f"  widget demo: {base}/widget/demo",
     ]), flush=True)
 
 
