@@ -1,0 +1,1 @@
+"""End-to-end tests: real server, real app, real browser."""

@@ -1,0 +1,222 @@
+"""The visitor app end to end: `chatdock serve`, `python -m app_flet.visitor --web`, Chromium.
+
+Flutter draws on a canvas; the page's accessibility semantics (switched on by clicking
+`flt-semantics-placeholder`) give the DOM nodes to type into, click and read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.browser import artifact
+from tests.conftest import ROOT, ServedProcess, free_port
+from tests.e2e.png import pixel
+
+pytest.importorskip("flet", reason="the visitor app needs the flet extra")
+
+BRAND = "#0B6E4F"
+BUSINESS = "Green Grocer"
+COMPOSER = 'textarea[aria-label="Type a message…"]'
+SEND = 'flt-semantics[aria-label="Send"] [role="button"]'
+BOOT_TIMEOUT_MS = 30_000  # Flutter web boot (CanvasKit, fonts, first frame) takes seconds
+
+
+class VisitorApp:
+    """`python -m app_flet.visitor --web` in a subprocess; its output kept for failures."""
+
+    def __init__(self, server: ServedProcess, port: int, *extra: str) -> None:
+        self.url = f"http://127.0.0.1:{port}/"
+        # FLET_FORCE_WEB_SERVER: never open a browser tab on a machine that has a display
+        env = {**os.environ, "FLET_FORCE_WEB_SERVER": "1"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "app_flet.visitor", "--key", server.pk, "--server",
+             server.base, "--web", "--port", str(port), *extra],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.output: list[str] = []
+        threading.Thread(target=self._drain, daemon=True).start()
+        self._wait_listening()
+
+    def _drain(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.output.append(line)
+
+    def _wait_listening(self) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                if httpx.get(self.url).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"the visitor app did not serve {self.url}:\n{self.log()}")
+
+    def log(self) -> str:
+        return "".join(self.output) or "(no output)"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedProcess]:
+    """A real server whose business has a distinctive name and primary color."""
+    served = ServedProcess(tmp_path_factory.mktemp("visitor-app"))
+    try:
+        resp = httpx.put(f"{served.base}/api/v1/branding", headers=auth(served),
+                         json={"name": BUSINESS, "primary_color": BRAND})
+        assert resp.status_code == 200, resp.text
+        yield served
+    finally:
+        served.stop()
+
+
+@pytest.fixture
+def start_app(server: ServedProcess) -> Iterator[Callable[..., VisitorApp]]:
+    """Start the visitor app (on a given port, to keep the browser storage's origin)."""
+    apps: list[VisitorApp] = []
+
+    def start(*extra: str, port: int | None = None) -> VisitorApp:
+        apps.append(VisitorApp(server, port or free_port(), *extra))
+        return apps[-1]
+    yield start
+    for app in apps:
+        app.stop()
+
+
+def auth(server: ServedProcess) -> dict[str, str]:
+    return {"Authorization": f"Bearer {server.sk}"}
+
+
+def open_chat(page: Any, app: VisitorApp) -> None:
+    """Load the app, switch on Flutter's semantics, wait for the composer."""
+    page.set_default_timeout(BOOT_TIMEOUT_MS)
+    page.goto(app.url)
+    placeholder = page.locator("flt-semantics-placeholder")
+    try:
+        placeholder.wait_for(state="attached")
+        # once only: a second click switches the semantics tree off again
+        placeholder.dispatch_event("click")
+        page.locator(COMPOSER).wait_for()
+    except Exception as err:
+        raise AssertionError(f"the chat screen did not come up ({err}); app output:\n"
+                             f"{app.log()}") from err
+
+
+def send(page: Any, text: str) -> None:
+    page.locator(COMPOSER).fill(text)
+    page.locator(SEND).click()
+
+
+# Text reaches the DOM as a node's text, its aria-label, or a (read-only) field's value.
+SHOWN = """text => [...document.querySelectorAll('flt-semantics-host *')].some(
+    e => (e.children.length === 0 && e.textContent.includes(text))
+         || (e.getAttribute('aria-label') || '').includes(text)
+         || (e.value || '').includes(text))"""
+
+
+def wait_for_text(page: Any, text: str, app: VisitorApp, timeout_ms: int = 15_000) -> None:
+    """Wait until `text` is in the page's accessibility tree (what a screen reader reads)."""
+    try:
+        page.wait_for_function(SHOWN, arg=text, timeout=timeout_ms)
+    except Exception as err:
+        raise AssertionError(f"{text!r} is not in the page's semantics tree ({err}); app "
+                             f"output:\n{app.log()}") from err
+
+
+def stored_ticket(server: ServedProcess, text: str, timeout: float = 10) -> dict[str, Any]:
+    """The ticket holding a message with `text`, read back from the server (polls)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = httpx.get(f"{server.base}/api/v1/tickets", params={"q": text},
+                          headers=auth(server)).json()["data"]
+        if found:
+            assert len(found) == 1, found
+            ticket = httpx.get(f"{server.base}/api/v1/tickets/{found[0]['id']}",
+                               headers=auth(server)).json()["data"]
+            return ticket  # type: ignore[no-any-return]
+        time.sleep(0.2)
+    raise AssertionError(f"the server has no ticket with a message {text!r}")
+
+
+def repaint(page: Any) -> None:
+    """Wait two animation frames: the canvas is painted, not just the semantics tree."""
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+
+
+def assert_branded_header(png: bytes) -> None:
+    """The header band has the branding color (the splash screen has none of it)."""
+    want = tuple(int(BRAND[i:i + 2], 16) for i in (1, 3, 5))
+    for x in (150, 500, 850):
+        got = pixel(png, x, 4)
+        assert all(abs(a - b) <= 3 for a, b in zip(got, want, strict=True)), (
+            f"pixel ({x}, 4) is {got}, not the branding color {want}: "
+            f"is this still the splash screen? see {artifact('visitor_app.png')}")
+
+
+def test_visitor_chats_with_an_agent(server: ServedProcess, start_app: Callable[..., VisitorApp],
+                                     page: Any) -> None:
+    visitor_id = f"e2e-{uuid.uuid4().hex[:8]}"
+    app = start_app("--visitor-id", visitor_id)
+    open_chat(page, app)
+    wait_for_text(page, BUSINESS, app)
+    assert page.title() == BUSINESS
+
+    question = f"Do you deliver on Sundays? {uuid.uuid4().hex[:6]}"
+    send(page, question)
+    ticket = stored_ticket(server, question)
+    assert ticket["customer"]["visitor_id"] == visitor_id
+    assert [(m["content"], m["direction"]) for m in ticket["messages"]] == [(question, "inbound")]
+    wait_for_text(page, question, app)
+
+    answer = f"Yes, 9 to 12. {uuid.uuid4().hex[:6]}"
+    resp = httpx.post(f"{server.base}/api/v1/tickets/{ticket['id']}/messages",
+                      json={"content": answer}, headers=auth(server))
+    assert resp.status_code == 201, resp.text
+    wait_for_text(page, answer, app)  # pushed over the socket: no reload
+
+    repaint(page)
+    png = page.screenshot(path=str(artifact("visitor_app.png")))
+    assert_branded_header(png)
+
+
+def test_restart_resumes_the_stored_visitor(server: ServedProcess,
+                                            start_app: Callable[..., VisitorApp],
+                                            page: Any) -> None:
+    port = free_port()  # the same origin both times: the browser storage is per origin
+    first = start_app(port=port)
+    open_chat(page, first)
+    hello = f"Hello from the first run {uuid.uuid4().hex[:6]}"
+    send(page, hello)
+    ticket = stored_ticket(server, hello)
+    visitor_id = ticket["customer"]["visitor_id"]
+    assert visitor_id.startswith("v_"), visitor_id
+    stored = page.evaluate("() => localStorage.getItem('flutter.chatdock.visitor_id')")
+    assert stored is not None and json.loads(stored) == visitor_id, stored
+    first.stop()
+
+    second = start_app(port=port)
+    open_chat(page, second)
+    wait_for_text(page, hello, second)  # the history of the same conversation
+    again = f"And again from the second run {uuid.uuid4().hex[:6]}"
+    send(page, again)
+    assert stored_ticket(server, again)["id"] == ticket["id"]
