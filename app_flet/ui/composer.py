@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import flet as ft
 
@@ -31,7 +32,8 @@ class Composer(ft.Container):
         self.field = ft.TextField(
             key="chat-input", hint_text=strings.input_placeholder, multiline=True,
             shift_enter=True, min_lines=1, max_lines=5, expand=True, autofocus=True,
-            border=ft.OutlineInputBorder(border_radius=20), content_padding=ft.Padding.symmetric(horizontal=14, vertical=10),
+            border=ft.OutlineInputBorder(border_radius=20),
+            content_padding=ft.Padding.symmetric(horizontal=14, vertical=10),
             on_submit=self._submit, on_change=self._changed)
         self.send_button = ft.IconButton(ft.Icons.SEND_ROUNDED, key="chat-send",
                                          tooltip=strings.send, on_click=self._submit)
@@ -100,8 +102,8 @@ class Composer(ft.Container):
         self._last_ping = now
         await self._on_typing()
 
-    async def _submit(self, e: ft.Event[ft.Control]) -> None:
+    async def _submit(self, e: ft.Event[Any]) -> None:
         await self.submit()
 
-    async def _changed(self, e: ft.Event[ft.TextField]) -> None:
+    async def _changed(self, e: ft.Event[Any]) -> None:
         await self.typed()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import flet as ft
 
@@ -19,7 +20,8 @@ class ChatHeader(ft.Container):
 
     def __init__(self, strings: ChatStrings,
                  on_close: Callable[[], Awaitable[None]] | None = None) -> None:
-        super().__init__(key="chat-header", padding=ft.Padding.symmetric(horizontal=12, vertical=10))
+        super().__init__(key="chat-header",
+                         padding=ft.Padding.symmetric(horizontal=12, vertical=10))
         self._on_close = on_close
         self.initial = ft.Text("?", key="chat-header-initial", weight=ft.FontWeight.BOLD, size=16)
         self.avatar = ft.CircleAvatar(key="chat-header-avatar", content=self.initial, radius=18)
@@ -60,6 +62,6 @@ class ChatHeader(ft.Container):
         self.pip.bgcolor = ONLINE if online else OFFLINE
         self.status.value = self._strings.online if online else self._strings.offline
 
-    async def _close(self, e: ft.Event[ft.IconButton]) -> None:
+    async def _close(self, e: ft.Event[Any]) -> None:
         if self._on_close is not None:
             await self._on_close()

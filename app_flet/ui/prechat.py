@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import flet as ft
 
@@ -68,5 +69,5 @@ class PreChatForm(ft.Container):
         finally:
             self.set_busy(False)
 
-    async def _submit(self, e: ft.Event[ft.Control]) -> None:
+    async def _submit(self, e: ft.Event[Any]) -> None:
         await self.submit()

@@ -48,6 +48,19 @@ def as_async_client(client: Any) -> Any:
     return AsyncChatClient.from_client(client)
 
 
+def _chain(mine: Callable[[], Awaitable[None]], previous: Any) -> Any:
+    """A page event handler that runs `mine`, then the handler it replaces (if any)."""
+    async def handler(e: ft.Event[ft.Page]) -> None:
+        await mine()
+        if previous is not None:
+            takes_event = bool(inspect.signature(previous).parameters)
+            result = previous(e) if takes_event else previous()
+            if inspect.isawaitable(result):
+                await result
+    handler.previous = previous  # type: ignore[attr-defined]
+    return handler
+
+
 class ChatScreen(ft.Column):
     """The drop-in chat; put it in any layout, or let `ChatWidget.show` push it full-page.
 
@@ -110,14 +123,45 @@ class ChatScreen(ft.Column):
     def did_mount(self) -> None:
         super().did_mount()
         self._page = self.page
+        self._hook_page(self._page)
         if self._autostart and self.session is None and not self._starting:
             self._keep(self._page.run_task(self.start))
 
     def will_unmount(self) -> None:
         super().will_unmount()
+        if self._page is not None:
+            self._unhook_page(self._page)
         self._page = None
         if not self.closed:
             self._keep(asyncio.run_coroutine_threadsafe(self.close(), self._running_loop()))
+
+    # The web visitor who closes the tab: no heartbeat while disconnected (agents see the
+    # visitor offline, like the SDK pausing it in the background), closed on expiry.
+    # The page's own handlers keep running: ours are chained in front of them.
+    _PAGE_EVENTS = ("on_disconnect", "on_connect", "on_close")
+
+    def _hook_page(self, page: ft.Page) -> None:
+        mine = {"on_disconnect": self._paused, "on_connect": self._resumed,
+                "on_close": self.close}
+        self._page_hooks: dict[str, Any] = {}
+        for name in self._PAGE_EVENTS:
+            hook = _chain(mine[name], getattr(page, name))
+            self._page_hooks[name] = hook
+            setattr(page, name, hook)
+
+    def _unhook_page(self, page: ft.Page) -> None:
+        for name, hook in getattr(self, "_page_hooks", {}).items():
+            if getattr(page, name) is hook:
+                setattr(page, name, hook.previous)
+        self._page_hooks = {}
+
+    async def _paused(self) -> None:
+        if self.session is not None:
+            self.session.stop_heartbeat()
+
+    async def _resumed(self) -> None:
+        if self.session is not None and not self.closed:
+            self.session.start_heartbeat()
 
     def _running_loop(self) -> asyncio.AbstractEventLoop:
         try:

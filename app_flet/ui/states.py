@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import flet as ft
 
@@ -37,7 +38,7 @@ class ErrorView(ft.Container):
     def paint(self, palette: Palette) -> None:
         self.retry_button.bgcolor, self.retry_button.color = palette.primary, palette.on_primary
 
-    async def _retry(self, e: ft.Event[ft.FilledButton]) -> None:
+    async def _retry(self, e: ft.Event[Any]) -> None:
         await self._on_retry()
 
 

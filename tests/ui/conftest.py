@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+import flet as ft
 import httpx
 import pytest
 from werkzeug.serving import make_server
@@ -83,3 +84,9 @@ async def until(predicate: Callable[[], Any], timeout: float = 10.0, what: str =
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.02)
     return result
+
+
+async def fire(control: Any, name: str = "click") -> None:
+    """Call the control's `on_<name>` handler the way Flet does, with an `ft.Event`."""
+    handler: Any = getattr(control, f"on_{name}")
+    await handler(ft.Event(name=name, control=control))

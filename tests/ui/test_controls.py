@@ -20,7 +20,7 @@ from app_flet.ui.prechat import PreChatForm, plausible_email
 from app_flet.ui.states import ConnectionBanner, ErrorView
 from app_flet.ui.theme import AGENT_BUBBLE, INK, WHITE, Palette, contrast_ratio, readable_on
 from tests.flet_page import find, walk
-from tests.ui.conftest import run
+from tests.ui.conftest import fire, run
 
 STRINGS = ChatStrings()
 PALETTE = Palette.from_branding(Branding("#0E7490", "#F59E0B", None, None))
@@ -31,10 +31,6 @@ def message(id: int, content: str = "hi", *, visitor: bool = True,
             at: datetime = NOON, sender: Sender | None = None) -> ChatMessage:
     return ChatMessage(id=id, direction="inbound" if visitor else "outbound", type="text",
                        content=content, created_at=at.astimezone(UTC), sender=sender)
-
-
-def click(control: ft.Control, name: str = "click") -> ft.Event[Any]:
-    return ft.Event(name=name, control=control)
 
 
 # ---------- strings and colors ----------
@@ -95,7 +91,7 @@ def test_header_close_button_calls_back() -> None:
     header = ChatHeader(STRINGS, on_close=on_close)
     assert header.close_button.visible and header.close_button.tooltip == "Close chat"
     assert header.close_button.key == "chat-close"
-    run(lambda: header.close_button.on_click(click(header.close_button)))
+    run(lambda: fire(header.close_button))
     assert closed == [True]
 
 
@@ -149,12 +145,12 @@ def test_list_day_separators() -> None:
              message(2, "y1", at=NOON - timedelta(days=1)),
              message(3, "y2", at=NOON - timedelta(days=1, minutes=-5)),
              message(4, "now", at=NOON)])
-    labels = [row.label.value if hasattr(row, "label") else row.text.value
-              for row in lst.list.controls]
+    rows: list[Any] = list(lst.list.controls)
+    labels = [row.label.value if hasattr(row, "label") else row.text.value for row in rows]
     three_days = (NOON - timedelta(days=3)).date().strftime(STRINGS.day_format)
     assert labels == [three_days, "old", "Yesterday", "y1", "y2", "Today", "now"]
     assert all(row.alignment == ft.MainAxisAlignment.CENTER
-               for row in lst.list.controls if hasattr(row, "label"))
+               for row in rows if hasattr(row, "label"))
 
 
 def test_empty_state_shows_the_welcome_message() -> None:
@@ -192,7 +188,8 @@ def test_list_repaints_bubbles() -> None:
 
 class Recorder:
     def __init__(self, accept: bool = True) -> None:
-        self.accept, self.sent, self.pings = accept, [], 0
+        self.accept, self.pings = accept, 0
+        self.sent: list[str] = []
 
     async def send(self, text: str) -> bool:
         self.sent.append(text)
@@ -210,9 +207,9 @@ def test_composer_enter_sends_shift_enter_adds_a_line() -> None:
     assert field.key == "chat-input" and field.hint_text == "Type a message…"
     assert composer.send_button.key == "chat-send" and composer.send_button.tooltip == "Send"
     field.value = "  line one\nline two  "
-    run(lambda: field.on_submit(click(field, "submit")))
+    run(lambda: fire(field, "submit"))
     assert rec.sent == ["line one\nline two"] and field.value == ""
-    run(lambda: composer.send_button.on_click(click(composer.send_button)))
+    run(lambda: fire(composer.send_button))
     assert rec.sent == ["line one\nline two"]  # nothing typed: nothing sent
 
 
@@ -220,7 +217,7 @@ def test_composer_keeps_text_when_the_send_fails() -> None:
     rec = Recorder(accept=False)
     composer = Composer(STRINGS, rec.send)
     composer.field.value = "please keep me"
-    run(lambda: composer.send_button.on_click(click(composer.send_button)))
+    run(lambda: fire(composer.send_button))
     assert rec.sent == ["please keep me"] and composer.field.value == "please keep me"
     assert not composer.send_button.disabled and not composer.busy
 
@@ -247,7 +244,7 @@ def test_composer_typing_pings_are_debounced() -> None:
 
     def keystroke(text: str, at: float) -> None:
         now[0], field.value = at, text
-        run(lambda: field.on_change(click(field, "change")))
+        run(lambda: fire(field, "change"))
 
     for i, t in enumerate([100.0, 100.5, 101.0, 102.9]):
         keystroke("h" * (i + 1), t)
@@ -283,10 +280,10 @@ def test_prechat_form_validates_locally_then_submits() -> None:
     form = PreChatForm(STRINGS, on_submit)
     assert form.name.label == "Name" and form.email.label == "Email"
     form.email.value = "not-an-email"
-    run(lambda: form.submit_button.on_click(click(form.submit_button)))
+    run(lambda: fire(form.submit_button))
     assert submitted == [] and form.email.error == "Enter a valid email address."
     form.name.value, form.email.value = " Ana ", "ana@example.com"
-    run(lambda: form.email.on_submit(click(form.email, "submit")))
+    run(lambda: fire(form.email, "submit"))
     assert submitted == [("Ana", "ana@example.com")] and form.email.error is None
     assert not form.submit_button.disabled
 
@@ -299,7 +296,7 @@ def test_error_view_retry() -> None:
 
     view = ErrorView(STRINGS, retry)
     assert view.retry_button.content == "Try again" and view.retry_button.key == "chat-retry"
-    run(lambda: view.retry_button.on_click(click(view.retry_button)))
+    run(lambda: fire(view.retry_button))
     assert retried == [True]
 
 

@@ -135,6 +135,26 @@ def test_removing_the_screen_closes_the_session(chat_client: AsyncChatClient) ->
             fp.page.views.pop()
             fp.page.update()  # unmounts the screen
             await fp.wait_for(lambda: session.closed, what="the session to close")
+            assert fp.page.on_close is None and fp.page.on_disconnect is None  # unhooked
             # a late push for the removed screen is dropped without error
             screen._deliver(object())
+    run(scenario)
+
+
+def test_page_disconnect_pauses_the_heartbeat_and_expiry_closes(
+        chat_client: AsyncChatClient) -> None:
+    seen: list[str] = []
+
+    async def scenario() -> None:
+        async with InMemoryPage() as fp:
+            fp.page.on_disconnect = lambda e: seen.append("app's own handler")
+            screen = await opened(fp, chat_client)
+            session = screen.session
+            assert session.sync._heartbeat is not None
+            await fp.session.dispatch_event(fp.page._i, "disconnect", None)
+            assert session.sync._heartbeat is None and seen == ["app's own handler"]
+            await fp.session.dispatch_event(fp.page._i, "connect", None)
+            assert session.sync._heartbeat is not None
+            await fp.session.dispatch_event(fp.page._i, "close", None)
+            assert screen.closed and session.closed
     run(scenario)
