@@ -8,12 +8,14 @@ from typing import Any
 
 from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from server import db
+from server import cors, db
 from server.config import load_config
 from server.errors import register_error_handlers
 from server.models import MAX_ROW_ID
+from server.ratelimit import RateLimiter
 from server.realtime.broker import make_broker
 from server.realtime.hub import Hub
 from server.security import VerifiedKeyCache, agent_token_serializer, derive
@@ -67,16 +69,24 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     broker = make_broker(hub, app.config["REDIS_URL"], app.config["REALTIME_APP_KEY"])
     app.extensions.update(hub=hub, broker=broker, key_cache=VerifiedKeyCache(),
                           agent_tokens=agent_token_serializer(secret),
-                          typing=TypingDebouncer(app.config["TYPING_DEBOUNCE_SECONDS"]))
+                          typing=TypingDebouncer(app.config["TYPING_DEBOUNCE_SECONDS"]),
+                          rate_limiter=RateLimiter(app.config["RATE_LIMIT_REQUESTS"],
+                                                   app.config["RATE_LIMIT_WINDOW_SECONDS"],
+                                                   app.config["REDIS_URL"],
+                                                   app.config["REALTIME_APP_KEY"]))
+    if app.config["PROXY_HOPS"]:
+        hops = app.config["PROXY_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
     app.session_interface = _NoCookieSession()  # chatdock keeps no Flask session
     register_error_handlers(app)
+    cors.init_app(app)  # visitor API: CORS on every response, preflights answered
 
     app.url_map.converters["int"] = _RowId  # before any route is added
-    from server.api import agents, branding, chat, contacts, health, keys, tickets
+    from server.api import agents, branding, chat, contacts, health, keys, tickets, widget
     from server.realtime import routes
 
-    for module in (health, chat, tickets, contacts, keys, branding, agents):
+    for module in (health, chat, tickets, contacts, keys, branding, agents, widget):
         app.register_blueprint(module.bp)
     routes.init_app(app)
     return app

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import wraps
@@ -16,6 +17,7 @@ from sqlalchemy import update
 from server.db import get_session
 from server.errors import ApiError, Forbidden, Unauthorized
 from server.models import ApiKey, Business, User, utcnow
+from server.ratelimit import client_address, enforce
 from server.security import AGENT_TOKEN_PREFIX, parse_key
 from server.services.chat import SessionInfo, check_conversation, do_touch_session, find_session
 from server.services.keys import SCOPES, KeyInfo, find_key
@@ -34,6 +36,19 @@ def _bearer() -> str:
     return token.strip()
 
 
+@contextmanager
+def failed_auth_guard() -> Iterator[None]:
+    """Refuse an address over its limit of failed attempts before any argon2 work, and
+    count a failed attempt against it (key guessing, password guessing)."""
+    bucket = f"ip:{client_address()}"
+    enforce(bucket, count=False)
+    try:
+        yield
+    except Unauthorized:
+        enforce(bucket)
+        raise
+
+
 def authenticate_key(kind: str) -> KeyInfo:
     """Resolve the bearer key, insisting on its kind (publishable or secret)."""
     plaintext = _bearer()
@@ -42,11 +57,11 @@ def authenticate_key(kind: str) -> KeyInfo:
         raise Unauthorized()
     if shape[0] != kind:
         raise Unauthorized(f"This endpoint takes a {kind} key.", code="wrong_key_type")
-    session = get_session()
-    key = find_key(session, plaintext)
-    if key is None or not current_app.extensions["key_cache"].verify(key.id, key.key_hash,
-                                                                      plaintext):
-        raise Unauthorized()
+    with failed_auth_guard():
+        key = find_key(get_session(), plaintext)
+        if key is None or not current_app.extensions["key_cache"].verify(key.id, key.key_hash,
+                                                                          plaintext):
+            raise Unauthorized()
     if key.business_suspended:
         raise Forbidden("This business is suspended.", code="business_suspended")
     _touch(key)
@@ -89,6 +104,7 @@ def visitor_key(view: F) -> F:
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         g.api_key = authenticate_key("publishable")
         check_allow_lists(g.api_key)
+        enforce(f"key:{g.api_key.id}:{client_address()}")
         g.credential = f"key:{g.api_key.id}"
         return view(*args, **kwargs)
     return wrapped  # type: ignore[return-value]
@@ -141,7 +157,8 @@ def authenticate_agent() -> Actor:
     """Resolve a secret key or an agent token (a publishable key is the wrong type)."""
     token = _bearer()
     if token.startswith(AGENT_TOKEN_PREFIX):
-        return _agent_from_token(token[len(AGENT_TOKEN_PREFIX):])
+        with failed_auth_guard():
+            return _agent_from_token(token[len(AGENT_TOKEN_PREFIX):])
     key = authenticate_key("secret")
     return Actor(key.business_id, key.mode, frozenset(key.scopes), key.business_name,
                  key_id=key.id)
@@ -171,6 +188,7 @@ def agent_api(scope: str) -> Callable[[F], F]:
         @wraps(view)
         def wrapped(*args: Any, **kwargs: Any) -> Any:
             actor = authenticate_agent()
+            enforce(actor.ref)
             if scope not in actor.scopes:
                 raise Forbidden(f"This credential lacks the {scope} scope.",
                                 code="insufficient_scope")

@@ -26,6 +26,9 @@ DEFAULTS: dict[str, Any] = {
     "REDIS_URL": "",
     "WORKER_CONNECTIONS": 20000,
     "AGENT_TOKEN_HOURS": 12,
+    "RATE_LIMIT_REQUESTS": 300,
+    "RATE_LIMIT_WINDOW_SECONDS": 60,
+    "PROXY_HOPS": 0,
 }
 
 CONFIG_FILE = Path(__file__).resolve().parent.parent / "config.toml"

@@ -23,6 +23,11 @@ from server.services.keys import do_create_business, do_create_key
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# Rate limits have their own tests (test_ratelimit.py, explicit limits); everywhere else,
+# every app and served process of the suite, they would only cut walks through hundreds of
+# pages short.
+os.environ.setdefault("CHATDOCK_RATE_LIMIT_REQUESTS", "1000000")
+
 # the headless-Chromium fixtures (`chromium`, `page`) of the browser tests
 pytest_plugins = ["tests.browser"]
 

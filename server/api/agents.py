@@ -10,7 +10,7 @@ from itsdangerous import URLSafeTimedSerializer
 
 from server.api.chat import public_base
 from server.api.common import commit_ok, json_body, ok_page, page_args, pusher_auth
-from server.auth import agent_api
+from server.auth import agent_api, failed_auth_guard
 from server.db import get_session
 from server.models import User
 from server.services import agents
@@ -74,7 +74,9 @@ def login() -> Response:
     password = agents.check_login_password(body)
     slug = check_text(body, "business", 80)
     mode = agents.check_mode(body)
-    return _logged_in(agents.authenticate(get_session(), email, password, slug), mode)
+    with failed_auth_guard():
+        user = agents.authenticate(get_session(), email, password, slug)
+    return _logged_in(user, mode)
 
 
 @bp.post("/auth/accept-invite")
