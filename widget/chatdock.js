@@ -168,7 +168,7 @@
     ui.err = h('div', {class: 'err', role: 'alert', hidden: ''});
     ui.panel = h('div', {class: 'panel', id: 'cd-panel', role: 'dialog', 'aria-label': t('title'), hidden: ''}, [
       h('div', {class: 'head'}, [ui.avatar, h('div', {class: 'meta'}, [ui.title, ui.status]),
-        h('button', {class: 'close', type: 'button', 'aria-label': t('close'), onclick: close}, ['×'])]),
+        ui.close = h('button', {class: 'close', type: 'button', 'aria-label': t('close'), onclick: close}, ['×'])]),
       ui.note, ui.err, ui.log, ui.typing, ui.pre, ui.composer]);
     ui.badge = h('span', {class: 'badge', 'aria-hidden': 'true', hidden: ''});
     ui.launcher = h('button', {class: 'launcher', type: 'button', 'aria-label': t('open'),
@@ -238,6 +238,7 @@
   function welcome() { ui.welcome.hidden = !ui.welcome.textContent || !!older; }
 
   function fail(e) { // a refusal the visitor cannot fix: say so instead of hanging
+    var had = hasFocus();
     fatal = e;
     var text = e.code === 'origin_not_allowed' ? t('origin') :
       (e.status === 401 || e.code === 'missing_api_key' || e.code === 'business_suspended') ? t('key') : t('error');
@@ -247,15 +248,21 @@
     ui.err.hidden = false;
     ui.log.hidden = ui.composer.hidden = ui.pre.hidden = true;
     ui.typing.hidden = true;
+    if (had) focusIn();
     if (W.console) console.warn('chatdock: ' + e.code + ': ' + e.message);
     emit('error', {code: e.code, message: e.message});
   }
 
   function showForm() {
     if (fatal) return;
-    var need = requireId && !st.t && !contact.name && !contact.email;
+    var need = requireId && !st.t && !contact.name && !contact.email, flip = ui.pre.hidden === need;
     ui.pre.hidden = !need;
     ui.composer.hidden = need;
+    if (flip && hasFocus()) focusIn(); // what had focus was just hidden
+  }
+  function hasFocus() { return isOpen && ui.panel.contains(root.activeElement); }
+  function focusIn() { // the first thing to use: the form, the composer, or (refused) close
+    (fatal ? ui.close : ui.pre.hidden ? ui.input : ui.fname.value ? ui.femail : ui.fname).focus();
   }
   function prechat(e) {
     e.preventDefault();
@@ -276,12 +283,12 @@
     ui.launcher.setAttribute('aria-expanded', 'true');
     read();
     if (!fatal) {
-      if (!subscribed) api('GET', '/config').then(function (r) { paint(r.data); }, noop);
+      if (!subscribed && cfg.business) api('GET', '/config').then(function (r) { paint(r.data); }, noop);
       if (!st.t && opt.visitorId) session().catch(noop);
       heartbeat();
     }
     bottom();
-    (fatal ? ui.panel.querySelector('.close') : ui.pre.hidden ? ui.input : ui.fname.value ? ui.femail : ui.fname).focus();
+    focusIn();
     emit('open');
   }
   function close() {

@@ -1,0 +1,381 @@
+"""The website widget in headless Chromium against a real `chatdock serve`.
+
+Every check goes through the widget as a visitor uses it and through the agent API with the
+demo secret key; nothing is mocked. A second origin (a tiny static server on another port)
+stands in for a customer's website, so CORS and the key's origin allow-list are exercised
+the way a browser really applies them.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.browser import artifact
+from tests.conftest import ServedProcess, free_port
+
+expect = pytest.importorskip("playwright.sync_api").expect
+
+XSS = ["<img src=x onerror=window.__pwned=1>", "<script>window.__pwned=1</script>"]
+# The demo page's CSP reports to this list; a widget that needs an inline style or script
+# to work would show up here.
+CSP_PROBE = ("window.__csp = []; document.addEventListener('securitypolicyviolation', "
+             "e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI), true);")
+
+
+class Site:
+    """A customer's website on its own origin: static pages that embed the widget."""
+
+    def __init__(self) -> None:
+        self.pages: dict[str, str] = {}
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                body = site.pages.get(self.path.split("?")[0], "").encode()
+                self.send_response(200 if body else 404)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.base = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def embed(self, path: str, script_base: str, key: str) -> str:
+        """A plain page (no CSP: an XSS would run) embedding the widget; its URL."""
+        self.pages[path] = ("<!doctype html><html><head><title>Shop</title></head><body>"
+                            "<h1>Shop</h1>"
+                            f'<script src="{script_base}/widget/v1/chatdock.js" '
+                            f'data-key="{key}" async></script></body></html>')
+        return self.base + path
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[Site]:
+    s = Site()
+    yield s
+    s.server.shutdown()
+
+
+def agent(served: ServedProcess) -> dict[str, str]:
+    return {"Authorization": f"Bearer {served.sk}"}
+
+
+def widget(page: Any) -> Any:
+    return page.locator("#chatdock-widget")
+
+
+def messages(page: Any) -> Any:
+    return widget(page).locator(".log .msg:not(.welcome)")
+
+
+def visitor_id(page: Any, pk: str) -> str:
+    return str(page.evaluate(
+        "k => (JSON.parse(localStorage.getItem('chatdock:' + k.slice(0, 20))) || {}).v || ''", pk))
+
+
+def ticket_of(served: ServedProcess, visitor: str, sk: str | None = None) -> dict[str, Any]:
+    """The ticket of this visitor, with its messages, read through the agent API."""
+    headers = {"Authorization": f"Bearer {sk or served.sk}"}
+    rows = httpx.get(f"{served.base}/api/v1/tickets", params={"per_page": "100"},
+                     headers=headers).json()["data"]
+    found = [t for t in rows if t["customer"]["visitor_id"] == visitor]
+    assert len(found) == 1, rows
+    return httpx.get(f"{served.base}/api/v1/tickets/{found[0]['id']}",  # type: ignore[no-any-return]
+                     headers=headers).json()["data"]
+
+
+def contents(ticket: dict[str, Any]) -> list[str]:
+    return [m["content"] for m in ticket["messages"]]
+
+
+def reply(served: ServedProcess, ticket_id: int, text: str) -> None:
+    resp = httpx.post(f"{served.base}/api/v1/tickets/{ticket_id}/messages",
+                      json={"content": text}, headers=agent(served))
+    assert resp.status_code == 201, resp.text
+
+
+def open_demo(page: Any, served: ServedProcess, query: str = "") -> None:
+    page.add_init_script(CSP_PROBE)
+    page.goto(f"{served.base}/widget/demo{query}")
+    expect(widget(page).locator(".launcher")).to_be_enabled()
+
+
+def send(page: Any, text: str) -> None:
+    box = widget(page).locator("textarea")
+    box.fill(text)
+    box.press("Enter")
+
+
+def wait_stored(served: ServedProcess, page: Any, pk: str, text: str,
+                sk: str | None = None) -> dict[str, Any]:
+    """Poll the agent API until the visitor's ticket holds this message; the ticket."""
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            ticket = ticket_of(served, visitor_id(page, pk), sk)
+            if text in contents(ticket):
+                return ticket
+        except (AssertionError, TypeError):
+            pass
+        assert time.monotonic() < deadline, f"{text!r} never reached the server"
+        time.sleep(0.1)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def test_demo_send_reply_unread_and_resume(served: ServedProcess, page: Any) -> None:
+    open_demo(page, served)
+    w = widget(page)
+    w.locator(".launcher").click()
+    expect(w.locator(".panel")).to_be_visible()
+    expect(w.locator(".title")).to_have_text("Demo Business")
+    expect(w.locator(".welcome")).to_have_text("Hi! How can we help?")
+    send(page, "Where is my order?\nIt is #42.")
+    ticket = wait_stored(served, page, served.pk, "Where is my order?\nIt is #42.")
+    assert ticket["channel"] == "widget"
+
+    reply(served, ticket["id"], "On its way!")
+    expect(messages(page)).to_have_text(["Where is my order?\nIt is #42.", "On its way!"])
+    expect(w.locator(".msg.out").last).to_have_text("On its way!")
+    page.screenshot(path=str(artifact("widget_demo.png")))
+
+    page.keyboard.press("Escape")
+    expect(w.locator(".panel")).to_be_hidden()
+    reply(served, ticket["id"], "Anything else?")
+    expect(w.locator(".badge")).to_have_text("1")
+    expect(w.locator(".launcher")).to_have_attribute("aria-label", re.compile("1 unread"))
+
+    page.reload()  # the same visitor resumes: history, no new ticket
+    w.locator(".launcher").click()
+    expect(messages(page)).to_have_text(["Where is my order?\nIt is #42.", "On its way!",
+                                         "Anything else?"])
+    expect(w.locator(".badge")).to_be_hidden()
+    assert ticket_of(served, visitor_id(page, served.pk))["id"] == ticket["id"]
+    assert page.evaluate("window.__csp") == []  # works under the demo page's strict CSP
+
+
+def test_branding_repaints_live(served: ServedProcess, page: Any) -> None:
+    open_demo(page, served)
+    w = widget(page)
+    w.locator(".launcher").click()
+    send(page, "hello")  # a conversation, so a socket is open
+    wait_stored(served, page, served.pk, "hello")
+    head = w.locator(".head")
+    before = head.evaluate("e => getComputedStyle(e).backgroundColor")
+    try:
+        resp = httpx.put(f"{served.base}/api/v1/branding", headers=agent(served), json={
+            "primary_color": "#DC2626", "name": "Repainted Co", "welcome_message": "Howdy"})
+        assert resp.status_code == 200, resp.text
+        expect(head).to_have_css("background-color", "rgb(220, 38, 38)")
+        expect(w.locator(".title")).to_have_text("Repainted Co")
+        expect(w.locator(".welcome")).to_have_text("Howdy")
+        expect(w.locator(".avatar")).to_have_text("R")
+        assert before != "rgb(220, 38, 38)"
+    finally:
+        httpx.put(f"{served.base}/api/v1/branding", headers=agent(served), json={
+            "primary_color": "#4F46E5", "name": "Demo Business",
+            "welcome_message": "Hi! How can we help?"})
+
+
+def test_agent_typing_shows_and_visitor_typing_reaches_agents(served: ServedProcess,
+                                                              page: Any) -> None:
+    open_demo(page, served)
+    w = widget(page)
+    w.locator(".launcher").click()
+    send(page, "typing test")
+    ticket = wait_stored(served, page, served.pk, "typing test")
+    expect(messages(page)).to_have_count(1)
+    page.wait_for_timeout(300)  # the socket subscribed (history read after subscribing)
+    resp = httpx.post(f"{served.base}/api/v1/tickets/{ticket['id']}/typing", headers=agent(served))
+    assert resp.status_code == 200
+    expect(w.locator(".typing")).to_have_text("Agent is typing…")
+    reply(served, ticket["id"], "Done typing")
+    expect(w.locator(".typing")).to_have_text("")
+
+    calls: list[str] = []
+    page.on("request", lambda r: calls.append(r.url) if r.url.endswith("/typing") else None)
+    box = w.locator("textarea")
+    box.press_sequentially("abc", delay=30)  # three keystrokes, one debounced call
+    page.wait_for_timeout(300)
+    assert len(calls) == 1
+
+
+def test_prechat_form_when_identification_is_required(served: ServedProcess,
+                                                      page: Any) -> None:
+    keys = served.cli("init", "--business", "Prechat Co", "--owner-email", "o@prechat.test",
+                      "--json")
+    sk = keys["secret_key"]
+    resp = httpx.put(f"{served.base}/api/v1/branding", json={"require_identification": True},
+                     headers={"Authorization": f"Bearer {sk}"})
+    assert resp.status_code == 200
+    open_demo(page, served, f"?key={keys['publishable_key']}")
+    w = widget(page)
+    w.locator(".launcher").click()
+    form = w.locator("form.pre")
+    expect(form).to_be_visible()
+    expect(w.locator("form.composer")).to_be_hidden()
+    expect(form.locator("input[name=name]")).to_be_focused()
+    form.locator("input[name=name]").fill("Ada")
+    form.locator("input[name=email]").fill("ada@example.com")
+    form.locator("input[name=email]").press("Enter")
+    expect(w.locator("form.composer")).to_be_visible()
+    expect(form).to_be_hidden()
+    send(page, "Hi, it's Ada")
+    ticket = wait_stored(served, page, keys["publishable_key"], "Hi, it's Ada", sk)
+    assert ticket["customer"]["name"] == "Ada"
+    assert ticket["customer"]["email"] == "ada@example.com"
+
+
+def test_small_screen(served: ServedProcess, page: Any) -> None:
+    page.set_viewport_size({"width": 360, "height": 640})
+    open_demo(page, served)
+    w = widget(page)
+    w.locator(".launcher").click()
+    box = w.locator(".panel").bounding_box()
+    assert box == {"x": 0, "y": 0, "width": 360, "height": 640}
+    expect(w.locator(".launcher")).to_be_hidden()  # the panel is the whole screen
+    send(page, "from a phone")
+    expect(messages(page)).to_have_text(["from a phone"])
+    send_box = w.locator(".send").bounding_box()
+    assert send_box["x"] + send_box["width"] <= 360
+    w.locator(".close").click()
+    expect(w.locator(".launcher")).to_be_visible()
+    page.screenshot(path=str(artifact("widget_360.png")))
+
+
+def test_keyboard_and_aria(served: ServedProcess, page: Any) -> None:
+    open_demo(page, served)
+    w = widget(page)
+    launcher = w.locator(".launcher")
+    for _ in range(10):
+        page.keyboard.press("Tab")
+        if launcher.evaluate("e => e.getRootNode().activeElement === e"):
+            break
+    expect(launcher).to_be_focused()
+    expect(launcher).to_have_attribute("aria-expanded", "false")
+    page.keyboard.press("Enter")
+    expect(w.locator(".panel")).to_be_visible()
+    expect(w.locator("textarea")).to_be_focused()
+    expect(launcher).to_have_attribute("aria-expanded", "true")
+    log = w.locator(".log")
+    expect(log).to_have_attribute("role", "log")
+    expect(log).to_have_attribute("aria-live", "polite")
+    expect(w.locator(".panel")).to_have_attribute("role", "dialog")
+    expect(w.locator(".panel")).to_have_attribute("aria-label", "Chat with Demo Business")
+    page.keyboard.type("first line")
+    page.keyboard.press("Shift+Enter")
+    page.keyboard.type("second line")
+    expect(w.locator("textarea")).to_have_value("first line\nsecond line")
+    page.keyboard.press("Escape")
+    expect(w.locator(".panel")).to_be_hidden()
+    expect(launcher).to_be_focused()
+
+
+def test_host_page_css_does_not_reach_in(served: ServedProcess, site: Site, page: Any) -> None:
+    url = site.embed("/styled", served.base, served.pk)
+    site.pages["/styled"] = site.pages["/styled"].replace(
+        "<title>", "<style>* { font-family: monospace !important; color: red !important; }"
+        " button { display: none !important; } div { transform: scale(0.5); }</style><title>")
+    page.goto(url)
+    w = widget(page)
+    expect(w.locator(".launcher")).to_be_visible()
+    w.locator(".launcher").click()
+    expect(w.locator(".title")).not_to_have_css("color", "rgb(255, 0, 0)")
+    assert "monospace" not in w.locator(".title").evaluate("e => getComputedStyle(e).fontFamily")
+    assert w.locator(".panel").bounding_box()["width"] == 370
+
+
+def test_xss_payloads_render_as_text(served: ServedProcess, site: Site, page: Any) -> None:
+    url = site.embed("/xss", served.base, served.pk)  # no CSP here: an injection would run
+    page.goto(url)
+    w = widget(page)
+    w.locator(".launcher").click()
+    for payload in XSS:
+        send(page, payload)
+    ticket = wait_stored(served, page, served.pk, XSS[-1])
+    assert contents(ticket) == XSS
+    for payload in XSS:
+        reply(served, ticket["id"], payload)
+    expect(messages(page)).to_have_text(XSS + XSS)
+    assert page.evaluate("""() => {
+        const root = document.getElementById('chatdock-widget').shadowRoot;
+        return root.querySelectorAll('img, script').length
+            + document.querySelectorAll('body > img, #chatdock-widget ~ script').length;
+    }""") == 0
+    texts = messages(page).evaluate_all("els => els.map(e => e.textContent)")
+    assert texts == XSS + XSS
+    page.wait_for_timeout(200)  # an onerror would have fired by now
+    assert page.evaluate("typeof window.__pwned") == "undefined"
+
+
+@pytest.mark.parametrize("where", ["demo page", "customer site"])
+def test_origin_not_allowed_shows_an_error(served: ServedProcess, site: Site, page: Any,
+                                           where: str) -> None:
+    key = served.cli("keys", "create", "--business", "demo-business", "--type", "publishable",
+                     "--mode", "test", "--origins", "https://elsewhere.example", "--json")["key"]
+    refusals: list[int] = []
+    page.on("response", lambda r: refusals.append(r.status) if "/api/v1/chat/" in r.url else None)
+    if where == "demo page":
+        page.goto(f"{served.base}/widget/demo?key={key}")
+    else:
+        page.goto(site.embed("/refused", served.base, key))
+    w = widget(page)
+    w.locator(".launcher").click()
+    error = w.locator(".err")
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("This chat is not enabled for this website.")
+    expect(error).to_contain_text("origin_not_allowed")
+    expect(w.locator("form.composer")).to_be_hidden()
+    expect(w.locator(".close")).to_be_focused()
+    assert refusals == [403]  # read once, not retried forever
+
+
+def test_reconnect_catches_up_exactly_once(served: ServedProcess, page: Any) -> None:
+    sockets: list[Any] = []
+    blocked = threading.Event()
+
+    def through(ws: Any) -> None:  # a pass-through to the real server, cut on demand
+        if blocked.is_set():
+            ws.close(code=1001, reason="network down")
+            return
+        ws.connect_to_server()
+        sockets.append(ws)
+
+    page.route_web_socket(re.compile(r"/app/"), through)
+    open_demo(page, served)
+    w = widget(page)
+    w.locator(".launcher").click()
+    send(page, "before the drop")
+    ticket = wait_stored(served, page, served.pk, "before the drop")
+    reply(served, ticket["id"], "live reply")
+    expect(messages(page)).to_have_text(["before the drop", "live reply"])
+
+    blocked.set()
+    sockets[-1].close(code=1001, reason="network down")
+    expect(w.locator(".note")).to_have_text("Reconnecting…")
+    reply(served, ticket["id"], "sent while you were away")
+    page.wait_for_timeout(500)
+    expect(messages(page)).to_have_count(2)  # nothing can deliver it now
+    blocked.clear()
+    expect(messages(page)).to_have_text(["before the drop", "live reply",
+                                         "sent while you were away"], timeout=15_000)
+    expect(w.locator(".note")).to_be_hidden()
+    reply(served, ticket["id"], "and live again")
+    expect(messages(page)).to_have_text(["before the drop", "live reply",
+                                         "sent while you were away", "and live again"])
+    page.wait_for_timeout(300)
+    expect(messages(page)).to_have_count(4)
