@@ -32,8 +32,7 @@ class MessageBubble(ft.Row):
         self.sender = ft.Text(getattr(sender, "name", None) or "", size=11,
                               weight=ft.FontWeight.W_600, color=MUTED,
                               visible=not mine and bool(getattr(sender, "name", None)))
-        self.text = ft.Text(self._body(message), key=f"msg-{message.id}-text", size=14,
-                            selectable=True)
+        self.text = ft.Text(self._body(message), key=f"msg-{message.id}-text", size=14)
         self.time = ft.Text(local_time(message, strings), key=f"msg-{message.id}-time", size=10)
         corners = (ft.BorderRadius.only(top_left=RADIUS, top_right=RADIUS,
                                         bottom_left=RADIUS, bottom_right=TAIL) if mine else

@@ -40,7 +40,7 @@ class Composer(ft.Container):
         self.notice = ft.Text("", key="chat-notice", size=12, color=ERROR, visible=False)
         self.content = ft.Column([
             self.notice,
-            ft.Row([self.field, self.send_button], spacing=8,
+            ft.Row([self.field, ft.MergeSemantics(self.send_button)], spacing=8,
                    vertical_alignment=ft.CrossAxisAlignment.END),
         ], spacing=4, tight=True)
         self.set_max_length(max_length)

@@ -40,7 +40,7 @@ class ChatHeader(ft.Container):
             self.avatar, self.logo,
             ft.Column([self.name, ft.Row([self.pip, self.status], spacing=6)],
                       spacing=2, tight=True, expand=True),
-            self.close_button,
+            ft.MergeSemantics(self.close_button),
         ], spacing=12)
         self.paint(strings.title, None, None, Palette())
 
