@@ -308,3 +308,19 @@ def test_connection_banner(state: str, visible: bool, text: str) -> None:
     banner = ConnectionBanner(STRINGS)
     banner.show_state(state)
     assert banner.visible is visible and banner.text.value == text
+
+
+def test_accessible_names_for_browser_tests() -> None:
+    """Flutter web exposes these as <textarea aria-label="Type a message…"> and
+    role=button elements named "Send" / "Close chat" (MergeSemantics joins each icon
+    button with its tooltip; message text stays non-selectable so it is in the tree)."""
+    async def on_close() -> None: ...
+
+    composer, header = Composer(STRINGS, Recorder().send), ChatHeader(STRINGS, on_close)
+    assert composer.field.hint_text == "Type a message…"
+    for root, button, name in ((composer, composer.send_button, "Send"),
+                               (header, header.close_button, "Close chat")):
+        merged = [c for c in walk(root) if isinstance(c, ft.MergeSemantics)]
+        assert [m.content for m in merged] == [button] and button.tooltip == name
+    bubble = MessageBubble(message(9, "findable"), PALETTE, STRINGS)
+    assert not bubble.text.selectable
