@@ -132,8 +132,9 @@ class ChatScreen(ft.Column):
         if self._page is not None:
             self._unhook_page(self._page)
         self._page = None
-        if not self.closed:
-            self._keep(asyncio.run_coroutine_threadsafe(self.close(), self._running_loop()))
+        loop = self._running_loop()
+        if not self.closed and loop is not None:
+            self._keep(asyncio.run_coroutine_threadsafe(self.close(), loop))
 
     # The web visitor who closes the tab: no heartbeat while disconnected (agents see the
     # visitor offline, like the SDK pausing it in the background), closed on expiry.
@@ -163,12 +164,11 @@ class ChatScreen(ft.Column):
         if self.session is not None and not self.closed:
             self.session.start_heartbeat()
 
-    def _running_loop(self) -> asyncio.AbstractEventLoop:
+    def _running_loop(self) -> asyncio.AbstractEventLoop | None:
         try:
             return asyncio.get_running_loop()
         except RuntimeError:
-            assert self._loop is not None
-            return self._loop
+            return self._loop  # None: never started, so there is no session to close
 
     def _keep(self, future: asyncio.Future[Any] | Any) -> None:
         self._tasks.add(future)
