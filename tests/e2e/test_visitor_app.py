@@ -28,7 +28,6 @@ pytest.importorskip("flet", reason="the visitor app needs the flet extra")
 BRAND = "#0B6E4F"
 BUSINESS = "Green Grocer"
 COMPOSER = 'textarea[aria-label="Type a message…"]'
-SEND = 'flt-semantics[aria-label="Send"] [role="button"]'
 BOOT_TIMEOUT_MS = 30_000  # Flutter web boot (CanvasKit, fonts, first frame) takes seconds
 
 
@@ -123,7 +122,7 @@ def open_chat(page: Any, app: VisitorApp) -> None:
 
 def send(page: Any, text: str) -> None:
     page.locator(COMPOSER).fill(text)
-    page.locator(SEND).click()
+    page.get_by_role("button", name="Send", exact=True).click()
 
 
 # Text reaches the DOM as a node's text, its aria-label, or a (read-only) field's value.
