@@ -22,11 +22,11 @@ What is measured, all on this machine's wall clock (browser and app share it):
 Browser side, a script injected before the page loads switches Flutter's semantics on
 as soon as its placeholder exists and checks the semantics tree on every animation frame
 (resolution ~17 ms at 60 Hz). Flutter builds the semantics tree in the frame it paints,
-so "in the tree" is "on screen". The first message is detected by the day chip ("Today")
-that the message list inserts together with the first bubble in the same update: the
-bubble's own text is not in the semantics tree while it is a selectable `ft.Text`
-without a `semantics_label` (msg_text_ms shows it once it is, else "-"; with a label
-given to the bubble, both marks came in the same frame, 0.1 ms apart).
+so "in the tree" is "on screen". The first message is the bubble's own text
+(msg_text_ms) and, as a cross-check that does not depend on how the bubble exposes its
+text, the day chip ("Today") that the message list inserts in the same update as the
+first bubble (first_message_ms). They came in the same frame, 0.1 ms apart; while the
+bubble was a selectable `ft.Text`, its text was not in the tree at all (msg_text_ms "-").
 """
 
 from __future__ import annotations
