@@ -38,7 +38,7 @@ class Site:
         site = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 body = site.pages.get(self.path.split("?")[0], "").encode()
                 self.send_response(200 if body else 404)
                 self.send_header("Content-Type", "text/html; charset=utf-8")
@@ -289,7 +289,9 @@ def test_host_page_css_does_not_reach_in(served: ServedProcess, site: Site, page
     url = site.embed("/styled", served.base, served.pk)
     site.pages["/styled"] = site.pages["/styled"].replace(
         "<title>", "<style>* { font-family: monospace !important; color: red !important; }"
-        " button { display: none !important; } div { transform: scale(0.5); }</style><title>")
+        " button { display: none !important; } div { transform: scale(0.5); }"
+        " #chatdock-widget { display: none !important; position: absolute !important;"
+        " transform: translateX(-5000px) !important; }</style><title>")
     page.goto(url)
     w = widget(page)
     expect(w.locator(".launcher")).to_be_visible()
@@ -379,3 +381,70 @@ def test_reconnect_catches_up_exactly_once(served: ServedProcess, page: Any) -> 
                                          "sent while you were away", "and live again"])
     page.wait_for_timeout(300)
     expect(messages(page)).to_have_count(4)
+
+
+def test_data_attributes_and_js_api(served: ServedProcess, site: Site, page: Any) -> None:
+    site.pages["/account"] = (
+        "<!doctype html><html><body><h1>My account</h1><script>"
+        "window.__events = [];"
+        "window.addEventListener('chatdock:ready', function () {"
+        "  Chatdock.on('message', function (m) { __events.push([m.direction, m.content]); });"
+        "  Chatdock.on('unread', function (n) { __events.push(['unread', n]); });"
+        "});</script>"
+        f'<script src="{served.base}/widget/v1/chatdock.js" data-key="{served.pk}" '
+        'data-visitor-id="crm-42" data-name="Grace" data-email="grace@example.com" '
+        'data-locale="fr-CA" async></script></body></html>')
+    page.goto(site.base + "/account")
+    w = widget(page)
+    expect(w.locator(".launcher")).to_have_attribute("aria-label", "Ouvrir le chat")
+    page.evaluate("Chatdock.open()")
+    expect(w.locator(".panel")).to_be_visible()
+    expect(w.locator("textarea")).to_have_attribute("placeholder", "Écrivez un message…")
+    # a known visitor (data-visitor-id) resumes on open: the ticket exists before any message
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            ticket = ticket_of(served, "crm-42")
+            break
+        except AssertionError:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    assert ticket["customer"]["name"] == "Grace"
+    assert ticket["customer"]["email"] == "grace@example.com"
+    assert visitor_id(page, served.pk) == "crm-42"
+
+    send(page, "hello from my account")
+    expect(messages(page)).to_have_count(1)
+    assert page.evaluate("Chatdock.identify({name: 'Grace Hopper'}).then(c => c.name)") == \
+        "Grace Hopper"
+    assert ticket_of(served, "crm-42")["customer"]["name"] == "Grace Hopper"
+
+    page.evaluate("Chatdock.close()")
+    expect(w.locator(".panel")).to_be_hidden()
+    reply(served, ticket["id"], "Hi Grace")
+    expect(w.locator(".badge")).to_have_text("1")
+    page.evaluate("Chatdock.open()")
+    expect(w.locator(".badge")).to_be_hidden()
+    assert page.evaluate("__events") == [["inbound", "hello from my account"],
+                                         ["outbound", "Hi Grace"], ["unread", 1], ["unread", 0]]
+
+
+def test_older_history_loads_on_scroll(served: ServedProcess, page: Any) -> None:
+    open_demo(page, served)
+    w = widget(page)
+    w.locator(".launcher").click()
+    send(page, "first")
+    ticket = wait_stored(served, page, served.pk, "first")
+    for n in range(40):
+        reply(served, ticket["id"], f"reply {n}")
+    page.reload()  # a returning visitor: the newest 30 first
+    w.locator(".launcher").click()
+    expect(messages(page)).to_have_count(30)
+    expect(messages(page).last).to_have_text("reply 39")
+    expect(w.locator(".welcome")).to_be_hidden()  # not the start of the conversation yet
+    w.locator(".log").evaluate("e => { e.scrollTop = 0; }")
+    expect(messages(page)).to_have_count(41)
+    expect(messages(page).first).to_have_text("first")
+    expect(w.locator(".welcome")).to_be_visible()
+    texts = messages(page).all_text_contents()
+    assert texts == ["first"] + [f"reply {n}" for n in range(40)]

@@ -314,6 +314,7 @@
     emit('unread', n);
   }
   setInterval(heartbeat, 60000);
+  D.addEventListener('visibilitychange', function () { if (isOpen && !D.hidden) read(); });
   function heartbeat() { // "visitor online" for the agents, while the panel is open
     if (isOpen && st.t && !D.hidden) sapi('POST', '/heartbeat').catch(noop);
   }
@@ -343,11 +344,11 @@
     place(bubble(m), m.id);
     if (stick) bottom();
     if (quiet) return;
+    emit('message', m);
     if (m.direction === 'outbound') {
       typing(false);
       if (isOpen && !D.hidden) read(); else setUnread(unread + 1);
     }
-    emit('message', m);
   }
   function reset() {
     for (var id in ids) ids[id].remove();
@@ -474,8 +475,9 @@
       old.onclose = old.onmessage = null;
       if (old.readyState < 2) old.close();
     }
+    if (delay === -1) return (dead = true); // the server said never (4000-4099)
     if (loaded) note(t('reconnecting'));
-    if (delay === -1) dead = true; else later(delay);
+    later(delay);
   }
   function later(delay) { // capped exponential backoff with jitter
     clearTimeout(timer);
