@@ -85,11 +85,20 @@ def _touch_session(chat_session: SessionInfo) -> None:
         get_session().commit()
 
 
+def _request_origin() -> str:
+    """The calling page's origin. Browsers send no Origin on a same-origin GET; they do
+    send Sec-Fetch-Site, and then the page's origin is this server's own."""
+    origin = request.headers.get("Origin", "").strip()
+    if not origin and request.headers.get("Sec-Fetch-Site") == "same-origin":
+        origin = request.host_url
+    return origin.lower().rstrip("/")
+
+
 def check_allow_lists(key: KeyInfo) -> None:
     """Enforce a publishable key's origin and bundle-id allow-lists."""
     if not key.allowed_origins and not key.allowed_bundle_ids:
         return
-    origin = request.headers.get("Origin", "").strip().lower().rstrip("/")
+    origin = _request_origin()
     bundle = request.headers.get("X-Tickki-Bundle-Id", "").strip()
     if (origin and origin in key.allowed_origins) or (bundle and bundle in
                                                       key.allowed_bundle_ids):

@@ -117,3 +117,15 @@ def test_agent_api_and_widget_page_are_not_cors_enabled(client: Any) -> None:
     assert "Access-Control-Allow-Origin" not in resp.headers
     assert "Access-Control-Allow-Origin" not in client.get(
         "/api/v1/tickets", headers={"Origin": ORIGIN}).headers
+
+
+def test_same_origin_get_without_origin_header_is_allowed(app: Any, client: Any) -> None:
+    # Browsers send no Origin on a same-origin GET, only Sec-Fetch-Site: a key allow-listing
+    # the chat server's own origin (its demo page) must still work there.
+    keys = make_business(app, "SelfHosted", origins=["http://localhost"])
+    auth = {"Authorization": f"Bearer {keys['pk']}"}
+    same = client.get("/api/v1/chat/config", headers={**auth, "Sec-Fetch-Site": "same-origin"})
+    assert same.status_code == 200, same.get_data(as_text=True)
+    # a cross-site page that hides its Origin gains nothing
+    other = client.get("/api/v1/chat/config", headers={**auth, "Sec-Fetch-Site": "cross-site"})
+    assert other.status_code == 403 and other.json["error"] == "origin_not_allowed"

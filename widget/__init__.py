@@ -1,0 +1,2 @@
+"""The website widget's static files (chatdock.js, chatdock.css), packaged so a plain
+`pip install chatdock` serves them too; there is no Python here."""
