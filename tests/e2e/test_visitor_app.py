@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -156,9 +157,27 @@ def stored_ticket(server: ServedProcess, text: str, timeout: float = 10) -> dict
     raise AssertionError(f"the server has no ticket with a message {text!r}")
 
 
-def repaint(page: Any) -> None:
-    """Wait two animation frames: the canvas is painted, not just the semantics tree."""
-    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+FRAMES = """n => new Promise(done => {
+    let i = 0;
+    const frame = () => (++i >= n ? done() : requestAnimationFrame(frame));
+    requestAnimationFrame(frame);
+})"""
+
+
+def settled_screenshot(page: Any, path: str, timeout: float = 5) -> bytes:
+    """A screenshot of what the page shows now, not of a frame still in the pipeline.
+
+    Headless Chromium's captures trail the semantics tree: right after a text appeared in
+    the tree, captures showed frames from before the last two updates, even three times
+    in a row. Running ~30 animation frames first flushed them every time (2 did not).
+    """
+    page.evaluate(FRAMES, 30)
+    shots = [page.screenshot()]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and (len(shots) < 2 or shots[-1] != shots[-2]):
+        shots.append(page.screenshot())
+    Path(path).write_bytes(shots[-1])
+    return shots[-1]
 
 
 def assert_branded_header(png: bytes) -> None:
@@ -192,8 +211,7 @@ def test_visitor_chats_with_an_agent(server: ServedProcess, start_app: Callable[
     assert resp.status_code == 201, resp.text
     wait_for_text(page, answer, app)  # pushed over the socket: no reload
 
-    repaint(page)
-    png = page.screenshot(path=str(artifact("visitor_app.png")))
+    png = settled_screenshot(page, str(artifact("visitor_app.png")))
     assert_branded_header(png)
 
 
