@@ -7,11 +7,13 @@ from __future__ import annotations
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
+from werkzeug.serving import make_server
 
 from app_flet.headless import (
     ChatClient,
@@ -21,10 +23,39 @@ from app_flet.headless import (
     MessageCreated,
     RealtimeOptions,
 )
+from server import create_app
+from tests.conftest import free_port, make_business
 
 # Short timings: a reconnect within a fraction of a second, a dead socket noticed in ~1 s.
 FAST = RealtimeOptions(backoff=(0.1, 0.2, 0.3), ping_interval=5.0, pong_timeout=1.0,
                        open_timeout=2.0)
+
+
+# One server per module (creating an app and hashing its keys is most of a test's cost
+# on a busy machine): every test starts its own visitor, so conversations never mix.
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    db = tmp_path_factory.mktemp("headless") / "test.db"
+    return create_app({"DATABASE_URL": f"sqlite:///{db}", "PUBLIC_URL": "",
+                       "TYPING_DEBOUNCE_SECONDS": 3, "RATE_LIMIT_REQUESTS": 100_000})
+
+
+@pytest.fixture(scope="module")
+def biz(app: Any) -> dict[str, Any]:
+    return make_business(app)
+
+
+@pytest.fixture(scope="module")
+def live(app: Any) -> Iterator[str]:
+    port = free_port()
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{port}"
+    server.shutdown()
+
+
+def new_visitor() -> str:
+    return f"visitor-{uuid.uuid4().hex[:12]}"
 
 
 @pytest.fixture(params=["wsgi", "socket"])
@@ -97,15 +128,17 @@ class Collector:
             self.threads.add(threading.current_thread().name)
             self._cond.notify_all()
 
-    def wait_for(self, match: Callable[[Event], bool], timeout: float = 5.0) -> Event:
-        with self._cond:
-            found: list[Event] = []
+    def wait_for(self, match: Callable[[Event], bool], timeout: float = 5.0,
+                 after: int = 0) -> Event:
+        """The first event at index >= `after` that matches, waiting up to `timeout` s."""
+        found: list[Event] = []
 
-            def seen() -> bool:
-                found[:] = [e for e in self.events if match(e)]
-                return bool(found)
+        def seen() -> bool:
+            found[:] = [e for e in self.events[after:] if match(e)][:1]
+            return bool(found)
+        with self._cond:
             assert self._cond.wait_for(seen, timeout), f"no matching event in {self.events}"
-            return found[0]
+        return found[0]
 
     def message(self, content: str, timeout: float = 5.0) -> ChatMessage:
         event = self.wait_for(lambda e: isinstance(e, MessageCreated)
@@ -115,10 +148,8 @@ class Collector:
 
     def state(self, state: str, after: int = 0, timeout: float = 5.0) -> ConnectionChanged:
         """The first ConnectionChanged(state) at or after index `after` of the events."""
-        with self._cond:
-            start = len(self.events[:after])
-        event = self.wait_for(lambda e: isinstance(e, ConnectionChanged) and e.state == state
-                              and self.events.index(e) >= start, timeout)
+        event = self.wait_for(lambda e: isinstance(e, ConnectionChanged) and e.state == state,
+                              timeout, after)
         assert isinstance(event, ConnectionChanged)
         return event
 

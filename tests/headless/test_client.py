@@ -23,6 +23,7 @@ from app_flet.headless import (
 )
 from server import create_app
 from tests.conftest import free_port, make_business
+from tests.headless.conftest import new_visitor
 
 
 def test_fetch_config(chat: ChatClient) -> None:
@@ -35,8 +36,9 @@ def test_fetch_config(chat: ChatClient) -> None:
 
 
 def test_session_round_trip(chat: ChatClient) -> None:
-    session = chat.start_session("visitor-1", name="Ann", email="ann@example.com")
-    assert session.visitor_id == "visitor-1"
+    visitor = new_visitor()
+    session = chat.start_session(visitor, name="Ann", email="ann@example.com")
+    assert session.visitor_id == visitor
     assert session.contact.name == "Ann" and session.contact.email == "ann@example.com"
     assert session.details.realtime.channel == f"private-chat.session.{session.session_id}"
 
@@ -56,13 +58,13 @@ def test_session_round_trip(chat: ChatClient) -> None:
     session.send_typing()
     session.heartbeat()
 
-    resumed = chat.start_session("visitor-1")
+    resumed = chat.start_session(visitor)
     assert resumed.conversation_id == session.conversation_id
     assert resumed.details.session_token != session.details.session_token
 
 
 def test_close_is_idempotent_and_closes_sessions(chat: ChatClient) -> None:
-    session = chat.start_session("visitor-1")
+    session = chat.start_session(new_visitor())
     with session:
         pass
     session.close()
@@ -70,7 +72,7 @@ def test_close_is_idempotent_and_closes_sessions(chat: ChatClient) -> None:
     with pytest.raises(ChatError) as caught:
         session.send("late")
     assert caught.value.code == "session_closed"
-    other = chat.start_session("visitor-2")
+    other = chat.start_session(new_visitor())
     chat.close()
     chat.close()
     assert other.closed and chat.closed
@@ -91,7 +93,7 @@ def test_heartbeat_timer(app: Any, biz: dict[str, Any], caplog: pytest.LogCaptur
             return response
 
     with ChatClient(biz["pk"], "http://testserver", transport=Counting()) as client:
-        session = client.start_session("visitor-1")
+        session = client.start_session(new_visitor())
         session.start_heartbeat(interval=0.05)
         assert all(beats.acquire(timeout=5) for _ in range(3))
         session.stop_heartbeat()
@@ -120,13 +122,13 @@ def test_invalid_key_is_an_auth_error(app: Any) -> None:
 def test_secret_key_is_the_wrong_key_type(app: Any, biz: dict[str, Any]) -> None:
     with ChatClient(biz["sk"], "http://t", transport=httpx.WSGITransport(app=app)) as c:
         with pytest.raises(AuthError) as caught:
-            c.start_session("visitor-1")
+            c.start_session(new_visitor())
     assert caught.value.code == "wrong_key_type" and caught.value.is_auth_error
 
 
 @pytest.mark.parametrize("content, field", [("", "content"), ("x" * 8001, "content")])
 def test_bad_input_is_a_validation_error(chat: ChatClient, content: str, field: str) -> None:
-    session = chat.start_session("visitor-1")
+    session = chat.start_session(new_visitor())
     with pytest.raises(ValidationError) as caught:
         session.send(content)
     assert caught.value.field == field and caught.value.status == 400
@@ -140,7 +142,7 @@ def test_bad_visitor_id(chat: ChatClient) -> None:
 
 
 def test_unknown_conversation(chat: ChatClient) -> None:
-    session = chat.start_session("visitor-1")
+    session = chat.start_session(new_visitor())
     stranger = ChatSession(chat, dataclasses.replace(session.details, conversation_id=999_999))
     with pytest.raises(NotFoundError) as caught:
         stranger.load_history()
@@ -148,7 +150,7 @@ def test_unknown_conversation(chat: ChatClient) -> None:
 
 
 def test_revoked_session_token(chat: ChatClient) -> None:
-    session = chat.start_session("visitor-1")
+    session = chat.start_session(new_visitor())
     forged = ChatSession(chat, dataclasses.replace(session.details, session_token="st_forged"))
     with pytest.raises(AuthError) as caught:
         forged.send("hi")
@@ -199,7 +201,7 @@ def test_send_retry_after_lost_response_does_not_duplicate(app: Any, biz: dict[s
                                                            ) -> None:
     transport = LosesFirstResponse(app)
     with ChatClient(biz["pk"], "http://t", transport=transport) as client:
-        session = client.start_session("visitor-1")
+        session = client.start_session(new_visitor())
         message = session.send("only once")
         history = session.load_history()
     assert len(transport.keys) == 2 and transport.keys[0] == transport.keys[1]
@@ -208,7 +210,7 @@ def test_send_retry_after_lost_response_does_not_duplicate(app: Any, biz: dict[s
 
 
 def test_explicit_idempotency_key(chat: ChatClient) -> None:
-    session = chat.start_session("visitor-1")
+    session = chat.start_session(new_visitor())
     first = session.send("pay once", idempotency_key="order-42")
     again = session.send("pay once", idempotency_key="order-42")
     other = session.send("pay once")
