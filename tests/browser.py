@@ -29,9 +29,11 @@ def _unavailable(message: str) -> None:
     pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    """One headless Chromium for the whole run."""
+    """One headless Chromium per test module. Not per session: Playwright's sync API runs
+    an asyncio loop on the main thread while it is started, and later modules (the async
+    client's and the Flet UI's tests) need `asyncio.run` there."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError as err:
