@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -64,15 +65,58 @@ def biz(app: Any) -> dict[str, Any]:
     return make_business(app)
 
 
+@contextmanager
+def serving(app: Any, port: int | None = None) -> Iterator[str]:
+    """The app on a real socket (werkzeug, threaded; websockets work), on `port` if given."""
+    server = make_server("127.0.0.1", port or free_port(), app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+
+
 @pytest.fixture
 def live(app: Any) -> Iterator[str]:
-    """The app on a real socket (werkzeug, threaded) for websocket tests."""
-    port = free_port()
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{port}"
-    server.shutdown()
+    """The app on a real socket for websocket tests."""
+    with serving(app) as base:
+        yield base
+
+
+class Agent:
+    """The business's side of a conversation: the agent API with the secret key."""
+
+    def __init__(self, base: str, sk: str) -> None:
+        self.base, self.headers = base, {"Authorization": f"Bearer {sk}"}
+
+    def _call(self, method: str, path: str, expect: int = 200, **kwargs: Any) -> Any:
+        resp = httpx.request(method, f"{self.base}/api/v1{path}", headers=self.headers, **kwargs)
+        assert resp.status_code == expect, resp.text
+        return resp.json().get("data") if resp.content else None
+
+    def ticket(self, conversation_id: int) -> dict[str, Any]:
+        return self._call("GET", f"/tickets/{conversation_id}")  # type: ignore[no-any-return]
+
+    def reply(self, conversation_id: int, content: str) -> dict[str, Any]:
+        return self._call("POST", f"/tickets/{conversation_id}/messages", 201,  # type: ignore[no-any-return]
+                          json={"content": content})
+
+    def typing(self, conversation_id: int) -> None:
+        self._call("POST", f"/tickets/{conversation_id}/typing")
+
+    def set_status(self, conversation_id: int, status: str) -> None:
+        self._call("PATCH", f"/tickets/{conversation_id}", json={"status": status})
+
+    def brand(self, **changes: Any) -> dict[str, Any]:
+        return self._call("PUT", "/branding", json=changes)  # type: ignore[no-any-return]
+
+    def revoke(self, key_id: int) -> None:
+        self._call("DELETE", f"/keys/{key_id}")
+
+
+@pytest.fixture
+def agent(live: str, biz: dict[str, Any]) -> Agent:
+    return Agent(live, biz["sk"])
 
 
 def start_visitor(base: str, pk: str, visitor_id: str = "visitor-1",

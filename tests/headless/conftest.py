@@ -13,7 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-from werkzeug.serving import make_server
 
 from app_flet.headless import (
     ChatClient,
@@ -24,7 +23,7 @@ from app_flet.headless import (
     RealtimeOptions,
 )
 from server import create_app
-from tests.conftest import free_port, make_business
+from tests.conftest import make_business, serving
 
 # Short timings: a reconnect within a fraction of a second, a dead socket noticed in ~1 s.
 FAST = RealtimeOptions(backoff=(0.1, 0.2, 0.3), ping_interval=5.0, pong_timeout=1.0,
@@ -47,11 +46,8 @@ def biz(app: Any) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def live(app: Any) -> Iterator[str]:
-    port = free_port()
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{port}"
-    server.shutdown()
+    with serving(app) as base:
+        yield base
 
 
 def new_visitor() -> str:
@@ -75,43 +71,6 @@ def remote(live: str, biz: dict[str, Any]) -> Iterator[ChatClient]:
     client = ChatClient(biz["pk"], live, realtime_options=FAST)
     yield client
     client.close()
-
-
-class Agent:
-    """The business's side, through the agent API with the secret key."""
-
-    def __init__(self, base: str, sk: str) -> None:
-        self.base = base
-        self.headers = {"Authorization": f"Bearer {sk}"}
-
-    def reply(self, conversation_id: int, content: str) -> dict[str, Any]:
-        resp = httpx.post(f"{self.base}/api/v1/tickets/{conversation_id}/messages",
-                          json={"content": content}, headers=self.headers)
-        assert resp.status_code == 201, resp.text
-        return resp.json()["data"]  # type: ignore[no-any-return]
-
-    def typing(self, conversation_id: int) -> None:
-        resp = httpx.post(f"{self.base}/api/v1/tickets/{conversation_id}/typing",
-                          headers=self.headers)
-        assert resp.status_code == 200, resp.text
-
-    def set_status(self, conversation_id: int, status: str) -> None:
-        resp = httpx.patch(f"{self.base}/api/v1/tickets/{conversation_id}",
-                           json={"status": status}, headers=self.headers)
-        assert resp.status_code == 200, resp.text
-
-    def brand(self, **changes: Any) -> None:
-        resp = httpx.put(f"{self.base}/api/v1/branding", json=changes, headers=self.headers)
-        assert resp.status_code == 200, resp.text
-
-    def revoke(self, key_id: int) -> None:
-        resp = httpx.delete(f"{self.base}/api/v1/keys/{key_id}", headers=self.headers)
-        assert resp.status_code in (200, 204), resp.text
-
-
-@pytest.fixture
-def agent(live: str, biz: dict[str, Any]) -> Agent:
-    return Agent(live, biz["sk"])
 
 
 class Collector:

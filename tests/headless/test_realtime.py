@@ -27,8 +27,8 @@ from app_flet.headless import (
     RealtimeOptions,
     TypingStarted,
 )
-from tests.conftest import make_business
-from tests.headless.conftest import FAST, Agent, Collector, TcpProxy, new_visitor, settle
+from tests.conftest import Agent, make_business
+from tests.headless.conftest import FAST, Collector, TcpProxy, new_visitor, settle
 
 
 def connected(session: ChatSession) -> Collector:

@@ -10,8 +10,9 @@ import flet as ft
 
 from app_flet.headless import AsyncChatClient
 from app_flet.ui import ChatScreen, ChatWidget
+from tests.conftest import Agent
 from tests.flet_page import InMemoryPage
-from tests.ui.conftest import Agent, run
+from tests.ui.conftest import run
 
 
 async def opened(fp: InMemoryPage, client: Any, **kwargs: Any) -> ChatScreen:
@@ -53,18 +54,11 @@ def test_typing_and_clicking_send_posts_a_message(chat_client: AsyncChatClient,
             # Enter in the field (on_submit) sends too
             fp.type_into("chat-input", "and with Enter")
             await fp.event("chat-input", "submit")
-            ticket = agent_ticket(agent, screen.session.conversation_id)
+            ticket = agent.ticket(screen.session.conversation_id)
             assert [m["content"] for m in ticket["messages"]] == ["Hello from the page",
                                                                   "and with Enter"]
             await screen.close()
     run(scenario)
-
-
-def agent_ticket(agent: Agent, conversation_id: int) -> dict[str, Any]:
-    import httpx
-    resp = httpx.get(f"{agent.live}/api/v1/tickets/{conversation_id}", headers=agent.headers)
-    assert resp.status_code == 200, resp.text
-    return resp.json()["data"]  # type: ignore[no-any-return]
 
 
 def test_agent_reply_arrives_through_realtime(chat_client: AsyncChatClient,
@@ -89,7 +83,7 @@ def test_branding_change_repaints_the_page(chat_client: AsyncChatClient,
     async def scenario() -> None:
         async with InMemoryPage() as fp:
             screen = await opened(fp, chat_client)
-            agent.branding(name="Zenith", primary_color="#14532D")
+            agent.brand(name="Zenith", primary_color="#14532D")
             await fp.wait_for(lambda: fp.sent("Zenith") and fp.sent("#14532D"),
                               what="the repaint to reach the client")
             assert fp.find("chat-header").bgcolor == "#14532D"
@@ -98,7 +92,7 @@ def test_branding_change_repaints_the_page(chat_client: AsyncChatClient,
 
 
 def test_prechat_form_on_the_page(chat_client: AsyncChatClient, agent: Agent) -> None:
-    agent.branding(require_identification=True)
+    agent.brand(require_identification=True)
 
     async def scenario() -> None:
         async with InMemoryPage() as fp:

@@ -15,8 +15,8 @@ from app_flet.ui import ChatScreen, ChatStrings
 from app_flet.ui.theme import INK, WHITE
 from server import create_app
 from server.config import DEFAULTS
-from tests.conftest import free_port, make_business, start_visitor
-from tests.ui.conftest import Agent, fire, run, serving, until
+from tests.conftest import Agent, free_port, make_business, serving, start_visitor
+from tests.ui.conftest import fire, run, until
 
 
 def screen_for(client: Any, visitor_id: str = "v-1", **kwargs: Any) -> ChatScreen:
@@ -29,7 +29,7 @@ def texts(screen: ChatScreen) -> list[str]:
 
 def test_start_paints_branding_loads_history_and_connects(
         chat_client: AsyncChatClient, agent: Agent, live: str, biz: dict[str, Any]) -> None:
-    agent.branding(primary_color="#0E7490", accent_color="#FDE047",
+    agent.brand(primary_color="#0E7490", accent_color="#FDE047",
                    welcome_message="Welcome to Acme!")
     earlier = start_visitor(live, biz["pk"], "v-1")
     httpx.post(f"{live}/api/v1/chat/sessions/{earlier['conversation_id']}/messages",
@@ -56,7 +56,7 @@ def test_start_paints_branding_loads_history_and_connects(
 
 
 def test_empty_conversation_shows_welcome(chat_client: AsyncChatClient, agent: Agent) -> None:
-    agent.branding(welcome_message="Hi there! We usually answer in minutes.")
+    agent.brand(welcome_message="Hi there! We usually answer in minutes.")
 
     async def scenario() -> None:
         screen = screen_for(chat_client)
@@ -122,7 +122,7 @@ def test_branding_repaints_live(chat_client: AsyncChatClient, agent: Agent) -> N
         screen = screen_for(chat_client)
         await screen.start()
         assert screen.header.avatar.visible and screen.header.initial.value == "A"
-        agent.branding(name="Zenith Books", primary_color="#FDE047", accent_color="#1E3A8A",
+        agent.brand(name="Zenith Books", primary_color="#FDE047", accent_color="#1E3A8A",
                        welcome_message="Books, fast.", logo_url="https://cdn.example/z.png")
         await until(lambda: screen.header.name.value == "Zenith Books", what="the repaint")
         assert screen.header.bgcolor == "#FDE047" and screen.header.name.color == INK
@@ -137,7 +137,7 @@ def test_branding_repaints_live(chat_client: AsyncChatClient, agent: Agent) -> N
 
 def test_prechat_form_when_identification_is_required(
         chat_client: AsyncChatClient, agent: Agent) -> None:
-    agent.branding(require_identification=True)
+    agent.brand(require_identification=True)
 
     async def scenario() -> None:
         screen = screen_for(chat_client)
@@ -157,7 +157,7 @@ def test_prechat_form_when_identification_is_required(
 
 def test_no_prechat_form_when_the_app_identifies_the_visitor(
         chat_client: AsyncChatClient, agent: Agent) -> None:
-    agent.branding(require_identification=True)
+    agent.brand(require_identification=True)
 
     async def scenario() -> None:
         screen = screen_for(chat_client, email="known@example.com")
