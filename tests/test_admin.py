@@ -694,6 +694,39 @@ def test_open_business_socket_keeps_the_agent_online(live: str, app: Any,
     sock.close()
 
 
+def presence_until(visitor: PusherTestClient, want: int, timeout: float = 10) -> list[int]:
+    """The agents_online counts the visitor is told, up to and including `want`."""
+    seen: list[int] = []
+    deadline = time.monotonic() + timeout
+    while not seen or seen[-1] != want:
+        left = deadline - time.monotonic()
+        assert left > 0, f"never told {want}; told {seen}"
+        seen.append(visitor.expect("PresenceUpdated", timeout=left)["data"]["agents_online"])
+    return seen
+
+
+def test_visitors_see_agents_come_online_and_leave(live: str, app: Any,
+                                                   biz: dict[str, Any]) -> None:
+    started = start_visitor(live, biz["pk"], "presence-watcher")
+    visitor = PusherTestClient.for_session(started)
+    visitor.subscribe_session(started, biz["pk"])
+    # a new channel is told the current count once (its config may be older)
+    assert presence_until(visitor, 0) == [0]
+    other = make_business(app, "Globex")  # its agent's presence is not ours to see
+    other_agent = business_socket(live, app, agent_token(app.test_client(), app, other,
+                                                         "gus@globex.test"), other["id"])
+    sock = business_socket(live, app, agent_token(app.test_client(), app, biz), biz["id"])
+    assert presence_until(visitor, 1) == [1]  # the watcher polls every 2 s
+    sock.close()
+    other_agent.close()
+    with session_scope(app) as s:  # a minute after the socket closed: offline
+        user = s.scalar(select(User).where(User.email == "ann@acme.test"))
+        user.last_seen_at = datetime.now(timezone.utc) - timedelta(seconds=61)
+    assert presence_until(visitor, 0) == [0]
+    assert visitor.recv(timeout=3) is None  # nothing changed: nothing more is sent
+    visitor.close()
+
+
 def test_revoking_a_secret_key_closes_its_business_socket(live: str, app: Any,
                                                           biz: dict[str, Any]) -> None:
     sock = business_socket(live, app, biz["sk"], biz["id"])

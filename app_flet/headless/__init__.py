@@ -43,6 +43,7 @@ from app_flet.headless.models import (
     Limits,
     MessageCreated,
     MessagePage,
+    PresenceUpdated,
     RealtimeConfig,
     Sender,
     SessionDetails,
@@ -58,7 +59,7 @@ __all__ = [
     "ChatError", "ChatMessage", "ChatSession", "ConflictError", "ConnectionChanged",
     "ConnectionState", "Contact", "ConversationUpdated", "Event", "Features", "ForbiddenError",
     "Limits", "MessageCreated", "MessagePage", "NotFoundError", "PayloadTooLargeError",
-    "ProtocolError", "RateLimitedError", "RealtimeConfig", "RealtimeOptions", "Sender",
-    "ServerError", "SessionDetails", "TypingStarted", "ValidationError", "__version__",
+    "PresenceUpdated", "ProtocolError", "RateLimitedError", "RealtimeConfig", "RealtimeOptions",
+    "Sender", "ServerError", "SessionDetails", "TypingStarted", "ValidationError", "__version__",
     "error_from_response",
 ]

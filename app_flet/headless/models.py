@@ -300,6 +300,17 @@ class BrandingUpdated:
                    branding=Branding.from_json(_obj(j["branding"])))
 
 
+@dataclass(frozen=True, slots=True)
+class PresenceUpdated:
+    """The number of the business's agents online changed (or a new socket is told it)."""
+
+    agents_online: int
+
+    @classmethod
+    def from_json(cls, j: Json) -> PresenceUpdated:
+        return cls(agents_online=int(j["agents_online"]))
+
+
 ConnectionState: TypeAlias = Literal["connecting", "connected", "reconnecting", "closed"]
 
 
@@ -313,13 +324,14 @@ class ConnectionChanged:
 
 
 Event: TypeAlias = (MessageCreated | TypingStarted | ConversationUpdated | BrandingUpdated
-                    | ConnectionChanged)
+                    | PresenceUpdated | ConnectionChanged)
 
 _DECODERS: dict[str, Any] = {
     "MessageCreated": MessageCreated.from_json,
     "TypingStarted": TypingStarted.from_json,
     "ConversationUpdated": ConversationUpdated.from_json,
     "BrandingUpdated": BrandingUpdated.from_json,
+    "PresenceUpdated": PresenceUpdated.from_json,
 }
 
 

@@ -23,6 +23,7 @@ from app_flet.headless.models import (
     BrandingUpdated,
     ConnectionChanged,
     MessageCreated,
+    PresenceUpdated,
     TypingStarted,
 )
 from app_flet.ui.composer import Composer
@@ -325,6 +326,9 @@ class ChatScreen(ft.Column):
         elif isinstance(event, BrandingUpdated) and self.config is not None:
             self.config = dataclasses.replace(self.config, business=event.business,
                                               branding=event.branding)
+            self._paint()
+        elif isinstance(event, PresenceUpdated) and self.config is not None:
+            self.config = dataclasses.replace(self.config, agents_online=event.agents_online)
             self._paint()
         elif isinstance(event, ConnectionChanged):
             self.banner.show_state(event.state)

@@ -216,6 +216,12 @@ class Hub:
                 conn.push(head + json.dumps(channel) + "}")
         return len(members)
 
+    def channels_by_topic(self) -> dict[str, set[str]]:
+        """Every topic with local subscribers, and their channels."""
+        with self._lock:
+            return {topic: {channel for _, channel in members}
+                    for topic, members in self._topics.items()}
+
     def kick(self, key_ids: set[int], session_ids: set[int]) -> None:
         """Close every socket holding a subscription through a revoked key or session."""
         with self._lock:

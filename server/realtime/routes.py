@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -10,12 +11,19 @@ from datetime import timedelta
 from flask import Flask, current_app, request
 from flask_sock import Sock
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from server.db import session_scope
 from server.models import ApiKey, ChatSession, utcnow
 from server.realtime.hub import Hub, Route
 from server.realtime.pusher import PusherSession, SocketSettings
-from server.services.chat import BUSINESS_CHANNEL, business_channel_route, session_channel_route
+from server.services.agents import do_mark_seen, online_counts
+from server.services.chat import (
+    BUSINESS_CHANNEL,
+    business_channel_route,
+    session_channel_route,
+    visitors_topic_business,
+)
 
 log = logging.getLogger("chatdock.realtime")
 sock = Sock()
@@ -70,12 +78,38 @@ def _ensure_watcher(app: Flask) -> None:
             thread.start()
 
 
+class PresenceAnnouncer:
+    """Keep connected visitors' "agents online" true (PresenceUpdated on their channels):
+    every business's visitors when its count changes, and each newly subscribed channel
+    once (its /chat/config may be older than the socket). Every process announces to its
+    own sockets from the shared users.last_seen_at, so nothing goes through the broker."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.announced: dict[int, int] = {}  # business id -> the count its visitors know
+        self.known: dict[str, set[str]] = {}  # visitors topic -> channels already told
+
+    def poll(self, session: Session) -> None:
+        """Announce changed counts to everyone, the current count to new channels."""
+        topics = {t: (b, channels) for t, channels in self.hub.channels_by_topic().items()
+                  if (b := visitors_topic_business(t)) is not None}
+        counts = online_counts(session, {b for b, _ in topics.values()})
+        for topic, (business_id, channels) in topics.items():
+            data = json.dumps({"agents_online": counts[business_id]})
+            if self.announced.get(business_id, counts[business_id]) != counts[business_id]:
+                self.hub.deliver(topic, "PresenceUpdated", data)
+                continue
+            for channel in channels - self.known.get(topic, set()):
+                self.hub.deliver(topic, "PresenceUpdated", data, only_channel=channel)
+        self.announced = counts
+        self.known = {topic: channels for topic, (_, channels) in topics.items()}
+
+
 def _watch_revocations(app: Flask) -> None:
     """Close sockets whose key or session was revoked by any process (the database is the
     truth): a revoked key, an erased contact. Also keep agents with an open business
     socket "online" (presence is users.last_seen_at, shared by every process)."""
-    from server.services.agents import do_mark_seen
-
+    presence = PresenceAnnouncer(app.extensions["hub"])
     presence_every = 20.0  # well inside the 60 s online window
     hub: Hub = app.extensions["hub"]
     overlap = timedelta(seconds=10)  # clock skew and commit delays between processes
@@ -95,6 +129,8 @@ def _watch_revocations(app: Flask) -> None:
                                                .where(ChatSession.revoked_at >= since)))
                 if refresh:  # at once for a newly connected agent, else every ~20 s
                     do_mark_seen(session, agents)
+                    session.flush()
+                presence.poll(session)
             since = polled_at - overlap  # a sliding window, not everything since start
             if refresh:
                 marked, marked_at = agents, time.monotonic()

@@ -132,6 +132,17 @@ def do_heartbeat(session: Session, user_id: int | None) -> None:
     session.execute(update(User).where(User.id == user_id).values(last_seen_at=utcnow()))
 
 
+def online_counts(session: Session, business_ids: set[int]) -> dict[int, int]:
+    """How many agents of each business are online now (0 included)."""
+    if not business_ids:
+        return {}
+    cutoff = utcnow() - timedelta(seconds=AGENT_ONLINE_SECONDS)
+    rows = session.execute(select(User.business_id, func.count())
+                           .where(User.business_id.in_(business_ids), User.last_seen_at >= cutoff)
+                           .group_by(User.business_id))
+    return {b: 0 for b in business_ids} | {int(b): int(n) for b, n in rows}
+
+
 def do_mark_seen(session: Session, user_ids: set[int]) -> None:
     """Mark agents with an open business-channel socket as seen now."""
     if user_ids:

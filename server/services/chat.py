@@ -67,6 +67,13 @@ def visitors_topic(business_id: int, mode: str) -> str:
     return f"visitors.{business_id}.{mode}"
 
 
+def visitors_topic_business(topic: str) -> int | None:
+    """The business id in a visitors_topic (None for any other topic)."""
+    kind, _, rest = topic.partition(".")
+    business_id = rest.partition(".")[0]
+    return int(business_id) if kind == "visitors" and business_id.isdigit() else None
+
+
 def business_topic(business_id: int, mode: str) -> str:
     """The hub's routing key for a business's agent feed in one mode (test never sees live)."""
     return f"business.{business_id}.{mode}"

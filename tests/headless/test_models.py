@@ -23,6 +23,7 @@ from app_flet.headless import (
     MessagePage,
     NotFoundError,
     PayloadTooLargeError,
+    PresenceUpdated,
     RateLimitedError,
     ServerError,
     SessionDetails,
@@ -101,6 +102,7 @@ def test_decode_events() -> None:
         "branding": {"primary_color": "#000000", "accent_color": "#ffffff",
                      "welcome_message": None, "logo_url": None}})
     assert isinstance(branding, BrandingUpdated) and branding.branding.welcome_message is None
+    assert decode_event("PresenceUpdated", '{"agents_online": 2}') == PresenceUpdated(2)
     assert decode_event("MessagesRead", "{}") is None  # unknown: ignored
 
 

@@ -24,6 +24,7 @@ from app_flet.headless import (
     ConversationUpdated,
     Event,
     MessageCreated,
+    PresenceUpdated,
     RealtimeOptions,
     TypingStarted,
 )
@@ -130,9 +131,11 @@ def test_own_send_appears_once(remote: ChatClient) -> None:
     assert [m.id for m in collector.messages()] == [m.id for m in sent]
 
 
-def test_typing_status_and_branding_events(remote: ChatClient, agent: Agent) -> None:
+def test_typing_status_branding_and_presence_events(remote: ChatClient, agent: Agent) -> None:
     session = remote.start_session(new_visitor())
     collector = connected(session)
+    # a newly subscribed channel is told how many agents are online (the server polls ~2 s)
+    assert collector.wait_for(lambda e: isinstance(e, PresenceUpdated)) == PresenceUpdated(0)
     agent.typing(session.conversation_id)
     typing = collector.wait_for(lambda e: isinstance(e, TypingStarted))
     assert typing == TypingStarted("agent", "Acme")

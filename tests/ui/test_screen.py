@@ -16,6 +16,7 @@ from app_flet.ui.theme import INK, WHITE
 from server import create_app
 from server.config import DEFAULTS
 from tests.conftest import Agent, free_port, make_business, serving, start_visitor
+from tests.test_admin import agent_token
 from tests.ui.conftest import fire, run, until
 
 
@@ -30,7 +31,7 @@ def texts(screen: ChatScreen) -> list[str]:
 def test_start_paints_branding_loads_history_and_connects(
         chat_client: AsyncChatClient, agent: Agent, live: str, biz: dict[str, Any]) -> None:
     agent.brand(primary_color="#0E7490", accent_color="#FDE047",
-                   welcome_message="Welcome to Acme!")
+                welcome_message="Welcome to Acme!")
     earlier = start_visitor(live, biz["pk"], "v-1")
     httpx.post(f"{live}/api/v1/chat/sessions/{earlier['conversation_id']}/messages",
                json={"content": "from an earlier visit"},
@@ -117,13 +118,29 @@ def test_typing_indicator_times_out(chat_client: AsyncChatClient, agent: Agent) 
     run(scenario)
 
 
+def test_presence_repaints_live(chat_client: AsyncChatClient, app: Any, live: str,
+                                biz: dict[str, Any]) -> None:
+    async def scenario() -> None:
+        screen = screen_for(chat_client)
+        await screen.start()
+        assert screen.header.status.value == ChatStrings().offline
+        token = agent_token(app.test_client(), app, biz)  # an agent logs in and is here
+        httpx.post(f"{live}/api/v1/agents/heartbeat",
+                   headers={"Authorization": f"Bearer {token}"}).raise_for_status()
+        await until(lambda: screen.header.status.value == ChatStrings().online, timeout=10,
+                    what="the server's PresenceUpdated (it polls every 2 s)")
+        assert screen.config is not None and screen.config.agents_online == 1
+        await screen.close()
+    run(scenario)
+
+
 def test_branding_repaints_live(chat_client: AsyncChatClient, agent: Agent) -> None:
     async def scenario() -> None:
         screen = screen_for(chat_client)
         await screen.start()
         assert screen.header.avatar.visible and screen.header.initial.value == "A"
         agent.brand(name="Zenith Books", primary_color="#FDE047", accent_color="#1E3A8A",
-                       welcome_message="Books, fast.", logo_url="https://cdn.example/z.png")
+                    welcome_message="Books, fast.", logo_url="https://cdn.example/z.png")
         await until(lambda: screen.header.name.value == "Zenith Books", what="the repaint")
         assert screen.header.bgcolor == "#FDE047" and screen.header.name.color == INK
         assert screen.header.logo.visible and not screen.header.avatar.visible
