@@ -20,6 +20,7 @@ import pytest
 
 from tests.browser import artifact
 from tests.conftest import ServedProcess, free_port
+from tests.pusher import PusherTestClient
 
 expect = pytest.importorskip("playwright.sync_api").expect
 
@@ -448,3 +449,41 @@ def test_older_history_loads_on_scroll(served: ServedProcess, page: Any) -> None
     expect(w.locator(".welcome")).to_be_visible()
     texts = messages(page).all_text_contents()
     assert texts == ["first"] + [f"reply {n}" for n in range(40)]
+
+
+def test_presence_repaints_live(served: ServedProcess, page: Any) -> None:
+    page.add_init_script("window.__presence = []; window.addEventListener('chatdock:ready', "
+                         "() => Chatdock.on('presence', n => window.__presence.push(n)));")
+    open_demo(page, served)
+    w = widget(page)
+    w.locator(".launcher").click()
+    send(page, "anyone there?")  # a session, so the widget's socket is subscribed
+    wait_stored(served, page, served.pk, "anyone there?")
+    status = w.locator(".status")
+    expect(status).to_have_text("Away. We will reply as soon as we can")
+    expect(status).not_to_have_class(re.compile(r"\bon\b"))
+
+    # the demo owner logs in and opens the business socket, as the agent app does
+    email, password = re.findall(r"owner login:\s+(\S+) / (\S+)", "".join(served.output))[0]
+    logged = httpx.post(f"{served.base}/api/v1/auth/login",
+                        json={"email": email, "password": password, "mode": "test"})
+    assert logged.status_code == 200, logged.text
+    token, rt = logged.json()["data"]["token"], logged.json()["data"]["realtime"]
+    sock = PusherTestClient(served.base.replace("http://", "ws://")
+                            + f"/app/{rt['key']}?protocol=7")
+    try:
+        auth = httpx.post(f"{served.base}/api/v1/broadcasting/auth",
+                          data={"socket_id": sock.socket_id(), "channel_name": rt["channel"]},
+                          headers={"Authorization": f"Bearer {token}"})
+        assert auth.status_code == 200, auth.text
+        sock.send("pusher:subscribe", {"channel": rt["channel"], **auth.json()})
+        sock.expect("pusher_internal:subscription_succeeded")
+        expect(status).to_have_text("Online", timeout=10_000)  # no reload
+        expect(status).to_have_class(re.compile(r"\bon\b"))
+        assert page.evaluate("window.__presence") == [0, 1]
+        assert page.evaluate("window.__csp") == []
+    finally:
+        sock.close()
+    # Going back to "away" takes up to 60 s after the socket closes (the online window):
+    # not waited for here. Until then the demo owner counts as online for this module's
+    # server, so this test stays last.

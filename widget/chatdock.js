@@ -129,7 +129,7 @@
     return e;
   }
 
-  var host, root, ui = {}, isOpen = false, fatal = null, cfg = {}, requireId = false;
+  var host, root, ui = {}, isOpen = false, fatal = null, cfg = {}, requireId = false, agents;
   function mount() {
     host = h('div', {id: 'chatdock-widget'});
     root = host.attachShadow({mode: 'open'});
@@ -213,10 +213,11 @@
       ui.welcome.textContent = b.welcome_message || '';
       welcome();
     }
-    if (c.presence) {
-      var on = c.presence.agents_online > 0;
+    if (c.presence) { // also a PresenceUpdated payload, wrapped
+      var n = c.presence.agents_online, on = n > 0;
       ui.status.textContent = t(on ? 'online' : 'away');
       ui.status.className = 'status' + (on ? ' on' : '');
+      if (n !== agents) emit('presence', agents = n);
     }
     if (c.identification) requireId = c.identification.required_on_start;
     if (c.limits) ui.input.maxLength = c.limits.message_max_length;
@@ -528,6 +529,9 @@
         break;
       case 'BrandingUpdated':
         paint(data);
+        break;
+      case 'PresenceUpdated': // on changes, and once after each subscription
+        paint({presence: data});
         break;
     }
   }
