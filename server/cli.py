@@ -87,8 +87,8 @@ def cmd_keys_revoke(args: argparse.Namespace) -> None:
 
 def _ensure_demo(app: Any, base: str) -> None:
     """On an empty database, create a demo business and print its test keys once."""
-    from server.api.widget import remember_demo_key
     from server.db import session_scope
+    from server.services.keys import remember_demo_key
     with session_scope(app) as session:
         if session.scalar(select(func.count(Business.id))):
             print(f"chatdock: serving {base} (existing database; mint keys with "

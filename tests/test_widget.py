@@ -10,15 +10,10 @@ from typing import Any
 import pytest
 
 from server import cli
-from server.api.widget import (
-    DEMO_KEY_SETTING,
-    WIDGET_DIR,
-    build_script,
-    demo_key,
-    remember_demo_key,
-)
+from server.api.widget import WIDGET_DIR, build_script
 from server.db import session_scope
 from server.models import Setting
+from server.services.keys import DEMO_KEY_SETTING, demo_key, remember_demo_key
 
 STABLE = "/widget/v1/chatdock.js"
 

@@ -20,20 +20,18 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, Response, current_app, request
-from sqlalchemy.orm import Session
 
 from server.api.chat import public_base
 from server.db import get_session
 from server.errors import NotFound
-from server.models import Setting
 from server.security import parse_key
+from server.services.keys import demo_key
 
 log = logging.getLogger("chatdock")
 bp = Blueprint("widget", __name__)
 
 WIDGET_DIR = Path(__file__).resolve().parents[2] / "widget"
 CSS_SLOT = '"__CHATDOCK_CSS__"'
-DEMO_KEY_SETTING = "demo_publishable_key"
 STABLE_CACHE = "public, max-age=300, must-revalidate"
 PINNED_CACHE = "public, max-age=31536000, immutable"
 
@@ -126,26 +124,6 @@ def pinned_script(digest: str) -> Response:
 
 
 # ---------- demo page ---------------------------------------------------------------------
-
-
-def remember_demo_key(session: Session, plaintext: str) -> None:
-    """Record the demo business's publishable key for /widget/demo.
-
-    Only hashes of keys are stored, but a publishable key is public by design (it sits in
-    every page that embeds the widget, and Stripe shows them in its dashboard at any time);
-    secret keys are never recorded.
-    """
-    shape = parse_key(plaintext)
-    if shape is None or shape[0] != "publishable":
-        raise ValueError("only a publishable key may be recorded for the demo page")
-    if session.get(Setting, DEMO_KEY_SETTING) is None:
-        session.add(Setting(name=DEMO_KEY_SETTING, value=plaintext))
-
-
-def demo_key(session: Session) -> str | None:
-    """The publishable key recorded for the demo page, if any."""
-    found = session.get(Setting, DEMO_KEY_SETTING)
-    return found.value if found is not None else None
 
 
 DEMO_STYLE = ("body{font:16px/1.5 system-ui,sans-serif;max-width:44rem;margin:2rem auto;"

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from server.db import connection
 from server.errors import Forbidden, NotFound, ValidationError
-from server.models import ApiKey, Business, User, utcnow
+from server.models import ApiKey, Business, Setting, User, utcnow
 from server.security import hash_secret, lookup_prefix, new_api_key, parse_key
 
 SCOPES = ("tickets:read", "tickets:write", "keys:write", "branding:write", "webhooks:write",
@@ -265,3 +265,26 @@ def find_business_key(session: Session, business_id: int, key_id: int) -> ApiKey
     if key is None or key.business_id != business_id:
         raise NotFound("No such key.")
     return key
+
+
+DEMO_KEY_SETTING = "demo_publishable_key"
+
+
+def remember_demo_key(session: Session, plaintext: str) -> None:
+    """Record the demo business's publishable key for /widget/demo.
+
+    Only hashes of keys are stored, but a publishable key is public by design (it sits in
+    every page that embeds the widget, and Stripe shows them in its dashboard at any time);
+    secret keys are never recorded.
+    """
+    shape = parse_key(plaintext)
+    if shape is None or shape[0] != "publishable":
+        raise ValueError("only a publishable key may be recorded for the demo page")
+    if session.get(Setting, DEMO_KEY_SETTING) is None:
+        session.add(Setting(name=DEMO_KEY_SETTING, value=plaintext))
+
+
+def demo_key(session: Session) -> str | None:
+    """The publishable key recorded for the demo page, if any."""
+    found = session.get(Setting, DEMO_KEY_SETTING)
+    return found.value if found is not None else None
