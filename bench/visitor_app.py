@@ -32,10 +32,6 @@ bubble was a selectable `ft.Text`, its text was not in the tree at all (msg_text
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import threading
 import time
 import uuid
 from typing import Any
@@ -43,7 +39,6 @@ from typing import Any
 import httpx
 
 from bench.lib import (
-    ROOT,
     Server,
     base_parser,
     free_port,
@@ -54,6 +49,7 @@ from bench.lib import (
     write_json,
 )
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.e2e.app import VisitorApp
 
 COMPOSER = 'textarea[aria-label="Type a message…"]'
 DAY_CHIP = "Today"
@@ -83,51 +79,22 @@ MARKS = """
     "__TEXT__", json.dumps(AGENT_REPLY))
 
 
-class TimedApp:
-    """The visitor app in web mode, its `chatdock-timing` lines collected as they come."""
+def timed_app(server: Server, visitor_id: str) -> VisitorApp:
+    """The visitor app in web mode, logging its `chatdock-timing` marks."""
+    return VisitorApp(server, free_port(), "--visitor-id", visitor_id,
+                      env={"CHATDOCK_TIMING": "1"})
 
-    def __init__(self, server: Server, visitor_id: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/"
-        env = {**os.environ, "CHATDOCK_TIMING": "1", "FLET_FORCE_WEB_SERVER": "1"}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app_flet.visitor", "--key", server.pk, "--server",
-             server.base, "--web", "--port", str(self.port), "--visitor-id", visitor_id],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        self.marks: list[tuple[str, float]] = []
-        threading.Thread(target=self._read, daemon=True).start()
-        self._wait_listening()
 
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
+def mark_after(app: VisitorApp, name: str, since_ms: float, timeout: float = 10) -> float:
+    """The first `name` mark the app logged at or after since_ms (epoch milliseconds)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in list(app.output):
             parts = line.split()
-            if len(parts) == 3 and parts[0] == "chatdock-timing":
-                self.marks.append((parts[1], float(parts[2])))
-
-    def _wait_listening(self) -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                httpx.get(self.url)
-                return
-            except httpx.TransportError:
-                time.sleep(0.1)
-        raise RuntimeError("the visitor app did not start")
-
-    def mark_after(self, name: str, since_ms: float, timeout: float = 10) -> float:
-        """The first `name` mark logged at or after since_ms (epoch milliseconds)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = [t for n, t in self.marks if n == name and t >= since_ms]
-            if found:
-                return found[0]
-            time.sleep(0.05)
-        raise RuntimeError(f"the app logged no {name!r} mark")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=15)
+            if parts[:2] == ["chatdock-timing", name] and float(parts[2]) >= since_ms:
+                return float(parts[2])
+        time.sleep(0.05)
+    raise RuntimeError(f"the app logged no {name!r} mark")
 
 
 def seed_history(server: Server, visitor_id: str) -> None:
@@ -140,7 +107,7 @@ def seed_history(server: Server, visitor_id: str) -> None:
                headers={"Authorization": f"Bearer {server.sk}"}).raise_for_status()
 
 
-def one_run(browser: Any, app: TimedApp, run: int) -> dict[str, Any]:
+def one_run(browser: Any, app: VisitorApp, run: int) -> dict[str, Any]:
     """Load the app in a fresh context; the run's figures in milliseconds."""
     context = browser.new_context(viewport={"width": 1000, "height": 800})
     try:
@@ -153,8 +120,8 @@ def one_run(browser: Any, app: TimedApp, run: int) -> dict[str, Any]:
         marks = page.evaluate("() => ({origin: performance.timeOrigin, ...window.__marks})")
     finally:
         context.close()
-    main = app.mark_after("main", marks["origin"])
-    start = app.mark_after("start_session", main)
+    main = mark_after(app, "main", marks["origin"])
+    start = mark_after(app, "start_session", main)
     return {"run": run, "boot_ms": main - marks["origin"],
             "interactive_ms": marks["composer"] - marks["origin"],
             "config_ms": start - main, "first_message_ms": marks["chip"] - start,
@@ -169,7 +136,7 @@ def measure(runs: int) -> list[dict[str, Any]]:
     app = None
     try:
         seed_history(server, visitor_id)
-        app = TimedApp(server, visitor_id)
+        app = timed_app(server, visitor_id)
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:
