@@ -128,8 +128,7 @@ def _watch_revocations(app: Flask) -> None:
                 sessions = set(session.scalars(select(ChatSession.id)
                                                .where(ChatSession.revoked_at >= since)))
                 if refresh:  # at once for a newly connected agent, else every ~20 s
-                    do_mark_seen(session, agents)
-                    session.flush()
+                    do_mark_seen(session, agents)  # an UPDATE statement: runs at once
                 presence.poll(session)
             since = polled_at - overlap  # a sliding window, not everything since start
             if refresh:
