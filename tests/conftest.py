@@ -20,6 +20,8 @@ from werkzeug.serving import make_server
 
 from server import create_app
 from server.db import session_scope
+from server.models import User
+from server.security import AGENT_TOKEN_PREFIX
 from server.services.keys import do_create_business, do_create_key
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,6 +60,28 @@ def make_business(app: Any, name: str = "Acme", **key_options: Any) -> dict[str,
         sk, sk_text = do_create_key(session, business, "secret", "test")
         return {"id": business.id, "slug": business.slug, "pk": pk_text, "sk": sk_text,
                 "pk_id": pk.id, "sk_id": sk.id}
+
+
+def auth(credential: str | None = None, token: str | None = None, **extra: str) -> dict[str, str]:
+    """Request headers: `Authorization: Bearer credential`, `X-Tickki-Session: token`, extras."""
+    out = {"Authorization": f"Bearer {credential}"} if credential else {}
+    if token:
+        out["X-Tickki-Session"] = token
+    return {**out, **extra}
+
+
+def agent_token(app: Any, business_id: int, *, role: str = "agent", user_id: int | None = None,
+                mode: str = "test") -> str:
+    """A signed agent token without a login: for `user_id`, else for a new user of `role`."""
+    if user_id is None:
+        with session_scope(app) as session:
+            user = User(business_id=business_id, name=role, role=role,
+                        email=f"{role}-{business_id}-{os.urandom(3).hex()}@agents.test")
+            session.add(user)
+            session.flush()
+            user_id = user.id
+    return AGENT_TOKEN_PREFIX + app.extensions["agent_tokens"].dumps(
+        {"u": user_id, "b": business_id, "m": mode})
 
 
 @pytest.fixture
