@@ -4,7 +4,8 @@
     chatdock-chat --key pk_test_... --server http://127.0.0.1:8000 --web    # http://127.0.0.1:8550
 
 Web mode is served offline (Flutter's CanvasKit and fonts from the flet-web wheel, never
-a CDN) and binds 127.0.0.1 unless `--host` says otherwise. Without a display the app
+a CDN; a script policy keeps every script on the app's own origin, see app_flet/offline.py)
+and binds 127.0.0.1 unless `--host` says otherwise. Without a display the app
 serves web mode and says so. The visitor id is kept in Flet's shared preferences (the
 browser's storage in web mode), so the next run resumes the same conversation.
 
@@ -17,10 +18,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
+
+from app_flet.offline import write_index
 
 __all__ = ["PREF_VISITOR_ID", "has_display", "main", "new_visitor_id", "parse_args"]
 
@@ -147,7 +152,10 @@ def main(argv: Sequence[str] | None = None) -> None:
               file=sys.stderr)
     app = build_app(args)
     if web:
-        ft.run(app, view=ft.AppView.WEB_BROWSER, host=args.host, port=args.port, no_cdn=True)
+        with tempfile.TemporaryDirectory(prefix="chatdock-chat-") as assets:
+            # Flet's page with a script policy: no script from a CDN (app_flet/offline.py)
+            ft.run(app, view=ft.AppView.WEB_BROWSER, host=args.host, port=args.port,
+                   no_cdn=True, assets_dir=assets if write_index(Path(assets)) else None)
     else:
         # host too: should Flet itself fall back to web, it stays on the chosen interface
         ft.run(app, view=ft.AppView.FLET_APP, host=args.host)

@@ -103,6 +103,15 @@ def test_demo_page_without_a_recorded_key_explains_how(client: Any) -> None:
     assert "/widget/demo?key=pk_test_" in page and "<script src" not in page
 
 
+def test_demo_page_open_1_puts_data_open_on_the_snippet(client: Any, biz: dict) -> None:
+    page = client.get(f"/widget/demo?key={biz['pk']}&open=1").get_data(as_text=True)
+    assert f'data-key="{biz["pk"]}" data-open="true" async></script>' in page
+    assert html.unescape(page).count('data-open="true"') == 3  # two snippets shown, one live
+    assert "starts open" in page
+    closed = client.get(f"/widget/demo?key={biz['pk']}").get_data(as_text=True)
+    assert "data-open=" not in closed and "/widget/demo?open=1" in closed
+
+
 def test_demo_page_takes_any_publishable_key(client: Any, biz: dict) -> None:
     page = client.get(f"/widget/demo?key={biz['pk']}").get_data(as_text=True)
     assert f'data-key="{biz["pk"]}"' in page

@@ -169,6 +169,36 @@ def test_demo_send_reply_unread_and_resume(served: ServedProcess, page: Any) -> 
     assert page.evaluate("window.__csp") == []  # works under the demo page's strict CSP
 
 
+def test_demo_open_1_starts_with_the_panel_open(served: ServedProcess, page: Any) -> None:
+    page.add_init_script("window.__opened = 0; window.addEventListener('chatdock:ready', "
+                         "() => Chatdock.on('open', () => window.__opened++));")
+    open_demo(page, served, "?open=1")
+    w = widget(page)
+    expect(w.locator(".panel")).to_be_visible()  # no click
+    expect(w.locator(".launcher")).to_have_attribute("aria-expanded", "true")
+    expect(w.locator(".title")).to_have_text("Demo Business")
+    expect(w.locator("textarea")).not_to_be_focused()  # opened for the visitor, focus left alone
+    assert page.evaluate("window.__opened") == 1
+    send(page, "hello from an open panel")
+    wait_stored(served, page, served.pk, "hello from an open panel")
+    assert page.evaluate("window.__csp") == []
+
+    w.locator(".close").click()  # the visitor closed it: not forced open again in this tab
+    expect(w.locator(".panel")).to_be_hidden()
+    page.reload()
+    expect(w.locator(".launcher")).to_be_enabled()  # mounted: data-open acts at mount
+    expect(w.locator(".panel")).to_be_hidden()
+    expect(w.locator(".launcher")).to_have_attribute("aria-expanded", "false")
+
+
+def test_demo_starts_closed_without_open(served: ServedProcess, page: Any) -> None:
+    open_demo(page, served)
+    w = widget(page)
+    expect(w.locator(".panel")).to_be_hidden()
+    expect(w.locator(".launcher")).to_have_attribute("aria-expanded", "false")
+    assert "data-open" not in page.content()
+
+
 def test_branding_repaints_live(served: ServedProcess, page: Any) -> None:
     open_demo(page, served)
     w = widget(page)

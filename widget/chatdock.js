@@ -62,6 +62,9 @@
     try { return op === 'get' ? localStorage.getItem(SK) : localStorage.setItem(SK, value); } catch (e) { return null; }
   }
   function save() { storage('set', JSON.stringify(st)); }
+  function shut(v) { // sessionStorage: the visitor closed the panel in this tab ('1') or not ('')
+    try { return v == null ? sessionStorage.getItem(SK + ':shut') : sessionStorage.setItem(SK + ':shut', v); } catch (e) { return null; }
+  }
 
   var contact = {};
   if (opt.name) contact.name = opt.name;
@@ -182,6 +185,8 @@
     W.dispatchEvent(new CustomEvent('chatdock:ready'));
     emit('ready');
     boot(0);
+    // data-open: start open, without taking focus; not again in this tab once the visitor closed it
+    if (opt.open != null && !/^(false|0|no)$/i.test(opt.open) && !shut()) open(true);
   }
 
   function boot(n) { // /chat/config: branding, presence, identification; retried unless refused
@@ -276,9 +281,10 @@
 
   // ---- open / close / unread
   var unread = 0;
-  function open() {
+  function open(auto) {
     if (isOpen) return;
     isOpen = true;
+    shut('');
     ui.panel.hidden = false;
     ui.wrap.classList.add('open');
     ui.launcher.setAttribute('aria-expanded', 'true');
@@ -289,12 +295,13 @@
       heartbeat();
     }
     bottom();
-    focusIn();
+    if (auto !== true) focusIn();
     emit('open');
   }
   function close() {
     if (!isOpen) return;
     isOpen = false;
+    shut('1');
     ui.panel.hidden = true;
     ui.wrap.classList.remove('open');
     ui.launcher.setAttribute('aria-expanded', 'false');

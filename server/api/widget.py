@@ -132,18 +132,23 @@ DEMO_STYLE = ("body{font:16px/1.5 system-ui,sans-serif;max-width:44rem;margin:2r
               ".warn{background:#FEF3C7;padding:.75rem;border-radius:6px}")
 
 
-def _demo_html(base: str, key: str | None, problem: str | None, script: Script) -> str:
+def _demo_html(base: str, key: str | None, problem: str | None, script: Script,
+               start_open: bool = False) -> str:
     e = html.escape
     src, key_attr = e(f"{base}/widget/v1/chatdock.js"), e(key or "")
     if key:
-        snippet = f'<script src="{src}" data-key="{key_attr}" async></script>'
+        attrs = f'data-key="{key_attr}"' + (' data-open="true"' if start_open else "")
+        snippet = f'<script src="{src}" {attrs} async></script>'
         pinned = (f'<script src="{e(base + script.pinned_path)}" integrity="{script.integrity}" '
-                  f'crossorigin="anonymous" data-key="{key_attr}" async></script>')
-        body = (f"<p>The chat launcher sits at the bottom right of this page. This page embeds "
-                f"it with:</p><pre><code>{e(snippet)}</code></pre>"
+                  f'crossorigin="anonymous" {attrs} async></script>')
+        where = ("The chat panel starts open on this page (<code>data-open</code>); the "
+                 "launcher at the bottom right closes and reopens it" if start_open else
+                 "The chat launcher sits at the bottom right of this page")
+        body = (f"<p>{where}. This page embeds it with:</p><pre><code>{e(snippet)}</code></pre>"
                 f"<p>Pinned to this exact build (cached for a year, checked by the browser):</p>"
                 f"<pre><code>{e(pinned)}</code></pre>"
-                f'<p>Use another key: <code>/widget/demo?key=pk_test_…</code>. '
+                f'<p>Use another key: <code>/widget/demo?key=pk_test_…</code>; start with the '
+                f'panel open: <code>/widget/demo?open=1</code>. '
                 f'Docs: <code>docs/widget.md</code>.</p>{snippet}')
     else:
         body = ""
@@ -169,7 +174,8 @@ def _demo_csp(base: str) -> str:
 
 @bp.get("/widget/demo")
 def demo() -> Response:
-    """A page with the widget wired to the demo publishable key (or ?key=pk_...)."""
+    """A page with the widget wired to the demo publishable key (or ?key=pk_...); ?open=1
+    puts data-open on its snippet, so the panel starts open."""
     key = request.args.get("key", "").strip() or demo_key(get_session())
     problem = None
     if key and (parse_key(key) or ("",))[0] != "publishable":
@@ -183,5 +189,6 @@ def demo() -> Response:
     headers = {"Content-Security-Policy": _demo_csp(base), "X-Content-Type-Options": "nosniff",
                "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer",
                "Cache-Control": "no-store"}
-    return Response(_demo_html(base, key, problem, _script()), headers=headers,
+    start_open = request.args.get("open", "").lower() in ("1", "true", "yes")
+    return Response(_demo_html(base, key, problem, _script(), start_open), headers=headers,
                     content_type="text/html; charset=utf-8")

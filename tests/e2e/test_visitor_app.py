@@ -2,16 +2,23 @@
 
 Flutter draws on a canvas; the page's accessibility semantics (switched on by clicking
 `flt-semantics-placeholder`) give the DOM nodes to type into, click and read.
+
+The browser reaches anything but loopback only through a recording proxy (`Egress`): a
+request that left the browser for another host shows up there, whatever this machine's
+network would have answered, and none gets further.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -27,6 +34,55 @@ BRAND = "#0B6E4F"
 BUSINESS = "Green Grocer"
 COMPOSER = 'textarea[aria-label="Type a message…"]'
 BOOT_TIMEOUT_MS = 30_000  # Flutter web boot (CanvasKit, fonts, first frame) takes seconds
+
+
+# Chromium's own traffic, not any page's (no page sees it as a request): its autofill asks
+# Google about the form fields of whatever page is open. Playwright's --disable-features list
+# cannot be extended without replacing it, so it is set aside here by host.
+BROWSER_OWN = ("content-autofill.googleapis.com",)
+
+
+class Egress:
+    """An HTTP proxy on loopback that records every request sent to it and refuses it."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str]] = []  # (host, request line)
+        seen = self.seen
+
+        class Refuse(BaseHTTPRequestHandler):
+            def refuse(self) -> None:  # CONNECT host:443 (https), GET http://host/… (http)
+                host = urlsplit(self.path if "//" in self.path else "//" + self.path).hostname
+                seen.append((host or "", f"{self.command} {self.path}"))
+                self.send_error(403, "chatdock e2e: no traffic off this machine")
+
+            do_CONNECT = do_GET = do_HEAD = do_POST = refuse
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Refuse)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def from_pages(self) -> list[str]:
+        """What reached the proxy, less the browser's own service traffic."""
+        return [line for host, line in self.seen if host not in BROWSER_OWN]
+
+
+@pytest.fixture(scope="module")
+def egress() -> Iterator[Egress]:
+    proxy = Egress()
+    yield proxy
+    proxy.server.shutdown()
+
+
+@pytest.fixture
+def page(chromium: Any, egress: Egress) -> Iterator[Any]:
+    """A fresh context whose traffic to any host but loopback goes to the recording proxy."""
+    context = chromium.new_context(viewport={"width": 1000, "height": 800}, proxy={
+        "server": egress.url, "bypass": "127.0.0.1,localhost,[::1]"})
+    yield context.new_page()
+    context.close()
 
 
 @pytest.fixture(scope="module")
@@ -158,8 +214,18 @@ def assert_branded_header(png: bytes) -> None:
             f"is this still the splash screen? see {artifact('visitor_app.png')}")
 
 
+def local(url: str) -> bool:
+    """Whether a URL stays on this machine (loopback, or the page's own data/blob URLs)."""
+    parts = urlsplit(url)
+    return parts.scheme in ("data", "blob") or parts.hostname in ("127.0.0.1", "localhost", "::1")
+
+
 def test_visitor_chats_with_an_agent(server: ServedProcess, start_app: Callable[..., VisitorApp],
-                                     page: Any) -> None:
+                                     egress: Egress, page: Any) -> None:
+    elsewhere: list[str] = []  # what the page asked of hosts other than this machine
+    failed: dict[str, str | None] = {}
+    page.on("request", lambda r: None if local(r.url) else elsewhere.append(r.url))
+    page.on("requestfailed", lambda r: failed.__setitem__(r.url, r.failure))
     visitor_id = f"e2e-{uuid.uuid4().hex[:8]}"
     app = start_app("--visitor-id", visitor_id)
     open_chat(page, app)
@@ -181,6 +247,17 @@ def test_visitor_chats_with_an_agent(server: ServedProcess, start_app: Callable[
 
     png = settled_screenshot(page, str(artifact("visitor_app.png")))
     assert_branded_header(png)
+    # Nothing left the browser for another host. Flet's Rive extension asks for a script on
+    # cdn.jsdelivr.net at start-up; the page's script policy refuses it inside the browser
+    # (Playwright's failure text "csp", Chromium's net::ERR_BLOCKED_BY_CSP), before any DNS
+    # lookup or connection. Any other failure (a DNS error, the proxy's refusal) means the
+    # request did leave.
+    assert egress.from_pages() == [], egress.seen
+    left = [(url, failed.get(url)) for url in elsewhere
+            if "csp" not in (failed.get(url) or "").lower()]
+    assert left == [], left
+    page.evaluate("() => fetch('http://off-machine.invalid/probe').catch(() => null)")
+    assert egress.from_pages() == ["GET http://off-machine.invalid/probe"]  # it would see one
 
 
 def test_restart_resumes_the_stored_visitor(server: ServedProcess,
