@@ -9,9 +9,9 @@ its services queued (``server.db.emit``) become rows of ``relay_events``, writte
 in the same transaction as the change they describe (committed together, or not
 at all), instead of being published after commit.
 
-Every server process reads the table itself (``deliver_new``, called by the
-revocation/presence watcher about once a second) and hands new rows, in id
-order, to its own hub; with Redis, each process still reads the table (a
+Every server process reads the table itself (``start``: a reader loop the
+revocation/presence watcher starts, polling every POLL_SECONDS) and hands new
+rows, in id order, to its own hub; with Redis, each process still reads the table (a
 relayed event never goes through Redis, so none is delivered twice). A reader
 starts from the table's highest id when it starts (earlier events were for
 sockets that no longer exist), remembers the highest id it delivered, and, since
@@ -20,14 +20,15 @@ GAP_SECONDS (the writer inserts right before COMMIT, so such a window is short).
 SQLite ids never go back: the table is AUTOINCREMENT. Rows older than
 KEEP_SECONDS are pruned by the readers, at most once a minute per process.
 
-Latency: up to one watcher period (~1 s) after the commit; cost: one primary-key
-range query per process per period.
+Latency: up to POLL_SECONDS after the commit; cost: one primary-key range query
+per process per POLL_SECONDS (~0.25 ms on SQLite, ~1.5 ms on PostgreSQL).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from datetime import timedelta
 from typing import cast
@@ -47,6 +48,7 @@ PRUNE_EVERY = 60.0
 GAP_SECONDS = 10.0  # how long a skipped id may still turn up (out-of-order commits)
 MAX_GAP = 1000  # skipped ids remembered at most (a sequence jump is not a thousand events)
 BATCH = 500
+POLL_SECONDS = 1.0
 
 
 def write_events_to_relay(factory: sessionmaker[Session]) -> None:
@@ -105,11 +107,22 @@ class RelayReader:
             session.execute(delete(RELAY).where(old))  # a write only when there is one to do
 
 
-def deliver_new(app: Flask) -> None:
-    """Deliver relayed events to this process's sockets (the watcher calls it each period)."""
-    reader: RelayReader | None = app.extensions.get("relay_reader")
-    if reader is None:
+def start(app: Flask) -> None:
+    """Start this process's relay reader once; it begins at the table's current end."""
+    if app.extensions.get("relay_reader") is None:
         reader = app.extensions["relay_reader"] = RelayReader(app.extensions["hub"])
+        threading.Thread(target=_read_forever, args=(app, reader), daemon=True,
+                         name="relay-reader").start()
+
+
+def _read_forever(app: Flask, reader: RelayReader) -> None:
+    while True:
+        deliver_new(app, reader)
+        time.sleep(POLL_SECONDS)
+
+
+def deliver_new(app: Flask, reader: RelayReader) -> None:
+    """Deliver relayed events committed since the last call to this process's sockets."""
     try:
         with session_scope(app) as session:
             reader.poll(session)

@@ -28,7 +28,7 @@ from server.services.chat import (
 
 log = logging.getLogger("chatdock.realtime")
 sock = Sock()
-REVOCATION_POLL_SECONDS = 1.0
+REVOCATION_POLL_SECONDS = 2.0
 
 
 @sock.route("/app/<app_key>")
@@ -117,8 +117,8 @@ def _watch_revocations(app: Flask) -> None:
     since = utcnow() - overlap
     marked: set[int] = set()
     marked_at = 0.0
+    relay.start(app)  # events committed by socket-less processes (the CLI), every ~1 s
     while True:
-        relay.deliver_new(app)  # events committed by socket-less processes (the CLI)
         time.sleep(REVOCATION_POLL_SECONDS)
         try:
             agents = hub.agents_here()
