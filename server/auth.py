@@ -183,7 +183,7 @@ def _agent_from_token(token: str) -> Actor:
     except BadSignature:
         raise Unauthorized("The agent token is not valid.") from None
     user = get_session().get(User, data.get("u"))
-    if user is None or user.business_id != data.get("b"):
+    if user is None or user.business_id != data.get("b") or user.deactivated_at is not None:
         raise Unauthorized("The agent token is not valid.")
     if get_session().get(Business, user.business_id).suspended:  # type: ignore[union-attr]
         raise Forbidden("This business is suspended.", code="business_suspended")

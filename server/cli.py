@@ -1,4 +1,4 @@
-"""The `chatdock` command line: init, keys, serve."""
+"""The `chatdock` command line: init, keys, agents, tickets, serve."""
 
 from __future__ import annotations
 
@@ -16,9 +16,14 @@ from server.models import Business
 DEMO_OWNER = "owner@demo.invalid"
 
 
-def _app() -> Any:
+def _app(*, relay_events: bool = True) -> Any:
+    """The app for one command; it holds no sockets, so its events go through the relay."""
     from server import create_app
-    return create_app()
+    from server.realtime.relay import write_events_to_relay
+    app = create_app()
+    if relay_events:
+        write_events_to_relay(app.extensions["db"])
+    return app
 
 
 def _out(args: argparse.Namespace, data: dict[str, Any], lines: list[str]) -> None:
@@ -119,7 +124,7 @@ def _ensure_demo(app: Any, base: str) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> None:
     from server import serve
-    app = _app()
+    app = _app(relay_events=False)
     if args.workers > 1 and not app.config["REDIS_URL"]:
         raise ApiError("--workers above 1 needs CHATDOCK_REDIS_URL: events must reach every "
                        "process's sockets.")
@@ -159,6 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("key_id", type=int)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_keys_revoke)
+
+    from server import cli_operator
+    cli_operator.add_parsers(sub)  # agents, tickets
 
     p = sub.add_parser("serve", help="run the server (gunicorn, gevent workers)")
     p.add_argument("--host", default="127.0.0.1")

@@ -82,6 +82,8 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # presence: an open business-channel socket or a recent agent heartbeat
     last_seen_at: Mapped[datetime | None] = mapped_column(default=None)
+    # a deactivated agent cannot log in, its tokens and sockets stop, it takes no tickets
+    deactivated_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
 
 
 class ApiKey(Base):
@@ -203,3 +205,17 @@ class IdempotencyRecord(Base):
     status: Mapped[int] = mapped_column(Integer)
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RelayEvent(Base):
+    """A committed realtime event from a process that holds no sockets (the CLI), for every
+    server process to deliver to its own sockets (server/realtime/relay.py)."""
+
+    __tablename__ = "relay_events"
+    # AUTOINCREMENT: SQLite must never reuse an id after pruning (readers go by id)
+    __table_args__ = {"sqlite_autoincrement": True}
+    id: Mapped[int] = mapped_column(primary_key=True)
+    topics: Mapped[list[str]] = mapped_column(JSON)
+    event: Mapped[str] = mapped_column(String(64))
+    data: Mapped[str] = mapped_column(Text)  # the payload, JSON-encoded once by the writer
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -15,9 +15,10 @@ from sqlalchemy.orm import Session
 
 from server.db import session_scope
 from server.models import ApiKey, ChatSession, utcnow
+from server.realtime import relay
 from server.realtime.hub import Hub, Route
 from server.realtime.pusher import PusherSession, SocketSettings
-from server.services.agents import do_mark_seen, online_counts
+from server.services.agents import deactivated_since, do_mark_seen, online_counts
 from server.services.chat import (
     BUSINESS_CHANNEL,
     business_channel_route,
@@ -107,8 +108,8 @@ class PresenceAnnouncer:
 
 def _watch_revocations(app: Flask) -> None:
     """Close sockets whose key or session was revoked by any process (the database is the
-    truth): a revoked key, an erased contact. Also keep agents with an open business
-    socket "online" (presence is users.last_seen_at, shared by every process)."""
+    truth): a revoked key, an erased contact, a deactivated agent. Also keep agents with an
+    open business socket "online" (presence is users.last_seen_at, shared by every process)."""
     presence = PresenceAnnouncer(app.extensions["hub"])
     presence_every = 20.0  # well inside the 60 s online window
     hub: Hub = app.extensions["hub"]
@@ -116,6 +117,7 @@ def _watch_revocations(app: Flask) -> None:
     since = utcnow() - overlap
     marked: set[int] = set()
     marked_at = 0.0
+    relay.start(app)  # events committed by socket-less processes (the CLI), every ~1 s
     while True:
         time.sleep(REVOCATION_POLL_SECONDS)
         try:
@@ -127,14 +129,15 @@ def _watch_revocations(app: Flask) -> None:
                 keys = set(session.scalars(select(ApiKey.id).where(ApiKey.revoked_at >= since)))
                 sessions = set(session.scalars(select(ChatSession.id)
                                                .where(ChatSession.revoked_at >= since)))
+                users = deactivated_since(session, since)
                 if refresh:  # at once for a newly connected agent, else every ~20 s
                     do_mark_seen(session, agents)  # an UPDATE statement: runs at once
                 presence.poll(session)
             since = polled_at - overlap  # a sliding window, not everything since start
             if refresh:
                 marked, marked_at = agents, time.monotonic()
-            if keys or sessions:
-                hub.kick(keys, sessions)
+            if keys or sessions or users:
+                hub.kick(keys, sessions, users)
         except Exception:
             log.exception("revocation poll failed")
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from server.errors import ApiError, Forbidden, Unauthorized, ValidationError
+from server.errors import ApiError, Forbidden, NotFound, Unauthorized, ValidationError
 from server.models import Business, User, utcnow
 from server.security import hash_secret, hasher, run_cpu, verify_secret
 from server.services.chat import (
@@ -86,9 +86,10 @@ def check_new_agent(body: dict[str, Any]) -> NewAgent:
 
 
 def is_online(user: User, now: datetime | None = None) -> bool:
-    """Seen (heartbeat or an open business socket) within AGENT_ONLINE_SECONDS."""
+    """Active and seen (heartbeat or an open business socket) within AGENT_ONLINE_SECONDS."""
     cutoff = (now or utcnow()) - timedelta(seconds=AGENT_ONLINE_SECONDS)
-    return user.last_seen_at is not None and user.last_seen_at >= cutoff
+    return (user.deactivated_at is None and user.last_seen_at is not None
+            and user.last_seen_at >= cutoff)
 
 
 def agent_json(user: User) -> dict[str, Any]:
@@ -96,7 +97,8 @@ def agent_json(user: User) -> dict[str, Any]:
     return {"id": user.id, "email": user.email, "name": user.name, "role": user.role,
             "created_at": iso(user.created_at), "online": is_online(user),
             "last_seen_at": iso(user.last_seen_at) if user.last_seen_at else None,
-            "invited": user.password_hash is None}
+            "invited": user.password_hash is None, "active": user.deactivated_at is None,
+            "deactivated_at": iso(user.deactivated_at) if user.deactivated_at else None}
 
 
 def do_create_agent(session: Session, business_id: int, new: NewAgent) -> User:
@@ -138,7 +140,8 @@ def online_counts(session: Session, business_ids: set[int]) -> dict[int, int]:
         return {}
     cutoff = utcnow() - timedelta(seconds=AGENT_ONLINE_SECONDS)
     rows = session.execute(select(User.business_id, func.count())
-                           .where(User.business_id.in_(business_ids), User.last_seen_at >= cutoff)
+                           .where(User.business_id.in_(business_ids), User.last_seen_at >= cutoff,
+                                  User.deactivated_at.is_(None))
                            .group_by(User.business_id))
     return {b: 0 for b in business_ids} | {int(b): int(n) for b, n in rows}
 
@@ -146,7 +149,56 @@ def online_counts(session: Session, business_ids: set[int]) -> dict[int, int]:
 def do_mark_seen(session: Session, user_ids: set[int]) -> None:
     """Mark agents with an open business-channel socket as seen now."""
     if user_ids:
-        session.execute(update(User).where(User.id.in_(user_ids)).values(last_seen_at=utcnow()))
+        session.execute(update(User).where(User.id.in_(user_ids), User.deactivated_at.is_(None))
+                        .values(last_seen_at=utcnow()))
+
+
+def find_agent(session: Session, business_id: int, email: str) -> User:
+    """The business's agent or owner with this (lower-cased) email, or 404."""
+    user = session.scalar(select(User).where(User.business_id == business_id,
+                                             User.email == email))
+    if user is None:
+        raise NotFound(f"No agent {email} in this business.")
+    return user
+
+
+def check_active(user: User) -> User:
+    """Refuse a deactivated agent as the author of a write."""
+    if user.deactivated_at is not None:
+        raise ValidationError(f"{user.email} is deactivated.", field="email")
+    return user
+
+
+def do_set_password(session: Session, user: User, password: str) -> User:
+    """Set (or reset) an agent's password; a pending invitation is spent with it."""
+    user.password_hash = run_cpu(hash_secret, password)
+    session.flush()
+    return user
+
+
+def do_deactivate_agent(session: Session, user: User) -> User:
+    """Deactivate an agent (once): no login, no token, no presence, no new assignments.
+
+    Its open business sockets are closed by each process's watcher (deactivated_since).
+    The business's last active owner stays: someone must be able to manage it.
+    """
+    if user.deactivated_at is not None:
+        return user
+    if user.role == "owner":
+        owners = session.scalar(select(func.count()).select_from(User).where(
+            User.business_id == user.business_id, User.role == "owner",
+            User.deactivated_at.is_(None))) or 0
+        if owners <= 1:
+            raise ValidationError("This is the business's last active owner; add another "
+                                  "owner first.", field="email")
+    user.deactivated_at = utcnow()
+    session.flush()
+    return user
+
+
+def deactivated_since(session: Session, since: datetime) -> set[int]:
+    """Agents deactivated at or after since (their sockets must close)."""
+    return set(session.scalars(select(User.id).where(User.deactivated_at >= since)))
 
 
 # ---------- invitations ---------------------------------------------------
@@ -175,7 +227,8 @@ def _invited_user(session: Session, serializer: URLSafeTimedSerializer, token: A
     except BadSignature:
         raise bad from None
     user = session.get(User, data.get("u")) if isinstance(data, dict) else None
-    if user is None or user.business_id != data.get("b") or user.password_hash is not None:
+    if (user is None or user.business_id != data.get("b") or user.password_hash is not None
+            or user.deactivated_at is not None):
         raise bad
     return user
 
@@ -202,7 +255,8 @@ def _bad_credentials() -> Unauthorized:
 
 
 def _candidates(session: Session, email: str, slug: str | None) -> list[User]:
-    stmt = select(User).where(User.email == email, User.password_hash.is_not(None))
+    stmt = select(User).where(User.email == email, User.password_hash.is_not(None),
+                              User.deactivated_at.is_(None))  # deactivated: as if unknown
     if slug is not None:
         stmt = stmt.join(Business, Business.id == User.business_id).where(Business.slug == slug)
     return list(session.scalars(stmt.order_by(User.id)))

@@ -137,7 +137,8 @@ AGENT_ONLINE_SECONDS = 60  # a heartbeat or an open business socket within this 
 _USERS = cast(Table, User.__table__)
 _AGENTS_ONLINE = select(func.count()).select_from(_USERS).where(
     _USERS.c.business_id == bindparam("business_id"),
-    _USERS.c.last_seen_at >= bindparam("since", type_=_USERS.c.last_seen_at.type))
+    _USERS.c.last_seen_at >= bindparam("since", type_=_USERS.c.last_seen_at.type),
+    _USERS.c.deactivated_at.is_(None))
 
 
 def config_json(session: Session, business_id: int, *, max_len: int,

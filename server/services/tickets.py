@@ -421,11 +421,13 @@ def do_create_ticket(session: Session, business_id: int, mode: str,
 
 
 def _check_agent(session: Session, business_id: int, user_id: int) -> None:
-    found = session.execute(select(USERS.c.id).where(
-        USERS.c.id == user_id, USERS.c.business_id == business_id)).scalar()
+    found = session.execute(select(USERS.c.id, USERS.c.deactivated_at).where(
+        USERS.c.id == user_id, USERS.c.business_id == business_id)).first()
     if found is None:
         raise ValidationError("assigned_to is not an agent of this business.",
                               field="assigned_to")
+    if found.deactivated_at is not None:
+        raise ValidationError("assigned_to is a deactivated agent.", field="assigned_to")
 
 
 def _status_values(old: str, new: str, actor_ref: str, now: datetime) -> dict[str, Any]:
@@ -475,3 +477,14 @@ def do_agent_typing(session: Session, business_id: int, mode: str, ticket_id: in
     find_conversation(session, business_id, mode, ticket_id)
     emit(session, [conversation_topic(ticket_id)], "TypingStarted",
          {"conversation_id": ticket_id, "role": "agent", "name": name})
+
+
+def ticket_scope(session: Session, ticket_id: int) -> tuple[int, str]:
+    """The business and mode a ticket belongs to (an operator names a ticket by id alone)."""
+    row = None
+    if 0 < ticket_id <= MAX_ID:  # a larger id cannot exist (and SQLite refuses to bind it)
+        row = session.execute(select(TICKETS.c.business_id, TICKETS.c.mode)
+                              .where(TICKETS.c.id == ticket_id)).first()
+    if row is None:
+        raise NotFound("No such ticket.")
+    return int(row.business_id), str(row.mode)
