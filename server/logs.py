@@ -31,6 +31,7 @@ _SANE_ID = re.compile(r"[A-Za-z0-9._:=+/-]{1,128}")
 _ID_KEY, _START_KEY = "chatdock.request_id", "chatdock.started"
 # What every LogRecord carries; anything else on a record came in through `extra=`.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+_ENCODER = json.JSONEncoder(default=str)  # one encoder: json.dumps(default=) builds one a call
 
 
 class JsonFormatter(logging.Formatter):
@@ -47,7 +48,7 @@ class JsonFormatter(logging.Formatter):
             out["exc_info"] = self.formatException(record.exc_info)
         if record.stack_info:
             out["stack_info"] = self.formatStack(record.stack_info)
-        return json.dumps(out, default=str)
+        return _ENCODER.encode(out)
 
 
 class RequestIdFilter(logging.Filter):
@@ -119,8 +120,7 @@ def init_app(app: Flask) -> None:
     """JSON lines on stderr at LOG_LEVEL, request ids, and the access log when ACCESS_LOG."""
     _ensure_json_handler()
     log.setLevel(app.config["LOG_LEVEL"])
-    # ACCESS_LOG alone decides whether access lines are written, whatever LOG_LEVEL says
-    access_log.setLevel(logging.INFO if app.config["ACCESS_LOG"] else logging.WARNING)
+    access_log.setLevel(logging.INFO)  # ACCESS_LOG decides, whatever LOG_LEVEL says
     app.wsgi_app = RequestIdMiddleware(app.wsgi_app)  # type: ignore[method-assign]
     if app.config["ACCESS_LOG"]:
         app.after_request(_access_line)
