@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import sys
 from typing import Any
 
 from flask import Flask
@@ -11,7 +9,7 @@ from flask.sessions import SecureCookieSessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from server import cors, db
+from server import cors, db, logs
 from server.config import load_config
 from server.errors import register_error_handlers
 from server.models import MAX_ROW_ID
@@ -38,14 +36,12 @@ class _NoCookieSession(SecureCookieSessionInterface):
         return None
 
 
-def _configure_logging(level: str) -> None:
-    root = logging.getLogger("chatdock")
-    if not root.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter(
-            '{"ts":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","msg":"%(message)s"}'))
-        root.addHandler(handler)
-    root.setLevel(level)
+def _hub(app: Flask) -> Hub:
+    """The socket hub; with METRICS_ENABLED, metered and the app instrumented (server.metrics)."""
+    if not app.config["METRICS_ENABLED"]:
+        return Hub()
+    from server import metrics  # imports prometheus_client: after `chatdock serve` chose its dir
+    return metrics.init_app(app).hub()
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
@@ -55,7 +51,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     # Uploads may be larger than JSON bodies; json_body() enforces MAX_JSON_BYTES itself.
     app.config["MAX_CONTENT_LENGTH"] = max(app.config["MAX_JSON_BYTES"],
                                            app.config["MAX_UPLOAD_KB"] * 1024 + 65536)
-    _configure_logging(app.config["LOG_LEVEL"])
+    logs.init_app(app)  # JSON lines, request ids, the access log
 
     # Committed events go to whichever broker the app ends up with (below).
     db.init_app(app, lambda *event: app.extensions["broker"].publish(*event))
@@ -65,7 +61,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
                                       or derive(secret, "realtime-app-key")[:20])
     app.config["REALTIME_APP_SECRET"] = (app.config["REALTIME_APP_SECRET"]
                                          or derive(secret, "realtime-app-secret"))
-    hub = Hub()
+    hub = _hub(app)
     broker = make_broker(hub, app.config["REDIS_URL"], app.config["REALTIME_APP_KEY"])
     app.extensions.update(hub=hub, broker=broker, key_cache=VerifiedKeyCache(),
                           agent_tokens=agent_token_serializer(secret),
@@ -83,10 +79,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     cors.init_app(app)  # visitor API: CORS on every response, preflights answered
 
     app.url_map.converters["int"] = _RowId  # before any route is added
-    from server.api import agents, branding, chat, contacts, health, keys, tickets, widget
+    from server.api import agents, branding, chat, contacts, health, keys, ops, tickets, widget
     from server.realtime import routes
 
-    for module in (health, chat, tickets, contacts, keys, branding, agents, widget):
+    for module in (health, ops, chat, tickets, contacts, keys, branding, agents, widget):
         app.register_blueprint(module.bp)
     routes.init_app(app)
     return app

@@ -41,11 +41,11 @@ def failed_auth_guard() -> Iterator[None]:
     """Refuse an address over its limit of failed attempts before any argon2 work, and
     count a failed attempt against it (key guessing, password guessing)."""
     bucket = f"ip:{client_address()}"
-    enforce(bucket, count=False)
+    enforce(bucket, kind="auth", count=False)
     try:
         yield
     except Unauthorized:
-        enforce(bucket)
+        enforce(bucket, kind="auth")
         raise
 
 
@@ -113,7 +113,7 @@ def visitor_key(view: F) -> F:
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         g.api_key = authenticate_key("publishable")
         check_allow_lists(g.api_key)
-        enforce(f"key:{g.api_key.id}:{client_address()}")
+        enforce(f"key:{g.api_key.id}:{client_address()}", kind="visitor")
         g.credential = f"key:{g.api_key.id}"
         return view(*args, **kwargs)
     return wrapped  # type: ignore[return-value]
@@ -197,7 +197,7 @@ def agent_api(scope: str) -> Callable[[F], F]:
         @wraps(view)
         def wrapped(*args: Any, **kwargs: Any) -> Any:
             actor = authenticate_agent()
-            enforce(actor.ref)
+            enforce(actor.ref, kind="agent")
             if scope not in actor.scopes:
                 raise Forbidden(f"This credential lacks the {scope} scope.",
                                 code="insufficient_scope")

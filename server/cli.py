@@ -124,6 +124,8 @@ def _ensure_demo(app: Any, base: str) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> None:
     from server import serve
+    from server.config import load_config
+    serve.prepare(load_config())  # JSON stderr, the workers' metrics directory
     app = _app(relay_events=False)
     if args.workers > 1 and not app.config["REDIS_URL"]:
         raise ApiError("--workers above 1 needs CHATDOCK_REDIS_URL: events must reach every "

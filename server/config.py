@@ -23,6 +23,8 @@ DEFAULTS: dict[str, Any] = {
     "SOCKET_QUEUE_FRAMES": 512,
     "TYPING_DEBOUNCE_SECONDS": 3,
     "LOG_LEVEL": "INFO",
+    "ACCESS_LOG": True,
+    "METRICS_ENABLED": True,
     "REDIS_URL": "",
     "WORKER_CONNECTIONS": 20000,
     "AGENT_TOKEN_HOURS": 12,

@@ -13,7 +13,7 @@ from flask import Flask, Response, request
 PREFIX = "/api/v1/chat/"
 ALLOW_HEADERS = "Authorization, Content-Type, X-Tickki-Session, X-Tickki-Bundle-Id, Idempotency-Key"
 ALLOW_METHODS = "GET, POST, OPTIONS"
-EXPOSE_HEADERS = "ETag, Retry-After"
+EXPOSE_HEADERS = "ETag, Retry-After, X-Request-Id"
 MAX_AGE = "7200"  # Chromium's cap; the answer does not depend on the key
 
 

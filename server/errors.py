@@ -64,6 +64,25 @@ class Conflict(ApiError):
     message = "This Idempotency-Key was used with a different request."
 
 
+class Unavailable(ApiError):
+    """503: a dependency (database, Redis) does not answer; `checks` says which."""
+
+    status = 503
+    code = "unavailable"
+    message = "A service this server depends on is not reachable."
+
+    def __init__(self, message: str | None = None, *,
+                 checks: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.checks = checks
+
+    def body(self) -> dict[str, Any]:
+        out = super().body()
+        if self.checks is not None:
+            out["checks"] = self.checks
+        return out
+
+
 # Werkzeug's routing and body errors, in the contract's words.
 _HTTP_CODES = {
     400: ("bad_request", "The request could not be understood."),

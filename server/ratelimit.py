@@ -27,6 +27,7 @@ from flask import current_app, request
 from server.errors import ApiError
 
 log = logging.getLogger("chatdock.ratelimit")
+KINDS = ("visitor", "agent", "auth")  # which limit refused: the metrics' `kind` label
 
 # Both counters in one round trip; a rejected request is not counted.
 _REDIS_SCRIPT = """
@@ -141,9 +142,13 @@ def client_address() -> str:
     return request.remote_addr or "unknown"
 
 
-def enforce(bucket: str, *, count: bool = True) -> None:
-    """Raise 429 rate_limited with Retry-After when the bucket is over its limit."""
+def enforce(bucket: str, *, kind: str, count: bool = True) -> None:
+    """Raise 429 rate_limited with Retry-After when the bucket is over its limit; `kind`
+    (one of KINDS) names the limit in the metrics."""
     limiter: Any = current_app.extensions["rate_limiter"]
     wait = limiter.retry_after(bucket, count=count)
     if wait:
+        metrics = current_app.extensions.get("metrics")
+        if metrics is not None:
+            metrics.refused(kind)
         raise RateLimited(headers={"Retry-After": str(wait)})

@@ -1,14 +1,26 @@
-"""`chatdock serve`: gunicorn with gevent workers, sockets closed with 4200 on shutdown."""
+"""`chatdock serve`: gunicorn with gevent workers, sockets closed with 4200 on shutdown.
+
+Every line on stderr is JSON (server.logs); with METRICS_ENABLED the workers share a fresh
+PROMETHEUS_MULTIPROC_DIR, so /metrics answers for all of them.
+"""
 
 from __future__ import annotations
 
+import atexit
+import os
 import resource
+import shutil
+import sys
+import tempfile
 from typing import Any
 
 import gevent
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger as GunicornLogger
 from gunicorn.workers.base import Worker as BaseWorker
 from gunicorn.workers.ggevent import GeventWorker
+
+from server import logs
 
 SHUTDOWN_CODE = 4200  # pusher-js reconnects at once on 4200-4299
 
@@ -18,6 +30,7 @@ class Worker(GeventWorker):
 
     def load_wsgi(self) -> None:
         super().load_wsgi()
+        logs.log_greenlet_errors()
         self.wsgi.extensions["broker"].start()  # after the fork: one subscriber per process
 
     def _close_sockets(self) -> None:
@@ -34,6 +47,14 @@ class Worker(GeventWorker):
             self._close_sockets()
             BaseWorker.handle_quit(self, sig, frame)
         gevent.spawn(quit_after_goodbye)
+
+
+class Logger(GunicornLogger):  # type: ignore[misc]
+    """gunicorn's logger without its access lines: the app writes its own (ACCESS_LOG), with
+    the route and request id (any logconfig_dict would turn gunicorn's on)."""
+
+    def access(self, *args: Any) -> None:
+        pass
 
 
 class Server(BaseApplication):  # type: ignore[misc]
@@ -59,6 +80,35 @@ def raise_fd_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+def prepare(config: dict[str, Any]) -> None:
+    """Before the app is built: JSON stderr, and the metrics directory the workers share."""
+    logs.capture_stderr()
+    if config["METRICS_ENABLED"]:
+        use_multiprocess_dir()
+
+
+def use_multiprocess_dir() -> str:
+    """Point prometheus_client at a fresh directory, removed when this process exits."""
+    if "prometheus_client" in sys.modules:  # it reads the variable when it is imported
+        raise RuntimeError("prometheus_client was imported before PROMETHEUS_MULTIPROC_DIR "
+                           "was set: each worker would count alone")
+    path = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="chatdock-metrics-")
+    owner = os.getpid()  # forked workers inherit atexit handlers: only the master cleans up
+
+    def remove() -> None:
+        if os.getpid() == owner:
+            shutil.rmtree(path, ignore_errors=True)
+    atexit.register(remove)
+    return path
+
+
+def worker_exited(_arbiter: Any, worker: Any) -> None:
+    """gunicorn's child_exit hook: a dead worker's sockets leave the gauges (counters stay)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+        multiprocess.mark_process_dead(worker.pid)
+
+
 def run(host: str, port: int, workers: int, connections: int) -> None:
     """Serve until SIGTERM / SIGINT."""
     raise_fd_limit()
@@ -74,4 +124,7 @@ def run(host: str, port: int, workers: int, connections: int) -> None:
         "accesslog": None,
         "errorlog": "-",
         "loglevel": "info",
+        "logger_class": Logger,
+        "logconfig_dict": logs.gunicorn_logconfig(),
+        "child_exit": worker_exited,
     }).run()

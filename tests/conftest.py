@@ -152,9 +152,11 @@ def start_visitor(base: str, pk: str, visitor_id: str = "visitor-1",
 
 
 class ServedProcess:
-    """`chatdock serve` in a subprocess on a free port with a fresh database."""
+    """`chatdock serve` in a subprocess on a free port with a fresh database; stderr merged
+    into `output`, or apart in `errors` with split_stderr."""
 
-    def __init__(self, tmp: Path, workers: int = 1, env: dict[str, str] | None = None) -> None:
+    def __init__(self, tmp: Path, workers: int = 1, env: dict[str, str] | None = None, *,
+                 split_stderr: bool = False) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "CHATDOCK_DATABASE_URL": f"sqlite:///{tmp / 'served.db'}",
@@ -162,8 +164,14 @@ class ServedProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "server.cli", "serve", "--port", str(self.port),
              "--workers", str(workers)], cwd=ROOT, env=self.env,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE if split_stderr else subprocess.STDOUT,
+            text=True)
         self.output: list[str] = []
+        self.errors: list[str] = []
+        self.split_stderr = split_stderr
+        if split_stderr:
+            threading.Thread(target=self._drain, args=(self.proc.stderr, self.errors),
+                             daemon=True).start()
         self.pk = self.sk = ""
         self._read_banner()
 
@@ -179,21 +187,22 @@ class ServedProcess:
                 self.pk = line.split()[-1]
             if "secret key:" in line:
                 self.sk = line.split()[-1]
-            if "Booting worker" in line:
-                break
-        threading.Thread(target=self._drain, daemon=True).start()
+            if "Booting worker" in line or (self.split_stderr and self.sk):
+                break  # (apart, gunicorn's lines are on stderr: the keys end the banner wait)
+        threading.Thread(target=self._drain, args=(self.proc.stdout, self.output),
+                         daemon=True).start()
         while time.monotonic() < deadline:
             try:
                 if httpx.get(f"{self.base}/healthz").status_code == 200:
                     return
             except httpx.TransportError:
                 time.sleep(0.1)
-        raise RuntimeError("chatdock serve did not come up:\n" + "".join(self.output))
+        raise RuntimeError("chatdock serve did not come up:\n" + "".join(self.output + self.errors))
 
-    def _drain(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.output.append(line)
+    @staticmethod
+    def _drain(stream: Any, lines: list[str]) -> None:
+        for line in stream:
+            lines.append(line)
 
     def cli(self, *args: str) -> Any:
         out = subprocess.run([sys.executable, "-m", "server.cli", *args], cwd=ROOT, env=self.env,
