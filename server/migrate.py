@@ -12,14 +12,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from sqlalchemy import JSON, Column, inspect
+from sqlalchemy import JSON, Column, create_engine, inspect
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import StaticPool
 
 from server.errors import ApiError
 
@@ -29,7 +31,7 @@ BASELINE = "0001_baseline"
 BASELINE_TABLES = frozenset({
     "settings", "businesses", "users", "api_keys", "contacts", "conversations", "ticket_tags",
     "chat_sessions", "messages", "idempotency_records"})
-# Taken inside the migration's transaction: concurrent upgrades run one after the other.
+# What opens the migration's transaction: concurrent upgrades run one after the other.
 LOCKS = {"sqlite": "BEGIN IMMEDIATE", "postgresql": "SELECT pg_advisory_xact_lock(7243001)"}
 UPGRADE = "run `chatdock db upgrade`"
 
@@ -51,7 +53,7 @@ def _unquoted(default: str | None) -> str:
 
 
 # How autogenerate and the tests compare the models with a database.
-COMPARE = {"compare_type": True, "compare_server_default": json_default_differs}
+COMPARE: dict[str, Any] = {"compare_type": True, "compare_server_default": json_default_differs}
 
 
 class SchemaError(ApiError):
@@ -160,7 +162,7 @@ def downgrade(engine: Engine, rev: str) -> tuple[str | None, str | None]:
 def ensure_head(engine: Engine) -> None:
     """At start: on SQLite upgrade to head; elsewhere refuse unless already there."""
     found = current(engine)
-    if found == head():  # every start after the first: one query
+    if found == head():  # every start after the first (gunicorn's workers too): one read
         return
     if found is not None and found not in known():
         raise SchemaError(f"the database is at revision {found}, which this chatdock does "
@@ -173,9 +175,8 @@ def ensure_head(engine: Engine) -> None:
 
 
 def revision(message: str, autogenerate: bool) -> str:
-    """Write the next revision file; autogenerate compares the models with a scratch head."""
-    from sqlalchemy import create_engine  # a throwaway in-memory database, not the user's
-    from sqlalchemy.pool import StaticPool
+    """Write the next revision file; autogenerate compares the models with a scratch head
+    (an in-memory database migrated here, not the user's)."""
     engine = create_engine("sqlite://", poolclass=StaticPool)
     upgrade(engine)
     slug = re.sub(r"[^a-z0-9]+", "_", message.lower()).strip("_")[:40]

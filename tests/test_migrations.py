@@ -159,8 +159,9 @@ def old_rows(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
     out = {}
     with engine.connect() as conn:
         for table, names in columns_of_0_1_0().items():
-            query = sa.select(*map(sa.column, names)).select_from(sa.table(table))
-            out[table] = sorted(conn.execute(query).all(), key=repr)
+            columns: list[sa.ColumnClause[Any]] = [sa.column(name) for name in names]
+            rows = conn.execute(sa.select(*columns).select_from(sa.table(table)))
+            out[table] = sorted((tuple(row) for row in rows), key=repr)
     return out
 
 
@@ -263,10 +264,8 @@ def test_processes_starting_at_once_on_a_fresh_sqlite_file(tmp_path: Path) -> No
     for p in starts:  # now all start at once
         assert p.stdin is not None
         p.stdin.write("go\n")
-        p.stdin.close()
-    results = [(p.stdout.read(), p.stderr.read() if p.stderr else "") for p in starts]
-    for p in starts:
-        p.wait(timeout=60)
+        p.stdin.flush()
+    results = [p.communicate(timeout=60) for p in starts]
     assert [p.returncode for p in starts] == [0, 0, 0, 0], results
     assert len({out for out, _err in results}) == 1  # one secret for every process
     assert migrate.current(make_engine(env["CHATDOCK_DATABASE_URL"])) == migrate.head()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from alembic import context
 
@@ -10,7 +10,7 @@ from server.migrate import COMPARE
 from server.models import Base, UTCDateTime
 
 
-def render_item(kind: str, obj: Any, _context: Any) -> str | bool:
+def render_item(kind: str, obj: Any, _context: Any) -> str | Literal[False]:
     """Write the models' UTCDateTime as the DateTime(timezone=True) it stores (no app import)."""
     if kind == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"

@@ -28,8 +28,8 @@ def _id() -> sa.Column[int]:
     return sa.Column("id", sa.Integer(), primary_key=True)
 
 
-def _fk(name: str, target: str, nullable: bool = False, **options: str) -> sa.Column[int]:
-    return sa.Column(name, sa.Integer(), sa.ForeignKey(target, **options), nullable=nullable)
+def _fk(name: str, target: str, nullable: bool = False) -> sa.Column[int]:
+    return sa.Column(name, sa.Integer(), sa.ForeignKey(target), nullable=nullable)
 
 
 def _string(name: str, length: int, nullable: bool = False) -> sa.Column[str]:
