@@ -1,4 +1,4 @@
-"""The `chatdock` command line: init, keys, agents, tickets, serve."""
+"""The `chatdock` command line: init, keys, agents, tickets, serve, db."""
 
 from __future__ import annotations
 
@@ -135,9 +135,45 @@ def cmd_serve(args: argparse.Namespace) -> None:
     serve.run(args.host, args.port, args.workers, app.config["WORKER_CONNECTIONS"])
 
 
+def cmd_db(args: argparse.Namespace) -> None:
+    """Run `chatdock db upgrade|downgrade|current|revision` (the database only, no app)."""
+    from server import migrate
+    from server.config import load_config
+    from server.db import make_engine
+    if args.db_cmd == "revision":
+        print(f"wrote {migrate.revision(args.message, args.autogenerate)}")
+        return
+    engine = make_engine(load_config()["DATABASE_URL"])
+    if args.db_cmd == "current":
+        found = migrate.current(engine)
+        _out(args, {"revision": found, "head": migrate.head(), "at_head": found == migrate.head()},
+             [migrate.describe(engine)])
+        return
+    move = migrate.upgrade if args.db_cmd == "upgrade" else migrate.downgrade
+    before, after = move(engine, args.rev)
+    print(f"chatdock: the database is at revision {after or 'base'} (was {before or 'none'})")
+
+
+def add_db_commands(sub: Any) -> None:
+    """Add `chatdock db ...`: schema migrations (server/migrations)."""
+    db = sub.add_parser("db", help="database schema: upgrade, downgrade, current")
+    cmds = db.add_subparsers(dest="db_cmd", required=True)
+    cmds.add_parser("upgrade", help="migrate to REV (default: head)").add_argument(
+        "rev", nargs="?", default="head")
+    cmds.add_parser("downgrade", help="migrate back to REV (base: drop all)").add_argument("rev")
+    cmds.add_parser("current", help="the revision, and whether at head").add_argument(
+        "--json", action="store_true")
+    p = cmds.add_parser("revision", help="developers: write the next migration file")
+    p.add_argument("-m", "--message", required=True)
+    p.add_argument("--autogenerate", action="store_true",
+                   help="fill it with the difference between the models and head")
+    db.set_defaults(func=cmd_db)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chatdock", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+    add_db_commands(sub)
 
     p = sub.add_parser("init", help="create a business, its owner and test keys")
     p.add_argument("--business", required=True)

@@ -18,7 +18,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
-from server.models import Base, Setting
+from server import migrate
+from server.models import Setting
 
 PENDING = "pending_events"
 CONNECTION = "connection"
@@ -83,9 +84,9 @@ def _bind_events(factory: sessionmaker[Session], publish: Any) -> None:
 
 
 def init_app(app: Flask, publish: Any) -> None:
-    """Create the engine, the tables and the session factory for this app."""
+    """Create the engine (its schema at head: server.migrate) and the session factory."""
     engine = make_engine(app.config["DATABASE_URL"])
-    Base.metadata.create_all(engine)
+    migrate.ensure_head(engine)
     factory = sessionmaker(engine, expire_on_commit=False)
     _bind_events(factory, publish)
     app.extensions["db"] = factory
