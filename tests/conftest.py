@@ -164,6 +164,13 @@ def start_visitor(base: str, pk: str, visitor_id: str = "visitor-1",
     return resp.json()["data"]  # type: ignore[no-any-return]
 
 
+def db_upgrade(database_url: str) -> None:
+    """`chatdock db upgrade`, as a PostgreSQL deployment runs it before `chatdock serve`."""
+    subprocess.run([sys.executable, "-m", "server.cli", "db", "upgrade"], cwd=ROOT, check=True,
+                   env={**os.environ, "CHATDOCK_DATABASE_URL": database_url},
+                   capture_output=True)
+
+
 class ServedProcess:
     """`chatdock serve` in a subprocess on a free port with a fresh database; stderr merged
     into `output`, or apart in `errors` with split_stderr."""

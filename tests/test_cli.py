@@ -22,7 +22,7 @@ from server.models import Message, RelayEvent, User, utcnow
 from server.realtime.hub import Hub
 from server.realtime.relay import KEEP_SECONDS, RELAY, RelayReader
 from server.services.chat import conversation_topic
-from tests.conftest import ServedProcess, auth, start_visitor
+from tests.conftest import ServedProcess, auth, db_upgrade, start_visitor
 from tests.pusher import PusherTestClient
 from tests.test_admin import business_socket
 from tests.test_scaleout import postgres_url, redis_url, worker_pids  # noqa: F401 (fixtures)
@@ -361,6 +361,7 @@ def test_served_cli_reply_reaches_the_visitors_socket(tmp_path: Path) -> None:
 
 def test_relay_reaches_both_workers_on_postgres_and_redis(
         tmp_path: Path, postgres_url: str, redis_url: str) -> None:  # noqa: F811
+    db_upgrade(postgres_url)
     server = ServedProcess(tmp_path, workers=2, env={"CHATDOCK_DATABASE_URL": postgres_url,
                                                      "CHATDOCK_REDIS_URL": redis_url})
     sockets = []

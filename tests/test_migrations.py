@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -227,7 +228,10 @@ def chatdock(*args: str, url: str, timeout: float = 60) -> subprocess.CompletedP
 def test_serve_on_postgres_behind_head_says_one_line(postgres_url: str) -> None:  # noqa: F811
     refused = chatdock("serve", "--port", "1", url=postgres_url)
     assert refused.returncode != 0
-    assert refused.stdout == "" and refused.stderr == UPGRADE_LINE + "\n"
+    # one line naming the command; `serve` logs it as JSON like every line on its stderr
+    (line,) = refused.stderr.splitlines()
+    record = json.loads(line)
+    assert refused.stdout == "" and record["msg"] == UPGRADE_LINE and record["level"] == "ERROR"
     assert chatdock("db", "current", url=postgres_url).stdout.startswith(
         "the database is at revision none (an empty database)")
     upgraded = chatdock("db", "upgrade", url=postgres_url)

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ROOT, ServedProcess, start_visitor
+from tests.conftest import ROOT, ServedProcess, db_upgrade, start_visitor
 from tests.pusher import PusherTestClient
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
@@ -63,8 +63,7 @@ def worker_pids(port: int) -> set[int]:
 
 def test_two_workers_on_postgres_and_redis_act_as_one(tmp_path: Path, postgres_url: str,
                                                       redis_url: str) -> None:
-    subprocess.run([sys.executable, "-m", "server.cli", "db", "upgrade"], cwd=ROOT, check=True,
-                   env={**os.environ, "CHATDOCK_DATABASE_URL": postgres_url})  # as README says
+    db_upgrade(postgres_url)  # as README says
     server = ServedProcess(tmp_path, workers=2,
                            env={"CHATDOCK_DATABASE_URL": postgres_url,
                                 "CHATDOCK_REDIS_URL": redis_url})
