@@ -10,6 +10,8 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.workers.base import Worker as BaseWorker
 from gunicorn.workers.ggevent import GeventWorker
 
+from server.realtime.routes import start_realtime
+
 SHUTDOWN_CODE = 4200  # pusher-js reconnects at once on 4200-4299
 
 
@@ -18,7 +20,7 @@ class Worker(GeventWorker):
 
     def load_wsgi(self) -> None:
         super().load_wsgi()
-        self.wsgi.extensions["broker"].start()  # after the fork: one subscriber per process
+        start_realtime(self.wsgi)  # after the fork: one subscriber and watcher per process
 
     def _close_sockets(self) -> None:
         hub = self.wsgi.extensions["hub"]

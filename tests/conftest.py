@@ -21,6 +21,7 @@ from werkzeug.serving import make_server
 from server import create_app
 from server.db import session_scope
 from server.models import User
+from server.realtime.routes import start_realtime, stop_realtime
 from server.security import AGENT_TOKEN_PREFIX
 from server.services.keys import do_create_business, do_create_key
 
@@ -91,13 +92,17 @@ def biz(app: Any) -> dict[str, Any]:
 
 @contextmanager
 def serving(app: Any, port: int | None = None) -> Iterator[str]:
-    """The app on a real socket (werkzeug, threaded; websockets work), on `port` if given."""
+    """The app on a real socket (werkzeug, threaded; websockets work), on `port` if given,
+    with its realtime background work started as a server worker starts it."""
     server = make_server("127.0.0.1", port or free_port(), app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    started = start_realtime(app)
     try:
         yield f"http://127.0.0.1:{server.server_port}"
     finally:
         server.shutdown()
+        if started:
+            stop_realtime(app)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import event, select
 
+from server.channels import business_channel, business_channel_data
 from server.db import session_scope
 from server.models import (
     Base,
@@ -23,7 +24,6 @@ from server.models import (
     utcnow,
 )
 from server.security import channel_signature
-from server.services.chat import business_channel, business_channel_data
 from server.services.keys import do_create_key
 from tests.conftest import make_business, start_visitor
 from tests.pusher import PusherTestClient

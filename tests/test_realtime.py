@@ -8,10 +8,11 @@ from typing import Any
 import httpx
 import pytest
 
+from server import create_app
 from server.db import session_scope
 from server.security import channel_signature
 from server.services.keys import do_revoke_key
-from tests.conftest import make_business, start_visitor
+from tests.conftest import make_business, serving, start_visitor
 from tests.pusher import PusherTestClient
 
 
@@ -177,19 +178,10 @@ def test_client_events_need_a_joined_private_channel(live: str, biz: dict[str, A
 
 
 def test_silent_client_is_pinged_then_closed_4201(tmp_path: Any) -> None:
-    import threading
-
-    from werkzeug.serving import make_server
-
-    from server import create_app
-    from tests.conftest import free_port
     app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'p.db'}",
                       "ACTIVITY_TIMEOUT": 1, "PONG_GRACE": 1})
-    port = free_port()
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = ws_url(f"http://127.0.0.1:{port}", app.config["REALTIME_APP_KEY"])
+    with serving(app) as base:
+        url = ws_url(base, app.config["REALTIME_APP_KEY"])
         talker = PusherTestClient(url)
         talker.socket_id()
         silent = PusherTestClient(url)
@@ -201,8 +193,6 @@ def test_silent_client_is_pinged_then_closed_4201(tmp_path: Any) -> None:
         assert silent.close_code(timeout=3) == 4201
         assert talker.connected
         talker.close()
-    finally:
-        server.shutdown()
 
 
 def test_revoking_the_key_closes_open_sockets(live: str, app: Any, biz: dict[str, Any],
