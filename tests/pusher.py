@@ -10,6 +10,8 @@ import httpx
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from tests.conftest import auth
+
 
 class PusherTestClient:
     """Connects, answers nothing on its own, and lets a test read decoded frames."""
@@ -73,8 +75,7 @@ class PusherTestClient:
         rt = started["realtime"]
         resp = httpx.post(rt["auth_endpoint"], data={"socket_id": self.socket_id(),
                                                      "channel_name": rt["channel"]},
-                          headers={"Authorization": f"Bearer {pk}",
-                                   "X-Tickki-Session": started["session_token"]})
+                          headers=auth(pk, started["session_token"]))
         assert resp.status_code == 200, resp.text
         self.send("pusher:subscribe", {"auth": resp.json()["auth"], "channel": rt["channel"]})
         self.expect("pusher_internal:subscription_succeeded")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -12,7 +13,7 @@ from server import create_app
 from server.db import session_scope
 from server.security import channel_signature
 from server.services.keys import do_revoke_key
-from tests.conftest import make_business, serving, start_visitor
+from tests.conftest import auth, make_business, serving, start_visitor
 from tests.pusher import PusherTestClient
 
 
@@ -22,14 +23,13 @@ def ws_url(base: str, key: str, query: str = "?protocol=7&client=js&version=8.6.
 
 def agent_reply(base: str, sk: str, conversation_id: int, content: str) -> httpx.Response:
     return httpx.post(f"{base}/api/v1/tickets/{conversation_id}/messages",
-                      json={"content": content}, headers={"Authorization": f"Bearer {sk}"})
+                      json={"content": content}, headers=auth(sk))
 
 
 def visitor_send(base: str, pk: str, started: dict[str, Any], content: str) -> httpx.Response:
     return httpx.post(f"{base}/api/v1/chat/sessions/{started['conversation_id']}/messages",
                       json={"content": content},
-                      headers={"Authorization": f"Bearer {pk}",
-                               "X-Tickki-Session": started["session_token"]})
+                      headers=auth(pk, started["session_token"]))
 
 
 @pytest.fixture
@@ -82,8 +82,7 @@ def test_agent_reply_and_visitor_echo_arrive_after_commit(live: str, biz: dict[s
     assert got["data"]["direction"] == "outbound"
     # what the socket said is what the history says: it was committed first
     history = httpx.get(f"{live}/api/v1/chat/sessions/{started['conversation_id']}/messages",
-                        headers={"Authorization": f"Bearer {biz['pk']}",
-                                 "X-Tickki-Session": started["session_token"]}).json()
+                        headers=auth(biz["pk"], started["session_token"])).json()
     assert [m["id"] for m in history["data"]] == [got["data"]["id"], echo["data"]["id"]]
 
 
@@ -130,8 +129,7 @@ def test_auth_endpoint_refuses_another_sessions_channel(live: str, biz: dict[str
     resp = httpx.post(mine["realtime"]["auth_endpoint"],
                       data={"socket_id": client.socket_id(),
                             "channel_name": theirs["realtime"]["channel"]},
-                      headers={"Authorization": f"Bearer {biz['pk']}",
-                               "X-Tickki-Session": mine["session_token"]})
+                      headers=auth(biz["pk"], mine["session_token"]))
     assert resp.status_code == 403 and resp.json()["error"] == "forbidden"
     client.close()
 
@@ -144,8 +142,7 @@ def test_other_business_cannot_reach_a_channel(live: str, app: Any, biz: dict[st
     resp = httpx.post(attacker["realtime"]["auth_endpoint"],
                       data={"socket_id": client.socket_id(),
                             "channel_name": victim["realtime"]["channel"]},
-                      headers={"Authorization": f"Bearer {other['pk']}",
-                               "X-Tickki-Session": attacker["session_token"]})
+                      headers=auth(other["pk"], attacker["session_token"]))
     assert resp.status_code == 403
     # and business B's secret key cannot write into business A's conversation
     assert agent_reply(live, other["sk"], victim["conversation_id"], "x").status_code == 404
@@ -193,6 +190,17 @@ def test_silent_client_is_pinged_then_closed_4201(tmp_path: Any) -> None:
         assert silent.close_code(timeout=3) == 4201
         assert talker.connected
         talker.close()
+
+
+def test_the_watcher_runs_with_the_server_not_with_a_socket(app: Any) -> None:
+    def watchers() -> list[Any]:
+        return [t for t in threading.enumerate() if t.name == "revocation-watcher" and t.is_alive()]
+
+    before = len(watchers())
+    with serving(app):
+        # started with the server (as serve.Worker starts it after the fork), before any socket
+        assert len(watchers()) == before + 1
+    assert len(watchers()) == before  # and stopped with it: a test app stops polling
 
 
 def test_revoking_the_key_closes_open_sockets(live: str, app: Any, biz: dict[str, Any],
