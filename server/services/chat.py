@@ -237,6 +237,7 @@ _TOUCH_CONVERSATION = {
     "outbound": _TOUCH.values(unread_count=0),
 }
 PREVIEW_CHARS = 140
+HISTORY_CURSOR = "m"  # a history cursor: "m" + the id of the oldest message shown
 _HISTORY = (select(MESSAGES).where(MESSAGES.c.conversation_id == bindparam("conversation_id"))
             .order_by(MESSAGES.c.id.desc()).limit(bindparam("limit")))
 _HISTORY_BEFORE = _HISTORY.where(MESSAGES.c.id < bindparam("before"))
@@ -261,9 +262,6 @@ def do_add_message(session: Session, business_id: int, mode: str, conversation_i
     emit(session, [conversation_topic(conversation_id), business_topic(business_id, mode)],
          "MessageCreated", payload)
     return payload
-
-
-HISTORY_CURSOR = "m"  # history cursors: "m" + the id of the oldest message shown
 
 
 def list_history(session: Session, conversation_id: int, cursor: str | None,
