@@ -57,6 +57,16 @@ class PusherTestClient:
                 return frame
         raise AssertionError(f"no {event} within {timeout}s; got {self.frames}")
 
+    def quiet(self, timeout: float) -> bool:
+        """Whether nothing arrives within timeout but PresenceUpdated, which the watcher sends
+        every newly subscribed visitor channel on its own 2 s clock."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            frame = self.recv(left)
+            if frame is not None and frame["event"] != "PresenceUpdated":
+                return False
+        return True
+
     def socket_id(self) -> str:
         """The socket id from the handshake (read once, then remembered)."""
         if self._socket_id is None:
