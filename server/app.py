@@ -13,11 +13,10 @@ from server import cors, db, logs
 from server.config import load_config
 from server.errors import register_error_handlers
 from server.models import MAX_ROW_ID
-from server.ratelimit import RateLimiter
+from server.ratelimit import RateLimiter, TypingDebouncer
 from server.realtime.broker import make_broker
 from server.realtime.hub import Hub
 from server.security import VerifiedKeyCache, agent_token_serializer, derive
-from server.services.chat import TypingDebouncer
 
 
 class _RowId(IntegerConverter):

@@ -15,7 +15,16 @@ from itsdangerous import BadSignature, SignatureExpired
 from sqlalchemy import update
 
 from server.db import get_session
-from server.errors import ApiError, Forbidden, Unauthorized
+from server.errors import (
+    BusinessSuspended,
+    InsufficientScope,
+    MissingApiKey,
+    MissingSessionToken,
+    OriginNotAllowed,
+    TokenExpired,
+    Unauthorized,
+    WrongKeyType,
+)
 from server.models import ApiKey, Business, User, utcnow
 from server.ratelimit import client_address, enforce
 from server.security import AGENT_TOKEN_PREFIX, parse_key
@@ -31,8 +40,7 @@ def _bearer() -> str:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized("Send your API key as Authorization: Bearer <key>.",
-                           code="missing_api_key")
+        raise MissingApiKey()
     return token.strip()
 
 
@@ -56,14 +64,14 @@ def authenticate_key(kind: str) -> KeyInfo:
     if shape is None:
         raise Unauthorized()
     if shape[0] != kind:
-        raise Unauthorized(f"This endpoint takes a {kind} key.", code="wrong_key_type")
+        raise WrongKeyType(f"This endpoint takes a {kind} key.")
     with failed_auth_guard():
         key = find_key(get_session(), plaintext)
         if key is None or not current_app.extensions["key_cache"].verify(key.id, key.key_hash,
                                                                           plaintext):
             raise Unauthorized()
     if key.business_suspended:
-        raise Forbidden("This business is suspended.", code="business_suspended")
+        raise BusinessSuspended()
     _touch(key)
     return key
 
@@ -103,8 +111,7 @@ def check_allow_lists(key: KeyInfo) -> None:
     if (origin and origin in key.allowed_origins) or (bundle and bundle in
                                                       key.allowed_bundle_ids):
         return
-    raise Forbidden("This key is not allowed from this origin or app.",
-                    code="origin_not_allowed")
+    raise OriginNotAllowed()
 
 
 def visitor_key(view: F) -> F:
@@ -126,8 +133,7 @@ def visitor_session(view: F) -> F:
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         token = request.headers.get("X-Tickki-Session", "").strip()
         if not token:
-            raise ApiError("Send the session token as X-Tickki-Session.",
-                           code="missing_session_token", status=401)
+            raise MissingSessionToken()
         chat_session = find_session(
             get_session(), g.api_key, token, current_app.config["SESSION_IDLE_DAYS"])
         if "conversation_id" in kwargs:
@@ -178,15 +184,14 @@ def _agent_from_token(token: str) -> Actor:
         data = current_app.extensions["agent_tokens"].loads(
             token, max_age=current_app.config["AGENT_TOKEN_HOURS"] * 3600)
     except SignatureExpired:
-        raise Unauthorized("The agent token has expired; log in again.",
-                           code="token_expired") from None
+        raise TokenExpired() from None
     except BadSignature:
         raise Unauthorized("The agent token is not valid.") from None
     user = get_session().get(User, data.get("u"))
     if user is None or user.business_id != data.get("b") or user.deactivated_at is not None:
         raise Unauthorized("The agent token is not valid.")
     if get_session().get(Business, user.business_id).suspended:  # type: ignore[union-attr]
-        raise Forbidden("This business is suspended.", code="business_suspended")
+        raise BusinessSuspended()
     return Actor(user.business_id, data.get("m", "live"), ROLE_SCOPES[user.role],
                  user.name or user.email, user_id=user.id)
 
@@ -199,8 +204,7 @@ def agent_api(scope: str) -> Callable[[F], F]:
             actor = authenticate_agent()
             enforce(actor.ref, kind="agent")
             if scope not in actor.scopes:
-                raise Forbidden(f"This credential lacks the {scope} scope.",
-                                code="insufficient_scope")
+                raise InsufficientScope(f"This credential lacks the {scope} scope.")
             g.actor = actor
             g.credential = actor.ref
             return view(*args, **kwargs)

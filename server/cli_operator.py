@@ -18,6 +18,7 @@ from server.db import session_scope
 from server.errors import ValidationError
 from server.services import agents, chat, tickets
 from server.services.keys import find_business
+from server.validation import check_content
 
 AGENTS_PAGE = 100
 LIST_LIMIT = 100  # as GET /tickets' per_page
@@ -78,8 +79,7 @@ def _read_password() -> str:
 def cmd_agents_set_password(args: argparse.Namespace) -> None:
     email = agents.check_email({"email": args.email})
     raw = args.password if args.password is not None else _read_password()
-    password = agents.check_password({"password": raw}, required=True)
-    assert password is not None  # required=True
+    password = agents.check_password({"password": raw})
     with session_scope(_app()) as session:
         user = agents.find_agent(session, find_business(session, args.business).id, email)
         data = agents.agent_json(agents.do_set_password(session, user, password))
@@ -175,7 +175,7 @@ def cmd_tickets_reply(args: argparse.Namespace) -> None:
     email = agents.check_email({"email": args.as_email})
     app = _app()
     text = args.text if args.text is not None else _read_reply()
-    content = chat.check_content({"content": text}, app.config["MESSAGE_MAX_LENGTH"])
+    content = check_content({"content": text}, app.config["MESSAGE_MAX_LENGTH"])
     with session_scope(app) as session:
         business_id, mode = tickets.ticket_scope(session, args.ticket_id)
         user = agents.check_active(agents.find_agent(session, business_id, email))

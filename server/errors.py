@@ -3,29 +3,33 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
+
+from server.responses import json_response
 
 log = logging.getLogger("chatdock")
 
 
 class ApiError(Exception):
-    """An error a client sees as {"error": code, "message": ..., "field"?: ...}."""
+    """An error a client sees as {"error": code, "message": ..., "field"?: ...}.
+
+    Every contract error is a named subclass below: raise it with a message (and the field
+    it names); its class fixes the code and status.
+    """
 
     status = 400
     code = "bad_request"
     message = "The request could not be processed."
 
     def __init__(self, message: str | None = None, *, field: str | None = None,
-                 code: str | None = None, status: int | None = None,
                  headers: dict[str, str] | None = None) -> None:
         super().__init__(message or self.message)
         self.message = message or self.message
         self.field = field
-        self.code = code or self.code
-        self.status = status or self.status
         self.headers = headers or {}
 
     def body(self) -> dict[str, Any]:
@@ -36,14 +40,66 @@ class ApiError(Exception):
         return out
 
 
+class BadRequest(ApiError):
+    message = "The request could not be understood."
+
+
 class ValidationError(ApiError):
     code = "validation_error"
 
 
+class InvalidJson(ValidationError):
+    code = "invalid_json"
+    message = "The body is not valid JSON."
+
+
+class InvalidInvite(ApiError):
+    code = "invalid_invite"
+    message = "The invitation is not valid or was already used."
+
+
+class InviteExpired(ApiError):
+    code = "invite_expired"
+    message = "The invitation has expired; ask for a new one."
+
+
 class Unauthorized(ApiError):
+    """A credential that is missing or wrong (failed_auth_guard counts these)."""
+
     status = 401
     code = "invalid_api_key"
     message = "The API key is not valid."
+
+
+class MissingApiKey(Unauthorized):
+    code = "missing_api_key"
+    message = "Send your API key as Authorization: Bearer <key>."
+
+
+class WrongKeyType(Unauthorized):
+    code = "wrong_key_type"
+
+
+class TokenExpired(Unauthorized):
+    code = "token_expired"
+    message = "The agent token has expired; log in again."
+
+
+class InvalidCredentials(Unauthorized):
+    code = "invalid_credentials"
+    message = "The email or password is not right."
+
+
+class MissingSessionToken(ApiError):
+    status = 401
+    code = "missing_session_token"
+    message = "Send the session token as X-Tickki-Session."
+
+
+class InvalidSession(ApiError):
+    status = 401
+    code = "invalid_session"
+    message = "The session token is not valid."
 
 
 class Forbidden(ApiError):
@@ -52,16 +108,60 @@ class Forbidden(ApiError):
     message = "This credential may not do that."
 
 
+class InsufficientScope(Forbidden):
+    code = "insufficient_scope"
+
+
+class BusinessSuspended(Forbidden):
+    code = "business_suspended"
+    message = "This business is suspended."
+
+
+class OriginNotAllowed(Forbidden):
+    code = "origin_not_allowed"
+    message = "This key is not allowed from this origin or app."
+
+
 class NotFound(ApiError):
     status = 404
     code = "not_found"
     message = "Not found."
 
 
+class MethodNotAllowed(ApiError):
+    status = 405
+    code = "method_not_allowed"
+    message = "This endpoint does not accept that method."
+
+
+class PayloadTooLarge(ApiError):
+    status = 413
+    code = "payload_too_large"
+    message = "The request body is too large."
+
+
+class UnsupportedMediaType(ApiError):
+    status = 415
+    code = "unsupported_media_type"
+    message = "That content type is not accepted here."
+
+
 class Conflict(ApiError):
     status = 422
     code = "idempotency_conflict"
     message = "This Idempotency-Key was used with a different request."
+
+
+class RateLimited(ApiError):
+    status = 429
+    code = "rate_limited"
+    message = "Too many requests; retry after the number of seconds in Retry-After."
+
+
+class InternalError(ApiError):
+    status = 500
+    code = "internal_error"
+    message = "Something went wrong on our side."
 
 
 class Unavailable(ApiError):
@@ -83,38 +183,43 @@ class Unavailable(ApiError):
         return out
 
 
+class HttpError(ApiError):
+    """A Werkzeug HTTP error the contract has no name for: its own status and description."""
+
+    code = "http_error"
+
+    def __init__(self, exc: HTTPException) -> None:
+        super().__init__(exc.description or "HTTP error.")
+        self.status = exc.code or 500
+
+
 # Werkzeug's routing and body errors, in the contract's words.
-_HTTP_CODES = {
-    400: ("bad_request", "The request could not be understood."),
-    404: ("not_found", "No such endpoint."),
-    405: ("method_not_allowed", "This endpoint does not accept that method."),
-    413: ("payload_too_large", "The request body is too large."),
-    415: ("unsupported_media_type", "That content type is not accepted here."),
-    429: ("rate_limited", "Too many requests."),
+_HTTP_ERRORS: dict[int, Callable[[], ApiError]] = {
+    400: BadRequest,
+    404: lambda: NotFound("No such endpoint."),
+    405: MethodNotAllowed,
+    413: PayloadTooLarge,
+    415: UnsupportedMediaType,
+    429: lambda: RateLimited("Too many requests."),
 }
 
 
 def error_response(err: ApiError) -> Response:
     """Serialize an ApiError with its status and headers."""
-    resp = jsonify(err.body())
-    resp.status_code = err.status
-    resp.headers.update(err.headers)
-    return resp
+    return json_response(err.body(), err.status, err.headers)
 
 
 def _from_http(exc: HTTPException) -> Response:
-    status = exc.code or 500
-    code, message = _HTTP_CODES.get(status, ("http_error", exc.description or "HTTP error."))
-    resp = error_response(ApiError(message, code=code, status=status))
-    if status == 405 and exc.get_response().headers.get("Allow"):
+    known = _HTTP_ERRORS.get(exc.code or 500)
+    resp = error_response(known() if known else HttpError(exc))
+    if exc.code == 405 and exc.get_response().headers.get("Allow"):
         resp.headers["Allow"] = exc.get_response().headers["Allow"]
     return resp
 
 
 def _unexpected(exc: Exception) -> Response:
     log.exception("unhandled error", exc_info=exc)
-    return error_response(ApiError("Something went wrong on our side.",
-                                   code="internal_error", status=500))
+    return error_response(InternalError())
 
 
 def register_error_handlers(app: Flask) -> None:

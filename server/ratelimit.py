@@ -12,6 +12,8 @@ Buckets (SPEC "Limits": per key and per IP):
 - agent calls: the credential (secret key or logged-in agent);
 - failed authentication and logins: the client address, checked before any
   argon2 work, so guessing keys or passwords from one address is capped too.
+
+TypingDebouncer is the per-process throttle of visitors' typing events.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any, Protocol
 
 from flask import current_app, request
 
-from server.errors import ApiError
+from server.errors import RateLimited
 
 log = logging.getLogger("chatdock.ratelimit")
 KINDS = ("visitor", "agent", "auth")  # which limit refused: the metrics' `kind` label
@@ -41,12 +43,6 @@ if ARGV[4] == '1' and prev * (window - elapsed) / window + cur < limit then
 end
 return {cur, prev, 0}
 """
-
-
-class RateLimited(ApiError):
-    status = 429
-    code = "rate_limited"
-    message = "Too many requests; retry after the number of seconds in Retry-After."
 
 
 class _Counters(Protocol):
@@ -152,3 +148,22 @@ def enforce(bucket: str, *, kind: str, count: bool = True) -> None:
         if metrics is not None:
             metrics.refused(kind)
         raise RateLimited(headers={"Retry-After": str(wait)})
+
+
+class TypingDebouncer:
+    """At most one TypingStarted per session per interval, per process."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._last: dict[int, float] = {}
+        self._lock = threading.Lock()
+
+    def should_send(self, session_id: int) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last.get(session_id, -1e9) < self.interval:
+                return False
+            self._last[session_id] = now
+            if len(self._last) > 100_000:
+                self._last = {k: v for k, v in self._last.items() if now - v < self.interval}
+            return True

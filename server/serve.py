@@ -21,6 +21,7 @@ from gunicorn.workers.base import Worker as BaseWorker
 from gunicorn.workers.ggevent import GeventWorker
 
 from server import logs
+from server.realtime.routes import start_realtime
 
 SHUTDOWN_CODE = 4200  # pusher-js reconnects at once on 4200-4299
 
@@ -31,7 +32,7 @@ class Worker(GeventWorker):
     def load_wsgi(self) -> None:
         super().load_wsgi()
         logs.log_greenlet_errors()
-        self.wsgi.extensions["broker"].start()  # after the fork: one subscriber per process
+        start_realtime(self.wsgi)  # after the fork: one subscriber and watcher per process
 
     def _close_sockets(self) -> None:
         hub = self.wsgi.extensions["hub"]

@@ -22,6 +22,7 @@ from werkzeug.serving import make_server
 from server import create_app, migrate
 from server.db import make_engine, session_scope
 from server.models import User
+from server.realtime.routes import start_realtime, stop_realtime
 from server.security import AGENT_TOKEN_PREFIX
 from server.services.keys import do_create_business, do_create_key
 
@@ -68,11 +69,11 @@ def client(app: Any) -> Any:
 def make_business(app: Any, name: str = "Acme", **key_options: Any) -> dict[str, Any]:
     """Create a business with a test publishable and secret key; return plaintexts and ids."""
     with session_scope(app) as session:
-        business, _owner = do_create_business(session, name, f"owner@{name.lower()}.test")
+        business, owner = do_create_business(session, name, f"owner@{name.lower()}.test")
         pk, pk_text = do_create_key(session, business, "publishable", "test", **key_options)
         sk, sk_text = do_create_key(session, business, "secret", "test")
         return {"id": business.id, "slug": business.slug, "pk": pk_text, "sk": sk_text,
-                "pk_id": pk.id, "sk_id": sk.id}
+                "pk_id": pk.id, "sk_id": sk.id, "owner_id": owner.id}
 
 
 def auth(credential: str | None = None, token: str | None = None, **extra: str) -> dict[str, str]:
@@ -104,13 +105,17 @@ def biz(app: Any) -> dict[str, Any]:
 
 @contextmanager
 def serving(app: Any, port: int | None = None) -> Iterator[str]:
-    """The app on a real socket (werkzeug, threaded; websockets work), on `port` if given."""
+    """The app on a real socket (werkzeug, threaded; websockets work), on `port` if given,
+    with its realtime background work started as a server worker starts it."""
     server = make_server("127.0.0.1", port or free_port(), app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    started = start_realtime(app)
     try:
         yield f"http://127.0.0.1:{server.server_port}"
     finally:
         server.shutdown()
+        if started:
+            stop_realtime(app)
 
 
 @pytest.fixture
@@ -124,7 +129,7 @@ class Agent:
     """The business's side of a conversation: the agent API with the secret key."""
 
     def __init__(self, base: str, sk: str) -> None:
-        self.base, self.headers = base, {"Authorization": f"Bearer {sk}"}
+        self.base, self.headers = base, auth(sk)
 
     def _call(self, method: str, path: str, expect: int = 200, **kwargs: Any) -> Any:
         resp = httpx.request(method, f"{self.base}/api/v1{path}", headers=self.headers, **kwargs)
@@ -159,7 +164,7 @@ def agent(live: str, biz: dict[str, Any]) -> Agent:
 def start_visitor(base: str, pk: str, visitor_id: str = "visitor-1",
                   **extra: Any) -> dict[str, Any]:
     resp = httpx.post(f"{base}/api/v1/chat/sessions", json={"visitor_id": visitor_id, **extra},
-                      headers={"Authorization": f"Bearer {pk}"})
+                      headers=auth(pk))
     assert resp.status_code == 201, resp.text
     return resp.json()["data"]  # type: ignore[no-any-return]
 

@@ -10,6 +10,8 @@ import httpx
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from tests.conftest import auth
+
 
 class PusherTestClient:
     """Connects, answers nothing on its own, and lets a test read decoded frames."""
@@ -55,6 +57,16 @@ class PusherTestClient:
                 return frame
         raise AssertionError(f"no {event} within {timeout}s; got {self.frames}")
 
+    def quiet(self, timeout: float) -> bool:
+        """Whether nothing arrives within timeout but PresenceUpdated, which the watcher sends
+        every newly subscribed visitor channel on its own 2 s clock."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            frame = self.recv(left)
+            if frame is not None and frame["event"] != "PresenceUpdated":
+                return False
+        return True
+
     def socket_id(self) -> str:
         """The socket id from the handshake (read once, then remembered)."""
         if self._socket_id is None:
@@ -73,8 +85,7 @@ class PusherTestClient:
         rt = started["realtime"]
         resp = httpx.post(rt["auth_endpoint"], data={"socket_id": self.socket_id(),
                                                      "channel_name": rt["channel"]},
-                          headers={"Authorization": f"Bearer {pk}",
-                                   "X-Tickki-Session": started["session_token"]})
+                          headers=auth(pk, started["session_token"]))
         assert resp.status_code == 200, resp.text
         self.send("pusher:subscribe", {"auth": resp.json()["auth"], "channel": rt["channel"]})
         self.expect("pusher_internal:subscription_succeeded")

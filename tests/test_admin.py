@@ -17,16 +17,12 @@ from server.db import session_scope
 from server.models import ApiKey, Business, User
 from server.security import verify_secret
 from server.services.keys import SCOPES, do_create_key
-from tests.conftest import ServedProcess, make_business, start_visitor
+from tests.conftest import ServedProcess, agent_token, auth, make_business, start_visitor
 from tests.pusher import PusherTestClient
 from tests.test_served import PusherJs
 
 API = "/api/v1"
 PASSWORD = "correct horse battery"
-
-
-def h(credential: str, **extra: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {credential}", **extra}
 
 
 def body(resp: Any) -> Any:
@@ -40,7 +36,10 @@ def set_password(app: Any, business_id: int, email: str, password: str | None,
         user.password_hash = (hasher or PasswordHasher()).hash(password) if password else None
 
 
-def add_user(app: Any, business_id: int, email: str, role: str = "agent",
+ANN = "ann@acme.test"  # the agent of Acme most tests add
+
+
+def add_user(app: Any, business_id: int, email: str = ANN, role: str = "agent",
              password: str | None = PASSWORD) -> int:
     with session_scope(app) as s:
         user = User(business_id=business_id, email=email, name=email.split("@")[0], role=role,
@@ -54,27 +53,12 @@ def login(client: Any, email: str, password: str = PASSWORD, **extra: Any) -> An
     return client.post(f"{API}/auth/login", json={"email": email, "password": password, **extra})
 
 
-def owner_token(client: Any, app: Any, biz: dict[str, Any], mode: str = "test") -> str:
-    set_password(app, biz["id"], "owner@acme.test", PASSWORD)
-    resp = login(client, "owner@acme.test", mode=mode)
-    assert resp.status_code == 200, resp.get_data(as_text=True)
-    return body(resp)["data"]["token"]  # type: ignore[no-any-return]
-
-
-def agent_token(client: Any, app: Any, biz: dict[str, Any], email: str = "ann@acme.test",
-                mode: str = "test") -> str:
-    add_user(app, biz["id"], email)
-    resp = login(client, email, mode=mode)
-    assert resp.status_code == 200, resp.get_data(as_text=True)
-    return body(resp)["data"]["token"]  # type: ignore[no-any-return]
-
-
 def create_key(client: Any, credential: str, **fields: Any) -> Any:
-    return client.post(f"{API}/keys", json=fields, headers=h(credential))
+    return client.post(f"{API}/keys", json=fields, headers=auth(credential))
 
 
 def config(client: Any, pk: str, etag: str | None = None) -> Any:
-    headers = h(pk, **({"If-None-Match": etag} if etag else {}))
+    headers = auth(pk, **({"If-None-Match": etag} if etag else {}))
     return client.get(f"{API}/chat/config", headers=headers)
 
 
@@ -95,7 +79,7 @@ def test_created_key_shows_its_plaintext_once(client: Any, app: Any,
     with session_scope(app) as s:
         row = s.get(ApiKey, data["id"])
         assert row.key_hash != plaintext and verify_secret(row.key_hash, plaintext)
-    listed = client.get(f"{API}/keys", headers=h(biz["sk"]))
+    listed = client.get(f"{API}/keys", headers=auth(biz["sk"]))
     assert listed.status_code == 200
     text = listed.get_data(as_text=True)
     assert plaintext not in text and "key_hash" not in text and '"key"' not in text
@@ -108,20 +92,20 @@ def test_created_key_shows_its_plaintext_once(client: Any, app: Any,
 
 def test_new_key_is_usable_within_its_scopes(client: Any, biz: dict[str, Any]) -> None:
     key = body(create_key(client, biz["sk"], type="secret", scopes=["tickets:read"]))["data"]
-    assert client.get(f"{API}/branding", headers=h(key["key"])).status_code == 200
-    refused = client.put(f"{API}/branding", json={"name": "X"}, headers=h(key["key"]))
+    assert client.get(f"{API}/branding", headers=auth(key["key"])).status_code == 200
+    refused = client.put(f"{API}/branding", json={"name": "X"}, headers=auth(key["key"]))
     assert refused.status_code == 403 and body(refused)["error"] == "insufficient_scope"
 
 
 def test_keys_of_both_modes_are_listed(client: Any, app: Any, biz: dict[str, Any]) -> None:
-    token = owner_token(client, app, biz)
+    token = agent_token(app, biz["id"], user_id=biz["owner_id"])
     live = create_key(client, token, type="publishable", mode="live",
                       origins=["https://Shop.example/"], bundle_ids=["com.shop.app"])
     assert live.status_code == 201
     data = body(live)["data"]
     assert data["key"].startswith("pk_live_") and data["scopes"] == []
     assert data["origins"] == ["https://shop.example"] and data["bundle_ids"] == ["com.shop.app"]
-    modes = {r["mode"] for r in body(client.get(f"{API}/keys", headers=h(biz["sk"])))["data"]}
+    modes = {r["mode"] for r in body(client.get(f"{API}/keys", headers=auth(biz["sk"])))["data"]}
     assert modes == {"test", "live"}
 
 
@@ -166,9 +150,9 @@ def test_a_key_cannot_grant_scopes_it_lacks(client: Any, app: Any, biz: dict[str
 def test_a_test_key_cannot_touch_live_keys(client: Any, app: Any, biz: dict[str, Any]) -> None:
     refused = create_key(client, biz["sk"], type="secret", mode="live")
     assert refused.status_code == 403 and body(refused)["field"] == "mode"
-    token = owner_token(client, app, biz)  # an owner's login manages both modes
+    token = agent_token(app, biz["id"], user_id=biz["owner_id"])  # an owner manages both modes
     live_key = body(create_key(client, token, type="secret", mode="live"))["data"]
-    gone = client.delete(f"{API}/keys/{live_key['id']}", headers=h(biz["sk"]))
+    gone = client.delete(f"{API}/keys/{live_key['id']}", headers=auth(biz["sk"]))
     assert gone.status_code == 403
     with session_scope(app) as s:
         assert s.get(ApiKey, live_key["id"]).revoked_at is None
@@ -177,44 +161,44 @@ def test_a_test_key_cannot_touch_live_keys(client: Any, app: Any, biz: dict[str,
 def test_revoking_stops_the_key_at_once(client: Any, app: Any, biz: dict[str, Any]) -> None:
     created = body(create_key(client, biz["sk"], type="publishable"))["data"]
     assert config(client, created["key"]).status_code == 200  # now in the verified-key cache
-    resp = client.delete(f"{API}/keys/{created['id']}", headers=h(biz["sk"]))
+    resp = client.delete(f"{API}/keys/{created['id']}", headers=auth(biz["sk"]))
     assert resp.status_code == 200
     revoked_at = body(resp)["data"]["revoked_at"]
     assert revoked_at is not None
     after = config(client, created["key"])
     assert after.status_code == 401 and body(after)["error"] == "invalid_api_key"
     assert created["id"] not in app.extensions["key_cache"]._seen
-    again = client.delete(f"{API}/keys/{created['id']}", headers=h(biz["sk"]))
+    again = client.delete(f"{API}/keys/{created['id']}", headers=auth(biz["sk"]))
     assert again.status_code == 200 and body(again)["data"]["revoked_at"] == revoked_at
-    listed = body(client.get(f"{API}/keys", headers=h(biz["sk"])))["data"]
+    listed = body(client.get(f"{API}/keys", headers=auth(biz["sk"])))["data"]
     assert next(k for k in listed if k["id"] == created["id"])["revoked_at"] == revoked_at
 
 
 def test_a_key_may_revoke_itself(client: Any, biz: dict[str, Any]) -> None:
-    assert client.delete(f"{API}/keys/{biz['sk_id']}", headers=h(biz["sk"])).status_code == 200
-    after = client.get(f"{API}/keys", headers=h(biz["sk"]))
+    assert client.delete(f"{API}/keys/{biz['sk_id']}", headers=auth(biz["sk"])).status_code == 200
+    after = client.get(f"{API}/keys", headers=auth(biz["sk"]))
     assert after.status_code == 401
 
 
 def test_another_business_keys_are_not_found(client: Any, app: Any,
                                              biz: dict[str, Any]) -> None:
     other = make_business(app, "Globex")
-    resp = client.delete(f"{API}/keys/{other['pk_id']}", headers=h(biz["sk"]))
+    resp = client.delete(f"{API}/keys/{other['pk_id']}", headers=auth(biz["sk"]))
     assert resp.status_code == 404 and body(resp)["error"] == "not_found"
-    assert client.delete(f"{API}/keys/99999", headers=h(biz["sk"])).status_code == 404
-    ids = {k["id"] for k in body(client.get(f"{API}/keys", headers=h(biz["sk"])))["data"]}
+    assert client.delete(f"{API}/keys/99999", headers=auth(biz["sk"])).status_code == 404
+    ids = {k["id"] for k in body(client.get(f"{API}/keys", headers=auth(biz["sk"])))["data"]}
     assert ids == {biz["pk_id"], biz["sk_id"]}
     assert config(client, other["pk"]).status_code == 200
 
 
 def test_revoked_key_closes_its_open_socket(live: str, biz: dict[str, Any]) -> None:
     created = httpx.post(f"{live}{API}/keys", json={"type": "publishable"},
-                         headers=h(biz["sk"])).json()["data"]
+                         headers=auth(biz["sk"])).json()["data"]
     started = start_visitor(live, created["key"], "soon-revoked")
     sock = PusherTestClient.for_session(started)
     sock.subscribe_session(started, created["key"])
     assert httpx.delete(f"{live}{API}/keys/{created['id']}",
-                        headers=h(biz["sk"])).status_code == 200
+                        headers=auth(biz["sk"])).status_code == 200
     assert sock.close_code(timeout=6) == 4009
 
 
@@ -223,7 +207,7 @@ def test_revoked_key_closes_its_open_socket(live: str, biz: dict[str, Any]) -> N
 
 def test_branding_partial_update_reaches_config(client: Any, app: Any,
                                                 biz: dict[str, Any]) -> None:
-    before = client.get(f"{API}/branding", headers=h(biz["sk"]))
+    before = client.get(f"{API}/branding", headers=auth(biz["sk"]))
     assert before.status_code == 200
     assert body(before)["data"] == {
         "business_id": biz["id"], "slug": "acme", "name": "Acme", "primary_color": "#4F46E5",
@@ -232,7 +216,7 @@ def test_branding_partial_update_reaches_config(client: Any, app: Any,
     etag = config(client, biz["pk"]).headers["ETag"]
     resp = client.put(f"{API}/branding", json={"primary_color": "#12ab9f", "name": "Acme Inc",
                                                "logo_url": "https://cdn.acme.test/logo.png"},
-                      headers=h(biz["sk"]))
+                      headers=auth(biz["sk"]))
     assert resp.status_code == 200, resp.get_data(as_text=True)
     data = body(resp)["data"]
     assert (data["primary_color"], data["name"], data["accent_color"], data["slug"]) == (
@@ -249,7 +233,7 @@ def test_branding_partial_update_reaches_config(client: Any, app: Any,
     assert cfg["business"]["name"] == "Acme Inc"
     cleared = client.put(f"{API}/branding", json={"logo_url": None,
                                                   "require_identification": True},
-                         headers=h(biz["sk"]))
+                         headers=auth(biz["sk"]))
     assert body(cleared)["data"]["logo_url"] is None
     assert body(config(client, biz["pk"]))["data"]["identification"]["required_on_start"]
 
@@ -274,7 +258,7 @@ def test_branding_partial_update_reaches_config(client: Any, app: Any,
 def test_branding_validation(client: Any, app: Any, biz: dict[str, Any],
                              fields: dict[str, Any], field: str) -> None:
     resp = client.put(f"{API}/branding", json={"welcome_message": "kept?", **fields},
-                      headers=h(biz["sk"]))
+                      headers=auth(biz["sk"]))
     assert resp.status_code == 400, resp.get_data(as_text=True)
     assert body(resp)["error"] == "validation_error" and body(resp)["field"] == field
     with session_scope(app) as s:  # nothing of a refused update is applied
@@ -282,11 +266,11 @@ def test_branding_validation(client: Any, app: Any, biz: dict[str, Any],
 
 
 def test_branding_scopes(client: Any, app: Any, biz: dict[str, Any]) -> None:
-    token = agent_token(client, app, biz)
-    assert client.get(f"{API}/branding", headers=h(token)).status_code == 200
-    refused = client.put(f"{API}/branding", json={"name": "Mine"}, headers=h(token))
+    token = agent_token(app, biz["id"], user_id=add_user(app, biz["id"]))
+    assert client.get(f"{API}/branding", headers=auth(token)).status_code == 200
+    refused = client.put(f"{API}/branding", json={"name": "Mine"}, headers=auth(token))
     assert refused.status_code == 403 and body(refused)["error"] == "insufficient_scope"
-    wrong = client.get(f"{API}/branding", headers=h(biz["pk"]))
+    wrong = client.get(f"{API}/branding", headers=auth(biz["pk"]))
     assert wrong.status_code == 401 and body(wrong)["error"] == "wrong_key_type"
 
 
@@ -301,7 +285,7 @@ def test_branding_reaches_visitors_of_both_modes(live: str, app: Any,
         sock.subscribe_session(started, pk)
         socks.append(sock)
     resp = httpx.put(f"{live}{API}/branding", json={"welcome_message": "Hello again"},
-                     headers=h(biz["sk"]))
+                     headers=auth(biz["sk"]))
     assert resp.status_code == 200
     for sock in socks:
         event = sock.expect("BrandingUpdated")
@@ -311,22 +295,22 @@ def test_branding_reaches_visitors_of_both_modes(live: str, app: Any,
             "business": {"id": biz["id"], "name": "Acme", "slug": "acme"}}
     # the same values again change nothing, so nothing is broadcast
     httpx.put(f"{live}{API}/branding", json={"welcome_message": "Hello again"},
-              headers=h(biz["sk"]))
-    assert socks[0].recv(timeout=1.0) is None
+              headers=auth(biz["sk"]))
+    assert socks[0].quiet(1.0)
     for sock in socks:
         sock.close()
 
 
 def test_pusher_js_repaints_on_branding_update(served: ServedProcess) -> None:
     base, pk, sk = served.base, served.pk, served.sk
-    etag = httpx.get(f"{base}{API}/chat/config", headers=h(pk)).headers["ETag"]
+    etag = httpx.get(f"{base}{API}/chat/config", headers=auth(pk)).headers["ETag"]
     started = start_visitor(base, pk, "pusher-js-branding")
     js = PusherJs({"realtime": started["realtime"], "pk": pk,
                    "session_token": started["session_token"], "seconds": 15})
     try:
         assert js.until("subscribed")["channel"] == started["realtime"]["channel"]
         resp = httpx.put(f"{base}{API}/branding", json={"accent_color": "#00FF88"},
-                         headers=h(sk))
+                         headers=auth(sk))
         assert resp.status_code == 200
         event = js.until("event")
         assert event["event"] == "BrandingUpdated"
@@ -334,7 +318,7 @@ def test_pusher_js_repaints_on_branding_update(served: ServedProcess) -> None:
         assert event["data"]["business"]["slug"] == resp.json()["data"]["slug"]
     finally:
         js.stop()
-    after = httpx.get(f"{base}{API}/chat/config", headers=h(pk, **{"If-None-Match": etag}))
+    after = httpx.get(f"{base}{API}/chat/config", headers=auth(pk, **{"If-None-Match": etag}))
     assert after.status_code == 200 and after.headers["ETag"] != etag
     assert after.json()["data"]["branding"]["accent_color"] == "#00FF88"
 
@@ -343,7 +327,7 @@ def test_pusher_js_agent_gets_the_business_feed(served: ServedProcess) -> None:
     base, pk, sk = served.base, served.pk, served.sk
     made = httpx.post(f"{base}{API}/agents", json={"email": "js@demo.test",
                                                    "password": "pusher-js agent"},
-                      headers=h(sk))
+                      headers=auth(sk))
     assert made.status_code == 201, made.text
     logged = httpx.post(f"{base}{API}/auth/login", json={
         "email": "js@demo.test", "password": "pusher-js agent", "mode": "test"}).json()["data"]
@@ -378,7 +362,7 @@ def test_login_gives_a_token_for_the_agent_api(client: Any, app: Any,
         "key": app.config["REALTIME_APP_KEY"], "host": "localhost", "port": 80,
         "scheme": "http", "channel": f"private-business.{biz['id']}",
         "auth_endpoint": "http://localhost/api/v1/broadcasting/auth"}
-    agents = client.get(f"{API}/agents", headers=h(data["token"]))
+    agents = client.get(f"{API}/agents", headers=auth(data["token"]))
     assert agents.status_code == 200
     assert [a["email"] for a in body(agents)["data"]] == ["owner@acme.test"]
 
@@ -423,17 +407,17 @@ def test_a_short_password_from_before_still_logs_in(client: Any, app: Any,
 
 def test_expired_agent_token_is_token_expired(client: Any, app: Any, biz: dict[str, Any],
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    token = owner_token(client, app, biz)
-    assert client.get(f"{API}/agents", headers=h(token)).status_code == 200
+    token = agent_token(app, biz["id"], user_id=biz["owner_id"])
+    assert client.get(f"{API}/agents", headers=auth(token)).status_code == 200
     later = time.time() + (app.config["AGENT_TOKEN_HOURS"] * 3600 + 5)
     monkeypatch.setattr(itsdangerous.timed, "time", types.SimpleNamespace(time=lambda: later))
-    resp = client.get(f"{API}/agents", headers=h(token))
+    resp = client.get(f"{API}/agents", headers=auth(token))
     assert resp.status_code == 401 and body(resp)["error"] == "token_expired"
 
 
 def test_tampered_agent_token_is_refused(client: Any, app: Any, biz: dict[str, Any]) -> None:
-    token = owner_token(client, app, biz)
-    resp = client.get(f"{API}/agents", headers=h(token[:-2] + "xx"))
+    token = agent_token(app, biz["id"], user_id=biz["owner_id"])
+    resp = client.get(f"{API}/agents", headers=auth(token[:-2] + "xx"))
     assert resp.status_code == 401 and body(resp)["error"] == "invalid_api_key"
 
 
@@ -453,7 +437,7 @@ def test_one_email_in_two_businesses(client: Any, app: Any, biz: dict[str, Any])
     picked = login(client, "sam@both.test", "password at globex")
     assert picked.status_code == 200
     token = body(picked)["data"]["token"]
-    assert body(client.get(f"{API}/branding", headers=h(token)))["data"]["slug"] == "globex"
+    assert body(client.get(f"{API}/branding", headers=auth(token)))["data"]["slug"] == "globex"
     set_password(app, other["id"], "sam@both.test", "password at acme")
     ambiguous = login(client, "sam@both.test", "password at acme")
     assert ambiguous.status_code == 400 and body(ambiguous)["field"] == "business"
@@ -463,13 +447,13 @@ def test_one_email_in_two_businesses(client: Any, app: Any, biz: dict[str, Any])
 
 
 def test_role_decides_the_scopes(client: Any, app: Any, biz: dict[str, Any]) -> None:
-    token = agent_token(client, app, biz)
+    token = agent_token(app, biz["id"], user_id=add_user(app, biz["id"]))
     refused = create_key(client, token, type="publishable")
     assert refused.status_code == 403 and body(refused)["error"] == "insufficient_scope"
-    invite = client.post(f"{API}/agents", json={"email": "x@acme.test"}, headers=h(token))
+    invite = client.post(f"{API}/agents", json={"email": "x@acme.test"}, headers=auth(token))
     assert invite.status_code == 403
-    assert client.get(f"{API}/agents", headers=h(token)).status_code == 200
-    owner = owner_token(client, app, biz)
+    assert client.get(f"{API}/agents", headers=auth(token)).status_code == 200
+    owner = agent_token(app, biz["id"], user_id=biz["owner_id"])
     made = create_key(client, owner, type="publishable")
     assert made.status_code == 201 and body(made)["data"]["mode"] == "test"  # the token's mode
 
@@ -486,9 +470,9 @@ def test_suspended_business_cannot_log_in(client: Any, app: Any, biz: dict[str, 
 
 
 def test_invite_then_accept(client: Any, app: Any, biz: dict[str, Any]) -> None:
-    owner = owner_token(client, app, biz)
+    owner = agent_token(app, biz["id"], user_id=biz["owner_id"])
     resp = client.post(f"{API}/agents", json={"email": "Bea@Acme.test", "name": "Bea"},
-                       headers=h(owner))
+                       headers=auth(owner))
     assert resp.status_code == 201, resp.get_data(as_text=True)
     agent = body(resp)["data"]
     assert (agent["email"], agent["name"], agent["role"], agent["online"]) == (
@@ -502,7 +486,7 @@ def test_invite_then_accept(client: Any, app: Any, biz: dict[str, Any]) -> None:
     assert accepted.status_code == 200, accepted.get_data(as_text=True)
     assert body(accepted)["data"]["agent"]["id"] == agent["id"]
     token = body(accepted)["data"]["token"]
-    assert client.get(f"{API}/agents", headers=h(token)).status_code == 200
+    assert client.get(f"{API}/agents", headers=auth(token)).status_code == 200
     assert login(client, "bea@acme.test", "bea's long password").status_code == 200
     reused = client.post(f"{API}/auth/accept-invite",
                          json={"token": invite, "password": "another long password"})
@@ -512,9 +496,9 @@ def test_invite_then_accept(client: Any, app: Any, biz: dict[str, Any]) -> None:
 
 def test_invite_expires_after_seven_days(client: Any, app: Any, biz: dict[str, Any],
                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    owner = owner_token(client, app, biz)
+    owner = agent_token(app, biz["id"], user_id=biz["owner_id"])
     invite = body(client.post(f"{API}/agents", json={"email": "late@acme.test"},
-                              headers=h(owner)))["data"]["invite_token"]
+                              headers=auth(owner)))["data"]["invite_token"]
     later = time.time() + 7 * 86400 + 5
     monkeypatch.setattr(itsdangerous.timed, "time", types.SimpleNamespace(time=lambda: later))
     resp = client.post(f"{API}/auth/accept-invite",
@@ -524,7 +508,7 @@ def test_invite_expires_after_seven_days(client: Any, app: Any, biz: dict[str, A
 
 def test_agent_token_is_not_an_invite(client: Any, app: Any, biz: dict[str, Any]) -> None:
     add_user(app, biz["id"], "nopass@acme.test", password=None)
-    token = owner_token(client, app, biz)
+    token = agent_token(app, biz["id"], user_id=biz["owner_id"])
     resp = client.post(f"{API}/auth/accept-invite",
                        json={"token": token[3:], "password": "long enough password"})
     assert resp.status_code == 400 and body(resp)["error"] == "invalid_invite"
@@ -534,7 +518,7 @@ def test_agent_with_a_password_gets_no_invite(client: Any, app: Any,
                                               biz: dict[str, Any]) -> None:
     resp = client.post(f"{API}/agents", json={"email": "own@acme.test", "role": "owner",
                                               "password": "owner's password"},
-                       headers=h(biz["sk"]))
+                       headers=auth(biz["sk"]))
     assert resp.status_code == 201 and "invite_token" not in body(resp)["data"]
     logged = login(client, "own@acme.test", "owner's password")
     assert body(logged)["data"]["agent"]["role"] == "owner"
@@ -551,7 +535,7 @@ def test_agent_with_a_password_gets_no_invite(client: Any, app: Any,
 ])
 def test_create_agent_validation(client: Any, app: Any, biz: dict[str, Any],
                                  fields: dict[str, Any], field: str) -> None:
-    resp = client.post(f"{API}/agents", json=fields, headers=h(biz["sk"]))
+    resp = client.post(f"{API}/agents", json=fields, headers=auth(biz["sk"]))
     assert resp.status_code == 400 and body(resp)["field"] == field
     with session_scope(app) as s:
         assert len(s.scalars(select(User)).all()) == 1
@@ -560,10 +544,10 @@ def test_create_agent_validation(client: Any, app: Any, biz: dict[str, Any],
 def test_agents_are_listed_per_business(client: Any, app: Any, biz: dict[str, Any]) -> None:
     other = make_business(app, "Globex")
     add_user(app, biz["id"], "ann@acme.test")
-    rows = body(client.get(f"{API}/agents", headers=h(biz["sk"])))
+    rows = body(client.get(f"{API}/agents", headers=auth(biz["sk"])))
     assert [a["email"] for a in rows["data"]] == ["owner@acme.test", "ann@acme.test"]
     assert rows["meta"]["total"] == 2
-    theirs = body(client.get(f"{API}/agents", headers=h(other["sk"])))["data"]
+    theirs = body(client.get(f"{API}/agents", headers=auth(other["sk"])))["data"]
     assert [a["email"] for a in theirs] == ["owner@globex.test"]
 
 
@@ -571,12 +555,12 @@ def test_agents_are_listed_per_business(client: Any, app: Any, biz: dict[str, An
 
 
 def test_heartbeat_makes_the_agent_online(client: Any, app: Any, biz: dict[str, Any]) -> None:
-    token = agent_token(client, app, biz)
+    token = agent_token(app, biz["id"], user_id=add_user(app, biz["id"]))
     assert body(config(client, biz["pk"]))["data"]["presence"]["agents_online"] == 0
-    beat = client.post(f"{API}/agents/heartbeat", headers=h(token))
+    beat = client.post(f"{API}/agents/heartbeat", headers=auth(token))
     assert beat.status_code == 200 and body(beat) == {"ok": True}
     assert body(config(client, biz["pk"]))["data"]["presence"]["agents_online"] == 1
-    listed = body(client.get(f"{API}/agents", headers=h(token)))["data"]
+    listed = body(client.get(f"{API}/agents", headers=auth(token)))["data"]
     assert {a["email"]: a["online"] for a in listed} == {"owner@acme.test": False,
                                                         "ann@acme.test": True}
     other = make_business(app, "Globex")
@@ -588,7 +572,7 @@ def test_heartbeat_makes_the_agent_online(client: Any, app: Any, biz: dict[str, 
 
 
 def test_heartbeat_needs_a_person(client: Any, biz: dict[str, Any]) -> None:
-    resp = client.post(f"{API}/agents/heartbeat", headers=h(biz["sk"]))
+    resp = client.post(f"{API}/agents/heartbeat", headers=auth(biz["sk"]))
     assert resp.status_code == 403 and body(resp)["error"] == "forbidden"
 
 
@@ -600,12 +584,12 @@ def business_socket(base: str, app: Any, credential: str, business_id: int) -> P
     sock = PusherTestClient(base.replace("http://", "ws://")
                             + f"/app/{app.config['REALTIME_APP_KEY']}?protocol=7")
     channel = f"private-business.{business_id}"
-    auth = httpx.post(f"{base}{API}/broadcasting/auth",
-                      data={"socket_id": sock.socket_id(), "channel_name": channel},
-                      headers=h(credential))
-    assert auth.status_code == 200, auth.text
-    assert set(auth.json()) == {"auth", "channel_data"}
-    sock.send("pusher:subscribe", {"channel": channel, **auth.json()})
+    signed = httpx.post(f"{base}{API}/broadcasting/auth",
+                        data={"socket_id": sock.socket_id(), "channel_name": channel},
+                        headers=auth(credential))
+    assert signed.status_code == 200, signed.text
+    assert set(signed.json()) == {"auth", "channel_data"}
+    sock.send("pusher:subscribe", {"channel": channel, **signed.json()})
     sock.expect("pusher_internal:subscription_succeeded")
     return sock
 
@@ -613,13 +597,13 @@ def business_socket(base: str, app: Any, credential: str, business_id: int) -> P
 def visitor_send(base: str, pk: str, started: dict[str, Any], content: str) -> dict[str, Any]:
     resp = httpx.post(f"{base}{API}/chat/sessions/{started['conversation_id']}/messages",
                       json={"content": content},
-                      headers=h(pk, **{"X-Tickki-Session": started["session_token"]}))
+                      headers=auth(pk, **{"X-Tickki-Session": started["session_token"]}))
     assert resp.status_code == 201, resp.text
     return resp.json()["data"]  # type: ignore[no-any-return]
 
 
 def test_agent_receives_the_business_feed(live: str, app: Any, biz: dict[str, Any]) -> None:
-    token = agent_token(client=app.test_client(), app=app, biz=biz)
+    token = agent_token(app, biz["id"], user_id=add_user(app, biz["id"]))
     sock = business_socket(live, app, token, biz["id"])
     started = start_visitor(live, biz["pk"], "feed-visitor")
     created = sock.expect("TicketCreated")["data"]
@@ -629,7 +613,7 @@ def test_agent_receives_the_business_feed(live: str, app: Any, biz: dict[str, An
     assert got["channel"] == f"private-business.{biz['id']}"
     assert got["data"] == sent and got["data"]["conversation_id"] == started["conversation_id"]
     typing = httpx.post(f"{live}{API}/chat/sessions/{started['conversation_id']}/typing",
-                        headers=h(biz["pk"], **{"X-Tickki-Session": started["session_token"]}))
+                        headers=auth(biz["pk"], **{"X-Tickki-Session": started["session_token"]}))
     assert typing.status_code == 200
     assert sock.expect("TypingStarted")["data"]["role"] == "visitor"
     sock.close()
@@ -640,7 +624,8 @@ def test_test_mode_agents_never_see_live_events(live: str, app: Any,
     with session_scope(app) as s:
         _key, live_pk = do_create_key(s, s.get(Business, biz["id"]), "publishable", "live")
     client = app.test_client()
-    test_agent = business_socket(live, app, agent_token(client, app, biz), biz["id"])
+    ann = agent_token(app, biz["id"], user_id=add_user(app, biz["id"]))
+    test_agent = business_socket(live, app, ann, biz["id"])
     live_token = body(login(client, "ann@acme.test", mode="live"))["data"]["token"]
     live_agent = business_socket(live, app, live_token, biz["id"])
     started = start_visitor(live, live_pk, "live-visitor")
@@ -662,20 +647,20 @@ def test_channel_auth_is_for_your_own_business(live: str, app: Any, biz: dict[st
     sock = PusherTestClient(live.replace("http://", "ws://")
                             + f"/app/{app.config['REALTIME_APP_KEY']}?protocol=7")
     form = {"socket_id": sock.socket_id(), "channel_name": f"private-business.{other['id']}"}
-    refused = httpx.post(f"{live}{API}/broadcasting/auth", data=form, headers=h(biz["sk"]))
+    refused = httpx.post(f"{live}{API}/broadcasting/auth", data=form, headers=auth(biz["sk"]))
     assert refused.status_code == 403 and refused.json()["error"] == "forbidden"
     session_channel = {**form, "channel_name": "private-chat.session.1"}
     assert httpx.post(f"{live}{API}/broadcasting/auth", data=session_channel,
-                      headers=h(biz["sk"])).status_code == 403
+                      headers=auth(biz["sk"])).status_code == 403
     bad_socket = {**form, "socket_id": "nope", "channel_name": f"private-business.{biz['id']}"}
-    resp = httpx.post(f"{live}{API}/broadcasting/auth", data=bad_socket, headers=h(biz["sk"]))
+    resp = httpx.post(f"{live}{API}/broadcasting/auth", data=bad_socket, headers=auth(biz["sk"]))
     assert resp.status_code == 400 and resp.json()["field"] == "socket_id"
-    pk = httpx.post(f"{live}{API}/broadcasting/auth", data=form, headers=h(biz["pk"]))
+    pk = httpx.post(f"{live}{API}/broadcasting/auth", data=form, headers=auth(biz["pk"]))
     assert pk.status_code == 401 and pk.json()["error"] == "wrong_key_type"
     # a signature for our channel does not open another business's channel
     ours = httpx.post(f"{live}{API}/broadcasting/auth",
                       data={**form, "channel_name": f"private-business.{biz['id']}"},
-                      headers=h(biz["sk"])).json()
+                      headers=auth(biz["sk"])).json()
     sock.send("pusher:subscribe", {"channel": f"private-business.{other['id']}", **ours})
     assert sock.expect("pusher:subscription_error")["data"]["status"] == 401
     sock.close()
@@ -684,7 +669,8 @@ def test_channel_auth_is_for_your_own_business(live: str, app: Any, biz: dict[st
 def test_open_business_socket_keeps_the_agent_online(live: str, app: Any,
                                                      biz: dict[str, Any]) -> None:
     client = app.test_client()
-    sock = business_socket(live, app, agent_token(client, app, biz), biz["id"])
+    ann = agent_token(app, biz["id"], user_id=add_user(app, biz["id"]))
+    sock = business_socket(live, app, ann, biz["id"])
     deadline = time.monotonic() + 8  # the watcher polls every 2 s
     online = 0
     while time.monotonic() < deadline and not online:
@@ -713,9 +699,11 @@ def test_visitors_see_agents_come_online_and_leave(live: str, app: Any,
     # a new channel is told the current count once (its config may be older)
     assert presence_until(visitor, 0) == [0]
     other = make_business(app, "Globex")  # its agent's presence is not ours to see
-    other_agent = business_socket(live, app, agent_token(app.test_client(), app, other,
-                                                         "gus@globex.test"), other["id"])
-    sock = business_socket(live, app, agent_token(app.test_client(), app, biz), biz["id"])
+    gus = add_user(app, other["id"], "gus@globex.test")
+    other_agent = business_socket(live, app, agent_token(app, other["id"], user_id=gus),
+                                  other["id"])
+    ann = agent_token(app, biz["id"], user_id=add_user(app, biz["id"]))
+    sock = business_socket(live, app, ann, biz["id"])
     assert presence_until(visitor, 1) == [1]  # the watcher polls every 2 s
     sock.close()
     other_agent.close()
@@ -730,6 +718,6 @@ def test_visitors_see_agents_come_online_and_leave(live: str, app: Any,
 def test_revoking_a_secret_key_closes_its_business_socket(live: str, app: Any,
                                                           biz: dict[str, Any]) -> None:
     sock = business_socket(live, app, biz["sk"], biz["id"])
-    resp = httpx.delete(f"{live}{API}/keys/{biz['sk_id']}", headers=h(biz["sk"]))
+    resp = httpx.delete(f"{live}{API}/keys/{biz['sk_id']}", headers=auth(biz["sk"]))
     assert resp.status_code == 200
     assert sock.close_code(timeout=6) == 4009

@@ -10,10 +10,9 @@ from sqlalchemy import select
 
 from server.auth import ROLE_SCOPES
 from server.db import session_scope
-from server.models import Business, Contact, User
-from server.security import AGENT_TOKEN_PREFIX
+from server.models import Business, Contact
 from server.services.keys import SCOPES, do_create_key
-from tests.conftest import make_business
+from tests.conftest import agent_token, auth, make_business
 
 PUBLIC_PREFIXES = ("/api/v1/chat/", "/api/v1/auth/")  # visitor API and login: not agent routes
 PARAM = re.compile(r"<(?:[^:>]+:)?([a-z_]+)(?:\([^)]*\))?>")
@@ -42,28 +41,19 @@ def url(rule: str, ids: dict[str, int]) -> str:
     return PARAM.sub(lambda m: str(ids[m.group(1)]), rule)
 
 
-def agent_token(app: Any, business_id: int, role: str = "owner") -> str:
-    with session_scope(app) as session:
-        user = User(business_id=business_id, email=f"{role}-{business_id}@matrix.test",
-                    name=role, role=role)
-        session.add(user)
-        session.flush()
-        payload = {"u": user.id, "b": business_id, "m": "test"}
-    return AGENT_TOKEN_PREFIX + app.extensions["agent_tokens"].dumps(payload)
-
-
 @pytest.fixture
 def world(app: Any, client: Any) -> dict[str, Any]:
     """Business A with a ticket, a contact and a key; business B's credentials."""
     a, b = make_business(app, "Alpha"), make_business(app, "Beta")
     started = client.post("/api/v1/chat/sessions", json={"visitor_id": "alpha-visitor"},
-                          headers={"Authorization": f"Bearer {a['pk']}"}).get_json()["data"]
+                          headers=auth(a["pk"])).get_json()["data"]
     with session_scope(app) as session:
         contact_id = session.scalar(select(Contact.id).where(Contact.visitor_id == "alpha-visitor"))
     ids = {"ticket_id": started["conversation_id"], "contact_id": contact_id,
            "key_id": a["pk_id"], "id": started["conversation_id"]}
     return {"a": a, "b": b, "ids": ids,
-            "b_token": agent_token(app, b["id"]), "a_token": agent_token(app, a["id"])}
+            "b_token": agent_token(app, b["id"], role="owner"),
+            "a_token": agent_token(app, a["id"], role="owner")}
 
 
 def valid_body(method: str, path: str) -> dict[str, Any] | None:
@@ -82,7 +72,7 @@ def valid_body(method: str, path: str) -> dict[str, Any] | None:
 def call(client: Any, method: str, path: str, credential: str) -> Any:
     body = valid_body(method, path)
     return client.open(path, method=method, json=body,
-                       headers={"Authorization": f"Bearer {credential}"})
+                       headers=auth(credential))
 
 
 def test_a_key_lacking_the_scope_gets_403(app: Any, client: Any, world: dict[str, Any]) -> None:
@@ -129,7 +119,7 @@ def test_another_business_sees_404_on_every_route_with_an_id(app: Any, client: A
         assert resp.get_json()["error"] == "not_found"
     # and A's things are still there for A
     resp = client.get(f"/api/v1/tickets/{world['ids']['ticket_id']}",
-                      headers={"Authorization": f"Bearer {world['a']['sk']}"})
+                      headers=auth(world["a"]['sk']))
     assert resp.status_code == 200
 
 
@@ -138,9 +128,9 @@ def test_another_business_sees_404_on_every_route_with_an_id(app: Any, client: A
                                           ("/api/v1/keys", "key_id")])
 def test_lists_of_another_business_do_not_show_a(client: Any, world: dict[str, Any],
                                                  path: str, id_name: str) -> None:
-    mine = client.get(path, headers={"Authorization": f"Bearer {world['a']['sk']}"})
+    mine = client.get(path, headers=auth(world["a"]['sk']))
     assert world["ids"][id_name] in {row["id"] for row in mine.get_json()["data"]}
     for credential in (world["b"]["sk"], world["b_token"]):
-        resp = client.get(path, headers={"Authorization": f"Bearer {credential}"})
+        resp = client.get(path, headers=auth(credential))
         assert resp.status_code == 200, (path, resp.get_json())
         assert world["ids"][id_name] not in {row["id"] for row in resp.get_json()["data"]}

@@ -17,23 +17,16 @@ from server import create_app
 from server.db import session_scope
 from server.models import ApiKey, Base, Business, ChatSession, Contact, Conversation, Message
 from server.services.keys import do_create_key
-from tests.conftest import make_business
+from tests.conftest import auth, make_business
 
 CHAT = "/api/v1/chat"
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z$")
 
 
-def h(pk: str, token: str | None = None, **extra: str) -> dict[str, str]:
-    out = {"Authorization": f"Bearer {pk}", **extra}
-    if token:
-        out["X-Tickki-Session"] = token
-    return out
-
-
 def start(client: Any, pk: str, visitor_id: str = "v-1", headers: dict[str, str] | None = None,
           **extra: Any) -> dict[str, Any]:
     resp = client.post(f"{CHAT}/sessions", json={"visitor_id": visitor_id, **extra},
-                       headers={**h(pk), **(headers or {})})
+                       headers={**auth(pk), **(headers or {})})
     assert resp.status_code == 201, resp.get_data(as_text=True)
     return resp.get_json()["data"]  # type: ignore[no-any-return]
 
@@ -43,13 +36,14 @@ def url(sess: dict[str, Any], tail: str = "messages") -> str:
 
 
 def send(client: Any, pk: str, sess: dict[str, Any], content: str) -> dict[str, Any]:
-    resp = client.post(url(sess), json={"content": content}, headers=h(pk, sess["session_token"]))
+    resp = client.post(url(sess), json={"content": content},
+                       headers=auth(pk, sess["session_token"]))
     assert resp.status_code == 201, resp.get_data(as_text=True)
     return resp.get_json()["data"]  # type: ignore[no-any-return]
 
 
 def history(client: Any, pk: str, sess: dict[str, Any], query: str = "") -> dict[str, Any]:
-    resp = client.get(f"{url(sess)}?{query}", headers=h(pk, sess["session_token"]))
+    resp = client.get(f"{url(sess)}?{query}", headers=auth(pk, sess["session_token"]))
     assert resp.status_code == 200, resp.get_data(as_text=True)
     return resp.get_json()  # type: ignore[no-any-return]
 
@@ -83,7 +77,7 @@ def sess(client: Any, biz: dict[str, Any]) -> dict[str, Any]:
 # ---------- config ---------------------------------------------------------------
 
 def test_config_shape_and_etag(app: Any, client: Any, biz: dict[str, Any]) -> None:
-    resp = client.get(f"{CHAT}/config", headers=h(biz["pk"]))
+    resp = client.get(f"{CHAT}/config", headers=auth(biz["pk"]))
     assert resp.status_code == 200
     data = resp.get_json()["data"]
     assert set(data) == {"business", "branding", "features", "limits", "presence",
@@ -104,12 +98,12 @@ def test_config_shape_and_etag(app: Any, client: Any, biz: dict[str, Any]) -> No
 
     etag = resp.headers["ETag"]
     assert etag.startswith('"') and etag.endswith('"') and len(etag) > 2
-    cached = client.get(f"{CHAT}/config", headers=h(biz["pk"], **{"If-None-Match": etag}))
+    cached = client.get(f"{CHAT}/config", headers=auth(biz["pk"], **{"If-None-Match": etag}))
     assert cached.status_code == 304 and cached.get_data() == b""
     assert cached.headers["ETag"] == etag
 
     set_business(app, biz["id"], primary_color="#FF0000")
-    fresh = client.get(f"{CHAT}/config", headers=h(biz["pk"], **{"If-None-Match": etag}))
+    fresh = client.get(f"{CHAT}/config", headers=auth(biz["pk"], **{"If-None-Match": etag}))
     assert fresh.status_code == 200
     assert fresh.headers["ETag"] != etag
     assert fresh.get_json()["data"]["branding"]["primary_color"] == "#FF0000"
@@ -119,7 +113,8 @@ def test_config_shape_and_etag(app: Any, client: Any, biz: dict[str, Any]) -> No
 
 def test_start_session_shape(app: Any, client: Any, biz: dict[str, Any]) -> None:
     resp = client.post(f"{CHAT}/sessions", json={"visitor_id": "v-1", "name": "Ann",
-                                                 "email": "ann@example.com"}, headers=h(biz["pk"]))
+                                                 "email": "ann@example.com"},
+                       headers=auth(biz["pk"]))
     assert resp.status_code == 201
     data = resp.get_json()["data"]
     assert type(data["session_id"]) is int and type(data["conversation_id"]) is int
@@ -224,7 +219,7 @@ def test_agent_reply_reaches_visitor_history(app: Any, client: Any, biz: dict[st
                                              sess: dict[str, Any]) -> None:
     send(client, biz["pk"], sess, "help?")
     resp = client.post(f"/api/v1/tickets/{sess['conversation_id']}/messages",
-                       json={"content": "On it."}, headers=h(biz["sk"]))
+                       json={"content": "On it."}, headers=auth(biz["sk"]))
     assert resp.status_code == 201, resp.get_data(as_text=True)
     reply = resp.get_json()["data"]
     assert_chat_message(reply, "outbound", "On it.")
@@ -233,14 +228,14 @@ def test_agent_reply_reaches_visitor_history(app: Any, client: Any, biz: dict[st
                                                                 ("inbound", "help?")]
     other = make_business(app, "Other")
     resp = client.post(f"/api/v1/tickets/{sess['conversation_id']}/messages",
-                       json={"content": "intruder"}, headers=h(other["sk"]))
+                       json={"content": "intruder"}, headers=auth(other["sk"]))
     assert resp.status_code == 404 and resp.get_json()["error"] == "not_found"
     assert count(app, Message) == 2
 
 
 def test_identify_updates_contact(app: Any, client: Any, biz: dict[str, Any],
                                   sess: dict[str, Any]) -> None:
-    resp = client.post(url(sess, "identify"), headers=h(biz["pk"], sess["session_token"]),
+    resp = client.post(url(sess, "identify"), headers=auth(biz["pk"], sess["session_token"]),
                        json={"name": "Bo", "email": "bo@example.com", "phone": "+1 555 0100"})
     assert resp.status_code == 200
     contact = resp.get_json()["data"]
@@ -258,7 +253,7 @@ def test_typing_and_heartbeat(app: Any, client: Any, biz: dict[str, Any], sess: 
                               tail: str) -> None:
     day_ago = age_session(app, sess, days=1)
     for _ in range(2):  # the second typing is debounced; the answer is the same
-        resp = client.post(url(sess, tail), headers=h(biz["pk"], sess["session_token"]))
+        resp = client.post(url(sess, tail), headers=auth(biz["pk"], sess["session_token"]))
         assert resp.status_code == 200 and resp.get_json() == {"ok": True}
     assert last_seen(app, sess) > day_ago  # any use of the session keeps it alive
     assert count(app, Message) == 0
@@ -287,7 +282,7 @@ def test_using_a_session_keeps_it_alive(app: Any, client: Any, biz: dict[str, An
 def test_broadcasting_auth_signature(app: Any, client: Any, biz: dict[str, Any],
                                      sess: dict[str, Any]) -> None:
     channel = sess["realtime"]["channel"]
-    resp = client.post(f"{CHAT}/broadcasting/auth", headers=h(biz["pk"], sess["session_token"]),
+    resp = client.post(f"{CHAT}/broadcasting/auth", headers=auth(biz["pk"], sess["session_token"]),
                        data={"socket_id": "123.456", "channel_name": channel})
     assert resp.status_code == 200
     body = resp.get_json()
@@ -314,8 +309,8 @@ def test_broadcasting_auth_signature(app: Any, client: Any, biz: dict[str, Any],
 def test_allow_lists(app: Any, client: Any, options: dict[str, Any], headers: dict[str, str],
                      allowed: bool) -> None:
     pk = make_business(app, "Shop", **options)["pk"]
-    config = client.get(f"{CHAT}/config", headers=h(pk, **headers))
-    started = client.post(f"{CHAT}/sessions", json={"visitor_id": "v"}, headers=h(pk, **headers))
+    config = client.get(f"{CHAT}/config", headers=auth(pk, **headers))
+    started = client.post(f"{CHAT}/sessions", json={"visitor_id": "v"}, headers=auth(pk, **headers))
     if allowed:
         assert (config.status_code, started.status_code) == (200, 201)
     else:
@@ -343,9 +338,9 @@ def test_live_mode_is_separate(app: Any, client: Any, biz: dict[str, Any],
     assert pk_live.startswith("pk_live_")
     live = start(client, pk_live)
     assert live["conversation_id"] != sess["conversation_id"]
-    resp = client.get(url(sess), headers=h(pk_live, sess["session_token"]))
+    resp = client.get(url(sess), headers=auth(pk_live, sess["session_token"]))
     assert resp.status_code == 401 and resp.get_json()["error"] == "invalid_session"
-    resp = client.get(url(live), headers=h(biz["pk"], live["session_token"]))
+    resp = client.get(url(live), headers=auth(biz["pk"], live["session_token"]))
     assert resp.status_code == 401 and resp.get_json()["error"] == "invalid_session"
     with session_scope(app) as s:
         assert sorted(s.scalars(select(Conversation.mode))) == ["live", "test"]
@@ -353,9 +348,9 @@ def test_live_mode_is_separate(app: Any, client: Any, biz: dict[str, Any],
 
 def test_required_identification(app: Any, client: Any, biz: dict[str, Any]) -> None:
     set_business(app, biz["id"], require_identification=True)
-    config = client.get(f"{CHAT}/config", headers=h(biz["pk"])).get_json()["data"]
+    config = client.get(f"{CHAT}/config", headers=auth(biz["pk"])).get_json()["data"]
     assert config["identification"] == {"required_on_start": True}
-    resp = client.post(f"{CHAT}/sessions", json={"visitor_id": "anon"}, headers=h(biz["pk"]))
+    resp = client.post(f"{CHAT}/sessions", json={"visitor_id": "anon"}, headers=auth(biz["pk"]))
     assert resp.status_code == 400 and resp.get_json()["error"] == "validation_error"
     assert (count(app, Contact), count(app, ChatSession)) == (0, 0)
     data = start(client, biz["pk"], "known", email="kim@example.com")
@@ -373,7 +368,7 @@ def test_key_verification_is_cached(monkeypatch: pytest.MonkeyPatch, client: Any
 
     monkeypatch.setattr("server.security.verify_secret", counting)
     for _ in range(5):
-        assert client.get(f"{CHAT}/config", headers=h(biz["pk"])).status_code == 200
+        assert client.get(f"{CHAT}/config", headers=auth(biz["pk"])).status_code == 200
     assert calls == [biz["pk"]]
 
 
@@ -381,9 +376,9 @@ def test_visitor_writing_reopens_a_resolved_ticket_and_clears_resolution(
         app: Any, client: Any, biz: dict[str, Any], sess: dict[str, Any]) -> None:
     ticket = f"/api/v1/tickets/{sess['conversation_id']}"
     resolved = client.patch(ticket, json={"status": "resolved"},
-                            headers={"Authorization": f"Bearer {biz['sk']}"}).get_json()["data"]
+                            headers=auth(biz["sk"])).get_json()["data"]
     assert resolved["status"] == "resolved" and resolved["resolved_at"] is not None
     send(client, biz["pk"], sess, "one more thing")
-    again = client.get(ticket, headers={"Authorization": f"Bearer {biz['sk']}"}).get_json()
+    again = client.get(ticket, headers=auth(biz["sk"])).get_json()
     assert again["data"]["status"] == "open"
     assert again["data"]["resolved_at"] is None and again["data"]["resolved_by"] is None

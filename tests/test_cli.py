@@ -16,12 +16,12 @@ import httpx
 import pytest
 from sqlalchemy import func, insert, select, update
 
+from server.channels import conversation_topic
 from server.cli import main
 from server.db import session_scope
 from server.models import Message, RelayEvent, User, utcnow
 from server.realtime.hub import Hub
 from server.realtime.relay import KEEP_SECONDS, RELAY, RelayReader
-from server.services.chat import conversation_topic
 from tests.conftest import ServedProcess, auth, db_upgrade, start_visitor
 from tests.pusher import PusherTestClient
 from tests.test_admin import business_socket

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from server import create_app
-from tests.conftest import make_business, start_visitor
+from tests.conftest import auth, make_business, start_visitor
 
 ORIGIN = "https://shop.example"
 ALLOWED_HEADERS = {"authorization", "content-type", "x-tickki-session", "x-tickki-bundle-id",
@@ -40,7 +40,7 @@ def test_preflight(client: Any, path: str, method: str) -> None:
 
 def test_success_carries_cors_headers(client: Any, biz: dict) -> None:
     resp = client.get("/api/v1/chat/config",
-                      headers={"Origin": ORIGIN, "Authorization": f"Bearer {biz['pk']}"})
+                      headers=auth(biz["pk"], Origin=ORIGIN))
     assert resp.status_code == 200
     cors_ok(resp)
     assert "ETag" in resp.headers["Access-Control-Expose-Headers"]
@@ -59,18 +59,17 @@ def test_auth_errors_carry_cors_headers(client: Any, headers: dict, status: int,
 
 def test_origin_not_allowed_is_readable_by_the_page(app: Any, client: Any) -> None:
     keys = make_business(app, "Allowlisted", origins=["https://allowed.example"])
-    resp = client.get("/api/v1/chat/config", headers={
-        "Origin": ORIGIN, "Authorization": f"Bearer {keys['pk']}"})
+    resp = client.get("/api/v1/chat/config", headers=auth(keys["pk"], Origin=ORIGIN))
     assert resp.status_code == 403 and resp.json["error"] == "origin_not_allowed"
     cors_ok(resp)
-    good = client.get("/api/v1/chat/config", headers={
-        "Origin": "https://allowed.example", "Authorization": f"Bearer {keys['pk']}"})
+    good = client.get("/api/v1/chat/config",
+                      headers=auth(keys["pk"], Origin="https://allowed.example"))
     assert good.status_code == 200
     cors_ok(good, "https://allowed.example")
 
 
 def test_other_errors_carry_cors_headers(client: Any, biz: dict) -> None:
-    pk = {"Origin": ORIGIN, "Authorization": f"Bearer {biz['pk']}"}
+    pk = auth(biz["pk"], Origin=ORIGIN)
     unknown = client.get("/api/v1/chat/nope", headers=pk)
     assert unknown.status_code == 404
     cors_ok(unknown)
@@ -87,7 +86,7 @@ def test_rate_limited_answer_carries_cors_headers(tmp_path: Any) -> None:
                       "RATE_LIMIT_REQUESTS": 3})
     keys = make_business(app)
     client = app.test_client()
-    headers = {"Origin": ORIGIN, "Authorization": f"Bearer {keys['pk']}"}
+    headers = auth(keys["pk"], Origin=ORIGIN)
     answers = [client.get("/api/v1/chat/config", headers=headers) for _ in range(10)]
     limited = [r for r in answers if r.status_code == 429]
     assert limited, [r.status_code for r in answers]
@@ -98,15 +97,14 @@ def test_rate_limited_answer_carries_cors_headers(tmp_path: Any) -> None:
 
 def test_session_calls_carry_cors_headers(app: Any, live: str, client: Any, biz: dict) -> None:
     visitor = start_visitor(live, biz["pk"])
-    resp = client.get(f"/api/v1/chat/sessions/{visitor['conversation_id']}/messages", headers={
-        "Origin": ORIGIN, "Authorization": f"Bearer {biz['pk']}",
-        "X-Tickki-Session": visitor["session_token"]})
+    resp = client.get(f"/api/v1/chat/sessions/{visitor['conversation_id']}/messages",
+                      headers=auth(biz["pk"], visitor["session_token"], Origin=ORIGIN))
     assert resp.status_code == 200
     cors_ok(resp)
 
 
 def test_no_origin_no_allow_origin(client: Any, biz: dict) -> None:
-    resp = client.get("/api/v1/chat/config", headers={"Authorization": f"Bearer {biz['pk']}"})
+    resp = client.get("/api/v1/chat/config", headers=auth(biz["pk"]))
     assert resp.status_code == 200 and "Access-Control-Allow-Origin" not in resp.headers
     assert "Origin" in resp.headers["Vary"]  # caches must not reuse it for a page
 
@@ -123,9 +121,10 @@ def test_same_origin_get_without_origin_header_is_allowed(app: Any, client: Any)
     # Browsers send no Origin on a same-origin GET, only Sec-Fetch-Site: a key allow-listing
     # the chat server's own origin (its demo page) must still work there.
     keys = make_business(app, "SelfHosted", origins=["http://localhost"])
-    auth = {"Authorization": f"Bearer {keys['pk']}"}
-    same = client.get("/api/v1/chat/config", headers={**auth, "Sec-Fetch-Site": "same-origin"})
+    same = client.get("/api/v1/chat/config",
+                      headers=auth(keys["pk"], **{"Sec-Fetch-Site": "same-origin"}))
     assert same.status_code == 200, same.get_data(as_text=True)
     # a cross-site page that hides its Origin gains nothing
-    other = client.get("/api/v1/chat/config", headers={**auth, "Sec-Fetch-Site": "cross-site"})
+    other = client.get("/api/v1/chat/config",
+                       headers=auth(keys["pk"], **{"Sec-Fetch-Site": "cross-site"}))
     assert other.status_code == 403 and other.json["error"] == "origin_not_allowed"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -11,16 +12,9 @@ from sqlalchemy import func, select
 from server.db import session_scope
 from server.models import Business, ChatSession, Contact, Conversation, IdempotencyRecord, Message
 from server.services.keys import do_create_key, do_revoke_key
-from tests.conftest import make_business
+from tests.conftest import auth, make_business
 
 CHAT = "/api/v1/chat"
-
-
-def h(pk: str | None = None, token: str | None = None, **extra: str) -> dict[str, str]:
-    out = {"Authorization": f"Bearer {pk}"} if pk else {}
-    if token:
-        out["X-Tickki-Session"] = token
-    return {**out, **extra}
 
 
 def counts(app: Any) -> dict[str, int]:
@@ -42,7 +36,8 @@ def assert_error(resp: Any, status: int, code: str, field: str | None = None) ->
 
 
 def start(client: Any, pk: str, visitor_id: str = "v-1", **extra: Any) -> dict[str, Any]:
-    resp = client.post(f"{CHAT}/sessions", json={"visitor_id": visitor_id, **extra}, headers=h(pk))
+    resp = client.post(f"{CHAT}/sessions", json={"visitor_id": visitor_id, **extra},
+                       headers=auth(pk))
     assert resp.status_code == 201, resp.get_data(as_text=True)
     return resp.get_json()["data"]  # type: ignore[no-any-return]
 
@@ -66,7 +61,7 @@ def sess(client: Any, biz: dict[str, Any]) -> dict[str, Any]:
 ])
 def test_routing_errors_are_json(client: Any, biz: dict[str, Any], method: str, path: str,
                                  status: int, code: str) -> None:
-    resp = getattr(client, method)(path, headers=h(biz["pk"]))
+    resp = getattr(client, method)(path, headers=auth(biz["pk"]))
     assert_error(resp, status, code)
     assert "<html" not in resp.get_data(as_text=True).lower()
     if status == 405:
@@ -75,7 +70,7 @@ def test_routing_errors_are_json(client: Any, biz: dict[str, Any], method: str, 
 
 # ---------- keys --------------------------------------------------------------
 
-@pytest.mark.parametrize("auth,code", [
+@pytest.mark.parametrize("header,code", [
     (None, "missing_api_key"),
     ("Bearer ", "missing_api_key"),
     ("Basic dXNlcjpwYXNz", "missing_api_key"),
@@ -83,12 +78,12 @@ def test_routing_errors_are_json(client: Any, biz: dict[str, Any], method: str, 
     ("Bearer pk_test_" + "A" * 34, "invalid_api_key"),  # well-formed, unknown
     ("WRONG_SECRET", "invalid_api_key"),  # right lookup prefix, wrong secret part
 ])
-def test_bad_api_key(app: Any, client: Any, biz: dict[str, Any], auth: str | None,
+def test_bad_api_key(app: Any, client: Any, biz: dict[str, Any], header: str | None,
                      code: str) -> None:
-    if auth == "WRONG_SECRET":
-        auth = "Bearer " + biz["pk"][:-4] + ("zzzz" if not biz["pk"].endswith("zzzz") else "yyyy")
+    if header == "WRONG_SECRET":
+        header = "Bearer " + biz["pk"][:-4] + ("zzzz" if not biz["pk"].endswith("zzzz") else "yyyy")
     before = counts(app)
-    headers = {"Authorization": auth} if auth else {}
+    headers = {"Authorization": header} if header else {}
     assert_error(client.get(f"{CHAT}/config", headers=headers), 401, code)
     resp = client.post(f"{CHAT}/sessions", json={"visitor_id": "v"}, headers=headers)
     assert_error(resp, 401, code)
@@ -97,15 +92,15 @@ def test_bad_api_key(app: Any, client: Any, biz: dict[str, Any], auth: str | Non
 
 def test_revoked_key_is_rejected_immediately(app: Any, client: Any, biz: dict[str, Any],
                                              sess: dict[str, Any]) -> None:
-    assert client.get(f"{CHAT}/config", headers=h(biz["pk"])).status_code == 200  # cache warm
+    assert client.get(f"{CHAT}/config", headers=auth(biz["pk"])).status_code == 200  # cache warm
     with session_scope(app) as s:
         do_revoke_key(s, biz["pk_id"])
     before = counts(app)
-    assert_error(client.get(f"{CHAT}/config", headers=h(biz["pk"])), 401, "invalid_api_key")
-    assert_error(client.post(f"{CHAT}/sessions", json={"visitor_id": "v-2"}, headers=h(biz["pk"])),
-                 401, "invalid_api_key")
+    assert_error(client.get(f"{CHAT}/config", headers=auth(biz["pk"])), 401, "invalid_api_key")
+    assert_error(client.post(f"{CHAT}/sessions", json={"visitor_id": "v-2"},
+                             headers=auth(biz["pk"])), 401, "invalid_api_key")
     resp = client.post(msgs_url(sess), json={"content": "hi"},
-                       headers=h(biz["pk"], sess["session_token"]))
+                       headers=auth(biz["pk"], sess["session_token"]))
     assert_error(resp, 401, "invalid_api_key")
     assert counts(app) == before
 
@@ -113,11 +108,11 @@ def test_revoked_key_is_rejected_immediately(app: Any, client: Any, biz: dict[st
 def test_secret_key_on_visitor_endpoints(app: Any, client: Any, biz: dict[str, Any],
                                          sess: dict[str, Any]) -> None:
     before = counts(app)
-    assert_error(client.get(f"{CHAT}/config", headers=h(biz["sk"])), 401, "wrong_key_type")
-    assert_error(client.post(f"{CHAT}/sessions", json={"visitor_id": "v-9"}, headers=h(biz["sk"])),
-                 401, "wrong_key_type")
+    assert_error(client.get(f"{CHAT}/config", headers=auth(biz["sk"])), 401, "wrong_key_type")
+    assert_error(client.post(f"{CHAT}/sessions", json={"visitor_id": "v-9"},
+                             headers=auth(biz["sk"])), 401, "wrong_key_type")
     resp = client.post(msgs_url(sess), json={"content": "hi"},
-                       headers=h(biz["sk"], sess["session_token"]))
+                       headers=auth(biz["sk"], sess["session_token"]))
     assert_error(resp, 401, "wrong_key_type")
     assert counts(app) == before
 
@@ -126,7 +121,7 @@ def test_publishable_key_on_agent_endpoint(app: Any, client: Any, biz: dict[str,
                                            sess: dict[str, Any]) -> None:
     before = counts(app)
     resp = client.post(f"/api/v1/tickets/{sess['conversation_id']}/messages",
-                       json={"content": "agent?"}, headers=h(biz["pk"]))
+                       json={"content": "agent?"}, headers=auth(biz["pk"]))
     assert_error(resp, 401, "wrong_key_type")
     assert counts(app) == before
 
@@ -143,7 +138,7 @@ def test_secret_key_without_scope(app: Any, client: Any, biz: dict[str, Any],
     sk = _read_only_sk(app, biz)
     before = counts(app)
     resp = client.post(f"/api/v1/tickets/{sess['conversation_id']}/messages",
-                       json={"content": "agent reply"}, headers=h(sk))
+                       json={"content": "agent reply"}, headers=auth(sk))
     assert resp.status_code == 403 and resp.get_json()["error"] == "insufficient_scope"
     assert isinstance(resp.get_json()["message"], str)
     assert counts(app) == before
@@ -152,7 +147,7 @@ def test_secret_key_without_scope(app: Any, client: Any, biz: dict[str, Any],
 def test_insufficient_scope_body_has_no_field(app: Any, client: Any, biz: dict[str, Any],
                                              sess: dict[str, Any]) -> None:
     resp = client.post(f"/api/v1/tickets/{sess['conversation_id']}/messages",
-                       json={"content": "x"}, headers=h(_read_only_sk(app, biz)))
+                       json={"content": "x"}, headers=auth(_read_only_sk(app, biz)))
     assert_error(resp, 403, "insufficient_scope")
 
 
@@ -171,7 +166,7 @@ def test_session_token_required(app: Any, client: Any, biz: dict[str, Any], sess
                                 code: str) -> None:
     before = counts(app)
     resp = getattr(client, method)(f"{CHAT}/sessions/{sess['conversation_id']}/{tail}",
-                                   json=body, headers=h(biz["pk"], token))
+                                   json=body, headers=auth(biz["pk"], token))
     assert_error(resp, 401, code)
     assert counts(app) == before
 
@@ -180,7 +175,7 @@ def test_session_token_required(app: Any, client: Any, biz: dict[str, Any], sess
                                         ("cst_bogus-token", "invalid_session")])
 def test_channel_auth_needs_session(client: Any, biz: dict[str, Any], sess: dict[str, Any],
                                     token: str | None, code: str) -> None:
-    resp = client.post(f"{CHAT}/broadcasting/auth", headers=h(biz["pk"], token),
+    resp = client.post(f"{CHAT}/broadcasting/auth", headers=auth(biz["pk"], token),
                        data={"socket_id": "1.2", "channel_name": sess["realtime"]["channel"]})
     assert_error(resp, 401, code)
 
@@ -191,7 +186,7 @@ def test_token_of_another_business(app: Any, client: Any, biz: dict[str, Any],
     start(client, other["pk"], "v-1")
     before = counts(app)
     resp = client.post(msgs_url(sess), json={"content": "hi"},
-                       headers=h(other["pk"], sess["session_token"]))
+                       headers=auth(other["pk"], sess["session_token"]))
     assert_error(resp, 401, "invalid_session")
     assert counts(app) == before
 
@@ -203,7 +198,7 @@ def test_token_on_another_conversation(app: Any, client: Any, biz: dict[str, Any
     before = counts(app)
     for method, body in (("post", {"content": "sneaky"}), ("get", None)):
         resp = getattr(client, method)(msgs_url(other), json=body,
-                                       headers=h(biz["pk"], sess["session_token"]))
+                                       headers=auth(biz["pk"], sess["session_token"]))
         assert_error(resp, 404, "not_found")
     assert counts(app) == before
 
@@ -214,8 +209,8 @@ def test_token_on_another_conversation(app: Any, client: Any, biz: dict[str, Any
 @pytest.mark.parametrize("target", ["sessions", "messages"])
 def test_body_must_be_a_json_object(app: Any, client: Any, biz: dict[str, Any],
                                     sess: dict[str, Any], raw: str, target: str) -> None:
-    url, headers = ((f"{CHAT}/sessions", h(biz["pk"])) if target == "sessions"
-                    else (msgs_url(sess), h(biz["pk"], sess["session_token"])))
+    url, headers = ((f"{CHAT}/sessions", auth(biz["pk"])) if target == "sessions"
+                    else (msgs_url(sess), auth(biz["pk"], sess["session_token"])))
     before = counts(app)
     data = raw.encode("latin-1")
     resp = client.post(url, data=data, headers=headers, content_type="application/json")
@@ -241,10 +236,10 @@ def test_validation_errors(app: Any, client: Any, biz: dict[str, Any], sess: dic
                            tail: str, body: dict[str, Any], field: str) -> None:
     before = counts(app)
     if tail == "start":
-        resp = client.post(f"{CHAT}/sessions", json=body, headers=h(biz["pk"]))
+        resp = client.post(f"{CHAT}/sessions", json=body, headers=auth(biz["pk"]))
     else:
         resp = client.post(f"{CHAT}/sessions/{sess['conversation_id']}/{tail}", json=body,
-                           headers=h(biz["pk"], sess["session_token"]))
+                           headers=auth(biz["pk"], sess["session_token"]))
     assert_error(resp, 400, "validation_error", field)
     assert counts(app) == before
     with session_scope(app) as s:
@@ -254,7 +249,7 @@ def test_validation_errors(app: Any, client: Any, biz: dict[str, Any], sess: dic
 def test_content_length_limit(app: Any, client: Any, biz: dict[str, Any],
                               sess: dict[str, Any]) -> None:
     limit = app.config["MESSAGE_MAX_LENGTH"]
-    headers = h(biz["pk"], sess["session_token"])
+    headers = auth(biz["pk"], sess["session_token"])
     before = counts(app)
     assert_error(client.post(msgs_url(sess), json={"content": "x" * (limit + 1)}, headers=headers),
                  400, "validation_error", "content")
@@ -272,7 +267,7 @@ def test_content_length_limit(app: Any, client: Any, biz: dict[str, Any],
 ])
 def test_history_query_errors(client: Any, biz: dict[str, Any], sess: dict[str, Any],
                               query: str, field: str) -> None:
-    resp = client.get(f"{msgs_url(sess)}?{query}", headers=h(biz["pk"], sess["session_token"]))
+    resp = client.get(f"{msgs_url(sess)}?{query}", headers=auth(biz["pk"], sess["session_token"]))
     assert_error(resp, 400, "validation_error", field)
 
 
@@ -283,7 +278,7 @@ def test_json_body_over_max_json_bytes(app: Any, client: Any, biz: dict[str, Any
     raw = json.dumps({"content": "x" * size}).encode()
     before = counts(app)
     resp = client.post(msgs_url(sess), data=raw, content_type="application/json",
-                       headers=h(biz["pk"], sess["session_token"]))
+                       headers=auth(biz["pk"], sess["session_token"]))
     assert_error(resp, 413, "payload_too_large")
     assert counts(app) == before
 
@@ -293,7 +288,7 @@ def test_body_over_max_content_length(app: Any, client: Any, biz: dict[str, Any]
     raw = json.dumps({"content": "x" * app.config["MAX_CONTENT_LENGTH"]}).encode()
     before = counts(app)
     resp = client.post(msgs_url(sess), data=raw, content_type="application/json",
-                       headers=h(biz["pk"], sess["session_token"]))
+                       headers=auth(biz["pk"], sess["session_token"]))
     assert_error(resp, 413, "payload_too_large")
     assert "<html" not in resp.get_data(as_text=True).lower()
     assert counts(app) == before
@@ -307,7 +302,7 @@ def test_body_over_max_content_length(app: Any, client: Any, biz: dict[str, Any]
 ])
 def test_channel_auth_bad_socket_id(client: Any, biz: dict[str, Any], sess: dict[str, Any],
                                     socket_id: str) -> None:
-    resp = client.post(f"{CHAT}/broadcasting/auth", headers=h(biz["pk"], sess["session_token"]),
+    resp = client.post(f"{CHAT}/broadcasting/auth", headers=auth(biz["pk"], sess["session_token"]),
                        data={"socket_id": socket_id, "channel_name": sess["realtime"]["channel"]})
     assert_error(resp, 400, "validation_error", "socket_id")
 
@@ -315,7 +310,7 @@ def test_channel_auth_bad_socket_id(client: Any, biz: dict[str, Any], sess: dict
 def test_channel_auth_other_channels(client: Any, biz: dict[str, Any],
                                      sess: dict[str, Any]) -> None:
     other = start(client, biz["pk"], "v-2")
-    headers = h(biz["pk"], sess["session_token"])
+    headers = auth(biz["pk"], sess["session_token"])
     for channel in (other["realtime"]["channel"], f"private-business.{biz['id']}",
                     f"presence-chat.session.{sess['session_id']}"):
         resp = client.post(f"{CHAT}/broadcasting/auth", headers=headers,
@@ -333,7 +328,7 @@ def test_unexpected_exception_is_a_generic_500(monkeypatch: pytest.MonkeyPatch, 
         raise RuntimeError("secret detail")
 
     monkeypatch.setattr("server.services.chat.list_history", boom)
-    resp = client.get(msgs_url(sess), headers=h(biz["pk"], sess["session_token"]))
+    resp = client.get(msgs_url(sess), headers=auth(biz["pk"], sess["session_token"]))
     assert_error(resp, 500, "internal_error")
     text = resp.get_data(as_text=True)
     assert "secret detail" not in text and "Traceback" not in text and "RuntimeError" not in text
@@ -343,7 +338,7 @@ def test_unexpected_exception_is_a_generic_500(monkeypatch: pytest.MonkeyPatch, 
 
 def test_idempotent_retry_replays_without_duplicate(app: Any, client: Any, biz: dict[str, Any],
                                                     sess: dict[str, Any]) -> None:
-    headers = h(biz["pk"], sess["session_token"], **{"Idempotency-Key": "retry-1"})
+    headers = auth(biz["pk"], sess["session_token"], **{"Idempotency-Key": "retry-1"})
     first = client.post(msgs_url(sess), json={"content": "once"}, headers=headers)
     second = client.post(msgs_url(sess), json={"content": "once"}, headers=headers)
     assert first.status_code == second.status_code == 201
@@ -366,14 +361,32 @@ def test_idempotent_retry_replays_without_duplicate(app: Any, client: Any, biz: 
 def test_ids_beyond_a_row_id_are_404_not_500(client: Any, biz: dict[str, Any],
                                               path: str) -> None:
     method = "DELETE" if "/keys/" in path else "GET"
-    resp = client.open(path, method=method, headers=h(biz["sk"]))
+    resp = client.open(path, method=method, headers=auth(biz["sk"]))
     assert_error(resp, 404, "not_found")
 
 
 def test_non_ascii_digits_are_a_validation_error(client: Any, biz: dict[str, Any],
                                                  sess: dict[str, Any]) -> None:
     resp = client.get(f"/api/v1/chat/sessions/{sess['conversation_id']}/messages?limit=²",
-                      headers=h(biz["pk"], sess["session_token"]))
+                      headers=auth(biz["pk"], sess["session_token"]))
     assert_error(resp, 400, "validation_error", field="limit")
-    resp = client.get("/api/v1/tickets?per_page=²", headers=h(biz["sk"]))
+    resp = client.get("/api/v1/tickets?per_page=²", headers=auth(biz["sk"]))
     assert_error(resp, 400, "validation_error", field="per_page")
+
+
+# ---------- found while restructuring ------------------------------------------------------
+
+# "m" and thirty 9s: a history cursor's shape with an id no row can have (above 2**63 - 1)
+HUGE_CURSOR = base64.urlsafe_b64encode(b"m" + b"9" * 30).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("endpoint", ["history", "tickets"])
+def test_a_cursor_beyond_any_row_id_is_a_validation_error(client: Any, biz: dict[str, Any],
+                                                          sess: dict[str, Any],
+                                                          endpoint: str) -> None:
+    if endpoint == "history":
+        resp = client.get(f"{msgs_url(sess)}?cursor={HUGE_CURSOR}",
+                          headers=auth(biz["pk"], sess["session_token"]))
+    else:
+        resp = client.get(f"/api/v1/tickets?cursor={HUGE_CURSOR}", headers=auth(biz["sk"]))
+    assert_error(resp, 400, "validation_error", field="cursor")

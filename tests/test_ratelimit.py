@@ -14,9 +14,9 @@ from server import create_app
 from server.db import session_scope
 from server.models import Message
 from server.ratelimit import RateLimiter
-from tests.conftest import make_business
+from tests.conftest import auth, make_business
 from tests.test_admin import PASSWORD, add_user, login
-from tests.test_chat_api import CHAT, h, start
+from tests.test_chat_api import CHAT, start
 from tests.test_scaleout import redis_url  # noqa: F401  (fixture: fails in CI when Redis is down)
 
 LIMIT = 5
@@ -47,14 +47,14 @@ def test_visitor_calls_limited_per_key_and_address(tmp_path: Path) -> None:
     biz, client = make_business(app), app.test_client()
     sess = start(client, biz["pk"])  # request 1 of 5
     send = f"{CHAT}/sessions/{sess['conversation_id']}/messages"
-    auth = h(biz["pk"], sess["session_token"])
+    headers = auth(biz["pk"], sess["session_token"])
     for i in range(LIMIT - 1):
-        assert client.post(send, json={"content": f"m{i}"}, headers=auth).status_code == 201
+        assert client.post(send, json={"content": f"m{i}"}, headers=headers).status_code == 201
     before = messages(app)
-    assert_limited(client.post(send, json={"content": "one too many"}, headers=auth))
+    assert_limited(client.post(send, json={"content": "one too many"}, headers=headers))
     assert messages(app) == before  # the refused write changed nothing
     # another visitor address of the same key has its own allowance
-    other = client.post(send, json={"content": "hi"}, headers=auth, **from_ip("10.0.0.7"))
+    other = client.post(send, json={"content": "hi"}, headers=headers, **from_ip("10.0.0.7"))
     assert other.status_code == 201
 
 
@@ -62,11 +62,11 @@ def test_secret_key_has_its_own_bucket(tmp_path: Path) -> None:
     app = limited_app(tmp_path)
     biz, client = make_business(app), app.test_client()
     for _ in range(LIMIT):
-        assert client.get(f"{CHAT}/config", headers=h(biz["pk"])).status_code == 200
-    assert_limited(client.get(f"{CHAT}/config", headers=h(biz["pk"])))
+        assert client.get(f"{CHAT}/config", headers=auth(biz["pk"])).status_code == 200
+    assert_limited(client.get(f"{CHAT}/config", headers=auth(biz["pk"])))
     for _ in range(LIMIT):
-        assert client.get("/api/v1/tickets", headers=h(biz["sk"])).status_code == 200
-    assert_limited(client.get("/api/v1/tickets", headers=h(biz["sk"])))
+        assert client.get("/api/v1/tickets", headers=auth(biz["sk"])).status_code == 200
+    assert_limited(client.get("/api/v1/tickets", headers=auth(biz["sk"])))
 
 
 def test_failed_key_guesses_are_capped_per_address(tmp_path: Path) -> None:
@@ -74,13 +74,13 @@ def test_failed_key_guesses_are_capped_per_address(tmp_path: Path) -> None:
     biz, client = make_business(app), app.test_client()
     wrong = biz["pk"][:-4] + "zzzz"
     for _ in range(LIMIT):
-        assert client.get(f"{CHAT}/config", headers=h(wrong)).status_code == 401
-    assert_limited(client.get(f"{CHAT}/config", headers=h(wrong)))
+        assert client.get(f"{CHAT}/config", headers=auth(wrong)).status_code == 401
+    assert_limited(client.get(f"{CHAT}/config", headers=auth(wrong)))
     # the address is refused before any key work, even with a right key...
-    assert_limited(client.get(f"{CHAT}/config", headers=h(biz["pk"])))
+    assert_limited(client.get(f"{CHAT}/config", headers=auth(biz["pk"])))
     # ...while other addresses are not affected
-    assert client.get(f"{CHAT}/config", headers=h(biz["pk"]), **from_ip("10.0.0.8")).status_code \
-        == 200
+    assert client.get(f"{CHAT}/config", headers=auth(biz["pk"]),
+                      **from_ip("10.0.0.8")).status_code == 200
 
 
 def test_failed_logins_are_capped_per_address(tmp_path: Path) -> None:
@@ -100,11 +100,11 @@ def test_proxy_hops_make_the_forwarded_address_the_client(tmp_path: Path) -> Non
     app = limited_app(tmp_path, PROXY_HOPS=1)
     biz, client = make_business(app), app.test_client()
     for _ in range(LIMIT):
-        client.get(f"{CHAT}/config", headers=h(biz["pk"], **{"X-Forwarded-For": "203.0.113.1"}))
+        client.get(f"{CHAT}/config", headers=auth(biz["pk"], **{"X-Forwarded-For": "203.0.113.1"}))
     assert_limited(client.get(f"{CHAT}/config",
-                              headers=h(biz["pk"], **{"X-Forwarded-For": "203.0.113.1"})))
+                              headers=auth(biz["pk"], **{"X-Forwarded-For": "203.0.113.1"})))
     assert client.get(f"{CHAT}/config",
-                      headers=h(biz["pk"], **{"X-Forwarded-For": "203.0.113.2"})).status_code \
+                      headers=auth(biz["pk"], **{"X-Forwarded-For": "203.0.113.2"})).status_code \
         == 200
 
 
@@ -112,7 +112,7 @@ def test_zero_turns_limits_off(tmp_path: Path) -> None:
     app = limited_app(tmp_path, RATE_LIMIT_REQUESTS=0)
     biz, client = make_business(app), app.test_client()
     for _ in range(3 * LIMIT):
-        assert client.get(f"{CHAT}/config", headers=h(biz["pk"])).status_code == 200
+        assert client.get(f"{CHAT}/config", headers=auth(biz["pk"])).status_code == 200
 
 
 def test_window_rolls_and_retry_after_is_honest() -> None:
@@ -134,14 +134,14 @@ def test_limits_are_shared_across_processes_through_redis(tmp_path: Path,
     second = limited_app(tmp_path, **shared)
     biz = make_business(first)
     for app in (first, second, first, second, first):
-        assert app.test_client().get(f"{CHAT}/config", headers=h(biz["pk"])).status_code == 200
-    assert_limited(second.test_client().get(f"{CHAT}/config", headers=h(biz["pk"])))
-    assert_limited(first.test_client().get(f"{CHAT}/config", headers=h(biz["pk"])))
+        assert app.test_client().get(f"{CHAT}/config", headers=auth(biz["pk"])).status_code == 200
+    assert_limited(second.test_client().get(f"{CHAT}/config", headers=auth(biz["pk"])))
+    assert_limited(first.test_client().get(f"{CHAT}/config", headers=auth(biz["pk"])))
 
 
 def test_redis_down_fails_open(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     app = limited_app(tmp_path, REDIS_URL="redis://127.0.0.1:1/0")
     biz, client = make_business(app), app.test_client()
     for _ in range(LIMIT + 2):
-        assert client.get(f"{CHAT}/config", headers=h(biz["pk"])).status_code == 200
+        assert client.get(f"{CHAT}/config", headers=auth(biz["pk"])).status_code == 200
     assert "rate limit counters unavailable" in caplog.text

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
 import httpx
 import pytest
 
+from server import create_app
 from server.db import session_scope
 from server.security import channel_signature
 from server.services.keys import do_revoke_key
-from tests.conftest import make_business, start_visitor
+from tests.conftest import auth, make_business, serving, start_visitor
 from tests.pusher import PusherTestClient
 
 
@@ -21,14 +23,13 @@ def ws_url(base: str, key: str, query: str = "?protocol=7&client=js&version=8.6.
 
 def agent_reply(base: str, sk: str, conversation_id: int, content: str) -> httpx.Response:
     return httpx.post(f"{base}/api/v1/tickets/{conversation_id}/messages",
-                      json={"content": content}, headers={"Authorization": f"Bearer {sk}"})
+                      json={"content": content}, headers=auth(sk))
 
 
 def visitor_send(base: str, pk: str, started: dict[str, Any], content: str) -> httpx.Response:
     return httpx.post(f"{base}/api/v1/chat/sessions/{started['conversation_id']}/messages",
                       json={"content": content},
-                      headers={"Authorization": f"Bearer {pk}",
-                               "X-Tickki-Session": started["session_token"]})
+                      headers=auth(pk, started["session_token"]))
 
 
 @pytest.fixture
@@ -81,8 +82,7 @@ def test_agent_reply_and_visitor_echo_arrive_after_commit(live: str, biz: dict[s
     assert got["data"]["direction"] == "outbound"
     # what the socket said is what the history says: it was committed first
     history = httpx.get(f"{live}/api/v1/chat/sessions/{started['conversation_id']}/messages",
-                        headers={"Authorization": f"Bearer {biz['pk']}",
-                                 "X-Tickki-Session": started["session_token"]}).json()
+                        headers=auth(biz["pk"], started["session_token"])).json()
     assert [m["id"] for m in history["data"]] == [got["data"]["id"], echo["data"]["id"]]
 
 
@@ -90,7 +90,7 @@ def test_rejected_write_publishes_nothing(live: str, biz: dict[str, Any],
                                           subscribed: Any) -> None:
     started, client = subscribed
     assert visitor_send(live, biz["pk"], started, "").status_code == 400
-    assert client.recv(timeout=0.5) is None
+    assert client.quiet(0.5)
 
 
 def test_every_device_of_the_visitor_gets_the_event(live: str, biz: dict[str, Any]) -> None:
@@ -117,7 +117,7 @@ def test_bad_signature_is_a_channel_scoped_subscription_error(live: str, biz: di
     err = client.expect("pusher:subscription_error")
     assert err["channel"] == channel and err["data"]["status"] == 401
     agent_reply(live, biz["sk"], started["conversation_id"], "not for you")
-    assert client.recv(timeout=0.5) is None
+    assert client.quiet(0.5)
     assert client.connected  # the connection itself stays up
     client.close()
 
@@ -129,8 +129,7 @@ def test_auth_endpoint_refuses_another_sessions_channel(live: str, biz: dict[str
     resp = httpx.post(mine["realtime"]["auth_endpoint"],
                       data={"socket_id": client.socket_id(),
                             "channel_name": theirs["realtime"]["channel"]},
-                      headers={"Authorization": f"Bearer {biz['pk']}",
-                               "X-Tickki-Session": mine["session_token"]})
+                      headers=auth(biz["pk"], mine["session_token"]))
     assert resp.status_code == 403 and resp.json()["error"] == "forbidden"
     client.close()
 
@@ -143,8 +142,7 @@ def test_other_business_cannot_reach_a_channel(live: str, app: Any, biz: dict[st
     resp = httpx.post(attacker["realtime"]["auth_endpoint"],
                       data={"socket_id": client.socket_id(),
                             "channel_name": victim["realtime"]["channel"]},
-                      headers={"Authorization": f"Bearer {other['pk']}",
-                               "X-Tickki-Session": attacker["session_token"]})
+                      headers=auth(other["pk"], attacker["session_token"]))
     assert resp.status_code == 403
     # and business B's secret key cannot write into business A's conversation
     assert agent_reply(live, other["sk"], victim["conversation_id"], "x").status_code == 404
@@ -157,7 +155,7 @@ def test_unsubscribe_stops_delivery(live: str, biz: dict[str, Any], subscribed: 
     client.send("pusher:ping", {})
     client.expect("pusher:pong")  # the unsubscribe was handled before this
     agent_reply(live, biz["sk"], started["conversation_id"], "gone")
-    assert client.recv(timeout=0.5) is None
+    assert client.quiet(0.5)
 
 
 def test_client_events_need_a_joined_private_channel(live: str, biz: dict[str, Any]) -> None:
@@ -171,25 +169,16 @@ def test_client_events_need_a_joined_private_channel(live: str, biz: dict[str, A
     assert b.expect("pusher:error")["data"]["code"] == 4301
     # a's own client event is not echoed back to a
     a.send("client-typing", {"x": 1}, channel=phone["realtime"]["channel"])
-    assert a.recv(timeout=0.5) is None
+    assert a.quiet(0.5)
     a.close()
     b.close()
 
 
 def test_silent_client_is_pinged_then_closed_4201(tmp_path: Any) -> None:
-    import threading
-
-    from werkzeug.serving import make_server
-
-    from server import create_app
-    from tests.conftest import free_port
     app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'p.db'}",
                       "ACTIVITY_TIMEOUT": 1, "PONG_GRACE": 1})
-    port = free_port()
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = ws_url(f"http://127.0.0.1:{port}", app.config["REALTIME_APP_KEY"])
+    with serving(app) as base:
+        url = ws_url(base, app.config["REALTIME_APP_KEY"])
         talker = PusherTestClient(url)
         talker.socket_id()
         silent = PusherTestClient(url)
@@ -201,8 +190,17 @@ def test_silent_client_is_pinged_then_closed_4201(tmp_path: Any) -> None:
         assert silent.close_code(timeout=3) == 4201
         assert talker.connected
         talker.close()
-    finally:
-        server.shutdown()
+
+
+def test_the_watcher_runs_with_the_server_not_with_a_socket(app: Any) -> None:
+    def watchers() -> list[Any]:
+        return [t for t in threading.enumerate() if t.name == "revocation-watcher" and t.is_alive()]
+
+    before = len(watchers())
+    with serving(app):
+        # started with the server (as serve.Worker starts it after the fork), before any socket
+        assert len(watchers()) == before + 1
+    assert len(watchers()) == before  # and stopped with it: a test app stops polling
 
 
 def test_revoking_the_key_closes_open_sockets(live: str, app: Any, biz: dict[str, Any],

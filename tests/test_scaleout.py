@@ -6,14 +6,13 @@ import os
 import re
 import secrets
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import ROOT, ServedProcess, db_upgrade, start_visitor
+from tests.conftest import ServedProcess, auth, db_upgrade, start_visitor
 from tests.pusher import PusherTestClient
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
@@ -80,7 +79,7 @@ def test_two_workers_on_postgres_and_redis_act_as_one(tmp_path: Path, postgres_u
             path = f"/api/v1/tickets/{started['conversation_id']}/messages"
             reply = httpx.post(server.base + path,
                                json={"content": f"hi {started['visitor_id']}"},
-                               headers={"Authorization": f"Bearer {server.sk}"})
+                               headers=auth(server.sk))
             assert reply.status_code == 201
             got = client.expect("MessageCreated")
             assert got["data"] == reply.json()["data"]

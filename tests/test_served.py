@@ -14,17 +14,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ROOT, ServedProcess, start_visitor
+from tests.conftest import ROOT, ServedProcess, auth, start_visitor
 from tests.pusher import PusherTestClient
 
 JS = ROOT / "tests" / "js"
 
 
-def h(pk: str, token: str | None = None, **extra: str) -> dict[str, str]:
-    headers = {"Authorization": f"Bearer {pk}", "Accept": "application/json", **extra}
-    if token:
-        headers["X-Tickki-Session"] = token
-    return headers
+SDK = {"Accept": "application/json"}  # what tickki_chat_flutter sends with every call
 
 
 # --- decoders with the required fields and types of tickki_chat_flutter's models.dart ----
@@ -73,52 +69,54 @@ def test_serve_prints_demo_keys_that_work(served: ServedProcess) -> None:
     banner = "".join(served.output)
     assert f"{served.base}/api/v1/chat/config" in banner
     assert httpx.get(f"{served.base}/healthz").json() == {"ok": True}
-    assert httpx.get(f"{served.base}/api/v1/chat/config", headers=h(served.pk)).status_code == 200
+    config = httpx.get(f"{served.base}/api/v1/chat/config", headers=auth(served.pk, **SDK))
+    assert config.status_code == 200
 
 
 def test_tickki_sdk_sequence(served: ServedProcess) -> None:
     """The exact HTTP calls and socket frames tickki_chat_flutter 0.2.1 makes."""
     base, pk = served.base, served.pk
-    config = httpx.get(f"{base}/api/v1/chat/config", headers=h(pk))
+    config = httpx.get(f"{base}/api/v1/chat/config", headers=auth(pk, **SDK))
     decode_config(config.json()["data"])
     started = decode_start(httpx.post(
         f"{base}/api/v1/chat/sessions", json={"visitor_id": "user_8432", "name": "Ada"},
-        headers=h(pk, **{"Content-Type": "application/json"})).json()["data"])
+        headers=auth(pk, **{"Content-Type": "application/json"}, **SDK)).json()["data"])
     rt = started["realtime"]
     # realtime_client.dart: ws URL, wait for connection_established, form POST to auth, subscribe
     sock = PusherTestClient(f"ws://{rt['host']}:{rt['port']}/app/{rt['key']}"
                             "?protocol=7&client=tickki_chat_flutter&version=0.1.4")
     socket_id = sock.socket_id()
-    auth = httpx.post(rt["auth_endpoint"], data={"socket_id": socket_id,
-                                                 "channel_name": rt["channel"]},
-                      headers=h(pk, started["session_token"],
-                                **{"Content-Type": "application/x-www-form-urlencoded"}))
-    assert auth.status_code == 200 and set(auth.json()) == {"auth"}
-    sock.send("pusher:subscribe", {"auth": auth.json()["auth"], "channel": rt["channel"]})
+    signed = httpx.post(rt["auth_endpoint"], data={"socket_id": socket_id,
+                                                   "channel_name": rt["channel"]},
+                      headers=auth(pk, started["session_token"],
+                                **{"Content-Type": "application/x-www-form-urlencoded"}, **SDK))
+    assert signed.status_code == 200 and set(signed.json()) == {"auth"}
+    sock.send("pusher:subscribe", {"auth": signed.json()["auth"], "channel": rt["channel"]})
     sock.expect("pusher_internal:subscription_succeeded")
     sock.send("pusher:ping", {})  # the SDK's own 30 s keep-alive
     sock.expect("pusher:pong")
     conv = started["conversation_id"]
     sent = decode_message(httpx.post(
         f"{base}/api/v1/chat/sessions/{conv}/messages", json={"content": "Where is my order?"},
-        headers=h(pk, started["session_token"])).json()["data"])
+        headers=auth(pk, started["session_token"], **SDK)).json()["data"])
     echo = sock.expect(rt["event"])
     assert echo["channel"] == rt["channel"] and decode_message(echo["data"])["id"] == sent["id"]
     reply = httpx.post(f"{base}/api/v1/tickets/{conv}/messages",
-                       json={"content": "On its way!"}, headers=h(served.sk))
+                       json={"content": "On its way!"}, headers=auth(served.sk, **SDK))
     assert reply.status_code == 201
     got = decode_message(sock.expect(rt["event"])["data"])
     assert got["direction"] == "outbound" and got["content"] == "On its way!"
     for path in ("typing", "heartbeat"):
         ok = httpx.post(f"{base}/api/v1/chat/sessions/{conv}/{path}",
-                        headers=h(pk, started["session_token"]))
+                        headers=auth(pk, started["session_token"], **SDK))
         assert ok.json() == {"ok": True}
     page = httpx.get(f"{base}/api/v1/chat/sessions/{conv}/messages",
-                     params={"limit": "30"}, headers=h(pk, started["session_token"])).json()
+                     params={"limit": "30"},
+                     headers=auth(pk, started["session_token"], **SDK)).json()
     assert [decode_message(m)["id"] for m in page["data"]] == [got["id"], sent["id"]]
     assert page["meta"]["next_cursor"] is None
     again = httpx.post(f"{base}/api/v1/chat/sessions", json={"visitor_id": "user_8432"},
-                       headers=h(pk))
+                       headers=auth(pk, **SDK))
     resumed = decode_start(again.json()["data"])
     assert resumed["conversation_id"] == conv
     assert resumed["session_token"] != started["session_token"]
@@ -167,7 +165,7 @@ def test_pusher_js_receives_the_agent_reply(served: ServedProcess) -> None:
     try:
         assert js.until("subscribed")["channel"] == started["realtime"]["channel"]
         reply = httpx.post(f"{served.base}/api/v1/tickets/{started['conversation_id']}/messages",
-                           json={"content": "hello pusher-js"}, headers=h(served.sk))
+                           json={"content": "hello pusher-js"}, headers=auth(served.sk, **SDK))
         event = js.until("event")
         assert event["event"] == "MessageCreated"
         assert event["data"] == reply.json()["data"]
@@ -207,7 +205,8 @@ def test_cli_init_json_is_one_object(served: ServedProcess) -> None:
     assert isinstance(data["business"]["id"], int) and data["business"]["slug"] == "json-co"
     assert data["publishable_key"].startswith("pk_test_")
     assert data["secret_key"].startswith("sk_test_")
-    resp = httpx.get(f"{served.base}/api/v1/chat/config", headers=h(data["publishable_key"]))
+    resp = httpx.get(f"{served.base}/api/v1/chat/config",
+                     headers=auth(data["publishable_key"], **SDK))
     assert resp.json()["data"]["business"]["name"] == "Json Co"
 
 
@@ -218,17 +217,17 @@ def test_cli_keys_create_list_revoke(served: ServedProcess) -> None:
     key = created["key"]
     assert key.startswith("pk_live_") and created["origins"] == ["https://shop.example"]
     ok = httpx.get(f"{served.base}/api/v1/chat/config",
-                   headers=h(key, Origin="https://shop.example"))
+                   headers=auth(key, Origin="https://shop.example", **SDK))
     assert ok.status_code == 200
     denied = httpx.get(f"{served.base}/api/v1/chat/config",
-                       headers=h(key, Origin="https://evil.example"))
+                       headers=auth(key, Origin="https://evil.example", **SDK))
     assert denied.status_code == 403 and denied.json()["error"] == "origin_not_allowed"
     listed = served.cli("keys", "list", "--business", "demo-business", "--json")["keys"]
     row = next(k for k in listed if k["id"] == created["id"])
     assert row["prefix"] == created["prefix"] and key not in json.dumps(listed)
     served.cli("keys", "revoke", str(created["id"]))
     gone = httpx.get(f"{served.base}/api/v1/chat/config",
-                     headers=h(key, Origin="https://shop.example"))
+                     headers=auth(key, Origin="https://shop.example", **SDK))
     assert gone.status_code == 401 and gone.json()["error"] == "invalid_api_key"
 
 
@@ -241,7 +240,8 @@ def test_cli_revocation_reaches_open_sockets(served: ServedProcess) -> None:
     served.cli("keys", "revoke", str(created["id"]))
     assert sock.close_code(timeout=8) == 4009
     again = httpx.post(f"{served.base}/api/v1/chat/sessions/{started['conversation_id']}/messages",
-                       json={"content": "x"}, headers=h(created["key"], started["session_token"]))
+                       json={"content": "x"},
+                       headers=auth(created["key"], started["session_token"], **SDK))
     assert again.status_code == 401
 
 

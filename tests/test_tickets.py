@@ -19,7 +19,7 @@ from server.db import session_scope
 from server.models import Business, Contact, Conversation, Message, TicketTag, User
 from server.services.keys import do_create_key
 from server.services.tickets import encode_list_cursor
-from tests.conftest import make_business, start_visitor
+from tests.conftest import agent_token, auth, make_business, start_visitor
 from tests.pusher import PusherTestClient
 
 TICKETS = "/api/v1/tickets"
@@ -32,10 +32,6 @@ N = 66  # tickets in the inbox fixture: every filter has several pages' worth of
 SORTS = ("created_desc", "created_asc", "updated_desc")
 
 
-def h(key: str, **extra: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}", **extra}
-
-
 def add_agent(app: Any, business_id: int, name: str) -> int:
     """Insert an agent directly (the agents API is built elsewhere)."""
     with session_scope(app) as s:
@@ -44,11 +40,6 @@ def add_agent(app: Any, business_id: int, name: str) -> int:
         s.add(user)
         s.flush()
         return user.id
-
-
-def agent_token(app: Any, user_id: int, business_id: int, mode: str = "test") -> str:
-    return "at_" + app.extensions["agent_tokens"].dumps({"u": user_id, "b": business_id,
-                                                         "m": mode})
 
 
 def error(resp: Any, status: int, field: str | None, code: str = "validation_error") -> None:
@@ -155,7 +146,7 @@ def expected(tickets: list[dict[str, Any]], sort: str, **f: Any) -> list[int]:
 
 
 def list_ids(client: Any, key: str, **params: Any) -> tuple[list[int], dict[str, Any]]:
-    resp = client.get(TICKETS, query_string=params, headers=h(key))
+    resp = client.get(TICKETS, query_string=params, headers=auth(key))
     assert resp.status_code == 200, resp.get_data(as_text=True)
     body = resp.get_json()
     return [t["id"] for t in body["data"]], body["meta"]
@@ -165,7 +156,7 @@ def list_ids(client: Any, key: str, **params: Any) -> tuple[list[int], dict[str,
 
 
 def test_list_default_page_shape(ro: dict[str, Any]) -> None:
-    resp = ro["client"].get(TICKETS, headers=h(ro["sk"]))
+    resp = ro["client"].get(TICKETS, headers=auth(ro["sk"]))
     assert resp.status_code == 200
     body = resp.get_json()
     assert set(body) == {"data", "meta"}
@@ -302,13 +293,13 @@ def test_cursor_continues_after_a_page(ro: dict[str, Any]) -> None:
      "cursor"),
 ])
 def test_bad_list_queries(ro: dict[str, Any], query: str, field: str) -> None:
-    error(ro["client"].get(f"{TICKETS}?{query}", headers=h(ro["sk"])), 400, field)
+    error(ro["client"].get(f"{TICKETS}?{query}", headers=auth(ro["sk"])), 400, field)
 
 
 def test_cursor_belongs_to_its_sort(ro: dict[str, Any]) -> None:
     _, meta = list_ids(ro["client"], ro["sk"], sort="created_asc", per_page=5)
     resp = ro["client"].get(TICKETS, query_string={"sort": "updated_desc",
-                                             "cursor": meta["next_cursor"]}, headers=h(ro["sk"]))
+                                             "cursor": meta["next_cursor"]}, headers=auth(ro["sk"]))
     error(resp, 400, "cursor")
 
 
@@ -316,17 +307,17 @@ def test_tenancy_and_modes(ro: dict[str, Any]) -> None:
     other = ro["other"]
     other_ids, meta = list_ids(ro["client"], other["sk"], per_page=100)
     assert meta["total"] == 5 and not set(other_ids) & {t["id"] for t in ro["tickets"]}
-    live_token = agent_token(ro["app"], ro["agents"][0], ro["biz"]["id"], mode="live")
+    live_token = agent_token(ro["app"], ro["biz"]["id"], user_id=ro["agents"][0], mode="live")
     live_ids, meta = list_ids(ro["client"], live_token, per_page=100)
     assert meta["total"] == 5 and not set(live_ids) & {t["id"] for t in ro["tickets"]}
     mine = ro["tickets"][0]["id"]
     for key in (other["sk"], live_token):
-        error(ro["client"].get(f"{TICKETS}/{mine}", headers=h(key)), 404, None, "not_found")
-        error(ro["client"].patch(f"{TICKETS}/{mine}", json={"status": "resolved"}, headers=h(key)),
-              404, None, "not_found")
+        error(ro["client"].get(f"{TICKETS}/{mine}", headers=auth(key)), 404, None, "not_found")
+        error(ro["client"].patch(f"{TICKETS}/{mine}", json={"status": "resolved"},
+                                 headers=auth(key)), 404, None, "not_found")
         client = ro["client"]
-        error(client.post(f"{TICKETS}/{mine}/typing", headers=h(key)), 404, None, "not_found")
-        error(client.post(f"{TICKETS}/{mine}/messages", json={"content": "x"}, headers=h(key)),
+        error(client.post(f"{TICKETS}/{mine}/typing", headers=auth(key)), 404, None, "not_found")
+        error(client.post(f"{TICKETS}/{mine}/messages", json={"content": "x"}, headers=auth(key)),
               404, None, "not_found")
     with session_scope(ro["app"]) as s:
         assert s.get(Conversation, mine).status == "open"  # type: ignore[union-attr]
@@ -340,9 +331,9 @@ def test_scopes(ro: dict[str, Any]) -> None:
         _, reader = do_create_key(s, business, "secret", "test", scopes=["tickets:read"])
     assert list_ids(client, reader)[1]["total"] == N
     ticket = ro["tickets"][0]["id"]
-    error(client.patch(f"{TICKETS}/{ticket}", json={"status": "resolved"}, headers=h(reader)),
+    error(client.patch(f"{TICKETS}/{ticket}", json={"status": "resolved"}, headers=auth(reader)),
           403, None, "insufficient_scope")
-    error(client.get(TICKETS, headers=h(ro["biz"]["pk"])), 401, None, "wrong_key_type")
+    error(client.get(TICKETS, headers=auth(ro["biz"]["pk"])), 401, None, "wrong_key_type")
     assert {name: getattr(views, name).required_scope for name in (
         "list_tickets", "get_ticket", "create_ticket", "update_ticket", "reply", "typing")} == {
         "list_tickets": "tickets:read", "get_ticket": "tickets:read",
@@ -427,7 +418,7 @@ def test_list_query_plans_use_indexes(big: dict[str, Any], sort: str) -> None:
         for mode, extra in (("page 1", {}), ("page 400", {"page": 400}),
                             ("cursor", {"cursor": cursor})):
             resp, plans = captured_plans(big["app"], lambda p={**query, **extra}: timed(  # type: ignore
-                timings, client.get, TICKETS, query_string=p, headers=h(big["biz"]["sk"])))
+                timings, client.get, TICKETS, query_string=p, headers=auth(big["biz"]["sk"])))
             assert resp.status_code == 200, resp.get_data(as_text=True)
             assert_indexed(plans)
             print(f"{sort:12} {mode:8} {timings[-1]:8.1f} ms  {query}  "
@@ -452,7 +443,7 @@ def test_plan_check_catches_scans_and_sorts(big: dict[str, Any]) -> None:
 def test_detail_query_plan(big: dict[str, Any]) -> None:
     client = big["app"].test_client()
     resp, plans = captured_plans(big["app"], lambda: client.get(
-        f"{TICKETS}/{big['last']['id']}", headers=h(big["biz"]["sk"])))
+        f"{TICKETS}/{big['last']['id']}", headers=auth(big["biz"]["sk"])))
     assert resp.status_code == 200 and resp.get_json()["data"]["messages"]
     assert_indexed(plans)
 
@@ -470,7 +461,7 @@ def test_filter_plans_are_checked_on_real_rows(big: dict[str, Any]) -> None:
 def test_get_ticket_marks_read(app: Any, client: Any, biz: dict[str, Any],
                                inbox: dict[str, Any]) -> None:
     ticket = inbox["tickets"][13]
-    resp = client.get(f"{TICKETS}/{ticket['id']}", headers=h(biz["sk"]))
+    resp = client.get(f"{TICKETS}/{ticket['id']}", headers=auth(biz["sk"]))
     assert resp.status_code == 200
     body = resp.get_json()
     assert body["meta"] == {"next_cursor": None}
@@ -497,7 +488,7 @@ def test_get_ticket_pages_messages_oldest_first(app: Any, client: Any, biz: dict
     pages = 0
     while True:
         resp = client.get(f"{TICKETS}/{ticket}", query_string={"cursor": cursor} if cursor else {},
-                          headers=h(biz["sk"]))
+                          headers=auth(biz["sk"]))
         assert resp.status_code == 200
         messages = resp.get_json()["data"]["messages"]
         assert len(messages) <= 100
@@ -511,13 +502,14 @@ def test_get_ticket_pages_messages_oldest_first(app: Any, client: Any, biz: dict
 
 @pytest.mark.parametrize("ticket_id", [999_999, 0, 2**63, 10**30])
 def test_get_missing_ticket(ro: dict[str, Any], ticket_id: int) -> None:
-    error(ro["client"].get(f"{TICKETS}/{ticket_id}", headers=h(ro["sk"])), 404, None, "not_found")
+    error(ro["client"].get(f"{TICKETS}/{ticket_id}", headers=auth(ro["sk"])), 404, None,
+          "not_found")
 
 
 def test_get_ticket_bad_cursor(ro: dict[str, Any]) -> None:
     _, meta = list_ids(ro["client"], ro["sk"], per_page=1)  # a list cursor is not a message cursor
     error(ro["client"].get(f"{TICKETS}/{ro['tickets'][0]['id']}?cursor={meta['next_cursor']}",
-                     headers=h(ro["sk"])), 400, "cursor")
+                     headers=auth(ro["sk"])), 400, "cursor")
 
 
 # ---------- create ----------------------------------------------------------------------------
@@ -544,7 +536,7 @@ NEW = {"subject": "Invoice missing", "customer": {"name": "Dana", "email": "Dana
 
 def test_create_ticket(app: Any, client: Any, biz: dict[str, Any],
                        published: list[Any]) -> None:
-    resp = client.post(TICKETS, json=NEW, headers=h(biz["sk"]))
+    resp = client.post(TICKETS, json=NEW, headers=auth(biz["sk"]))
     assert resp.status_code == 201, resp.get_json()
     data = resp.get_json()["data"]
     assert set(data) == ROW_KEYS | {"messages"}
@@ -572,9 +564,9 @@ def test_create_ticket(app: Any, client: Any, biz: dict[str, Any],
 
 
 def test_create_reuses_the_contact(app: Any, client: Any, biz: dict[str, Any]) -> None:
-    first = client.post(TICKETS, json=NEW, headers=h(biz["sk"])).get_json()["data"]
+    first = client.post(TICKETS, json=NEW, headers=auth(biz["sk"])).get_json()["data"]
     second = client.post(TICKETS, json={"customer": {"email": "dana@example.COM"},
-                                        "message": "again"}, headers=h(biz["sk"]))
+                                        "message": "again"}, headers=auth(biz["sk"]))
     assert second.status_code == 201
     data = second.get_json()["data"]
     assert data["id"] != first["id"] and data["subject"] is None and data["tags"] == []
@@ -584,14 +576,14 @@ def test_create_reuses_the_contact(app: Any, client: Any, biz: dict[str, Any]) -
             Contact.visitor_id == "email:dana@example.com")).all() == [
             s.get(Conversation, first["id"]).contact_id]  # type: ignore[union-attr]
     other = make_business(app, "Other")
-    elsewhere = client.post(TICKETS, json=NEW, headers=h(other["sk"])).get_json()["data"]
+    elsewhere = client.post(TICKETS, json=NEW, headers=auth(other["sk"])).get_json()["data"]
     with session_scope(app) as s:
         assert s.get(Conversation, elsewhere["id"]).contact_id != s.get(  # type: ignore
             Conversation, first["id"]).contact_id
 
 
 def test_create_is_idempotent(app: Any, client: Any, biz: dict[str, Any]) -> None:
-    headers = h(biz["sk"], **{"Idempotency-Key": "create-1"})
+    headers = auth(biz["sk"], **{"Idempotency-Key": "create-1"})
     first = client.post(TICKETS, json=NEW, headers=headers)
     again = client.post(TICKETS, json=NEW, headers=headers)
     assert first.status_code == again.status_code == 201
@@ -632,7 +624,7 @@ def _without(field: str) -> dict[str, Any]:
 def test_create_rejects_bad_bodies(ro: dict[str, Any], body: dict[str, Any],
                                    field: str) -> None:
     before = counts(ro["app"])
-    error(ro["client"].post(TICKETS, json=body, headers=h(ro["sk"])), 400, field)
+    error(ro["client"].post(TICKETS, json=body, headers=auth(ro["sk"])), 400, field)
     assert counts(ro["app"]) == before
 
 
@@ -645,13 +637,13 @@ def counts(app: Any) -> tuple[int, ...]:
 def test_create_limits_are_inclusive(client: Any, biz: dict[str, Any]) -> None:
     body = {**NEW, "subject": "s" * 300, "message": "m" * 8000,
             "tags": [f"t{n}" for n in range(19)] + ["x" * 50]}
-    resp = client.post(TICKETS, json=body, headers=h(biz["sk"]))
+    resp = client.post(TICKETS, json=body, headers=auth(biz["sk"]))
     assert resp.status_code == 201, resp.get_json()
     assert len(resp.get_json()["data"]["tags"]) == 20
 
 
 def test_create_not_json(client: Any, biz: dict[str, Any]) -> None:
-    resp = client.post(TICKETS, data="{", headers=h(biz["sk"], **{
+    resp = client.post(TICKETS, data="{", headers=auth(biz["sk"], **{
         "Content-Type": "application/json"}))
     assert resp.status_code == 400 and resp.get_json()["error"] == "invalid_json"
 
@@ -660,7 +652,7 @@ def test_create_not_json(client: Any, biz: dict[str, Any]) -> None:
 
 
 def patch(client: Any, key: str, ticket_id: int, **body: Any) -> dict[str, Any]:
-    resp = client.patch(f"{TICKETS}/{ticket_id}", json=body, headers=h(key))
+    resp = client.patch(f"{TICKETS}/{ticket_id}", json=body, headers=auth(key))
     assert resp.status_code == 200, resp.get_json()
     return resp.get_json()["data"]  # type: ignore[no-any-return]
 
@@ -677,7 +669,7 @@ def test_resolve_and_reopen_record_who(app: Any, client: Any, biz: dict[str, Any
                                        inbox: dict[str, Any]) -> None:
     ticket = next(t for t in inbox["tickets"] if t["status"] == "open")["id"]
     agent = inbox["agents"][0]
-    token = agent_token(app, agent, biz["id"])
+    token = agent_token(app, biz["id"], user_id=agent)
     data = patch(client, token, ticket, status="resolved")
     conv = db_ticket(app, ticket)
     assert conv.status == "resolved" and conv.resolved_by == f"user:{agent}"
@@ -732,7 +724,7 @@ def test_updated_desc_follows_updates(client: Any, biz: dict[str, Any],
 def test_patch_rejects_bad_bodies(ro: dict[str, Any], body: dict[str, Any],
                                   field: str) -> None:
     ticket = ro["tickets"][0]
-    resp = ro["client"].patch(f"{TICKETS}/{ticket['id']}", json=body, headers=h(ro["sk"]))
+    resp = ro["client"].patch(f"{TICKETS}/{ticket['id']}", json=body, headers=auth(ro["sk"]))
     error(resp, 400, field)
     conv = db_ticket(ro["app"], ticket["id"])
     assert (conv.status, conv.assigned_to) == (ticket["status"], ticket["assigned_to"])
@@ -743,7 +735,7 @@ def test_patch_agent_of_another_business(app: Any, client: Any, biz: dict[str, A
     stranger = add_agent(app, inbox["other"]["id"], "Eve")
     ticket = inbox["tickets"][0]["id"]
     error(client.patch(f"{TICKETS}/{ticket}", json={"assigned_to": stranger},
-                       headers=h(biz["sk"])), 400, "assigned_to")
+                       headers=auth(biz["sk"])), 400, "assigned_to")
     assert db_ticket(app, ticket).assigned_to is None
 
 
@@ -788,7 +780,7 @@ def test_patch_reaches_the_visitor_socket(live: str, app: Any, biz: dict[str, An
     agent = add_agent(app, biz["id"], "Ada")
     resp = httpx.patch(f"{live}{TICKETS}/{started['conversation_id']}",
                        json={"status": "resolved", "assigned_to": agent, "tags": ["secret-tag"]},
-                       headers=h(biz["sk"]))
+                       headers=auth(biz["sk"]))
     assert resp.status_code == 200, resp.text
     frame = socket.expect("ConversationUpdated")
     assert frame["channel"] == started["realtime"]["channel"]
@@ -796,7 +788,7 @@ def test_patch_reaches_the_visitor_socket(live: str, app: Any, biz: dict[str, An
     assert frame["data"]["status"] == "resolved"
     assert "tags" not in frame["data"] and "secret-tag" not in frame["data_raw"]
     reopened = httpx.patch(f"{live}{TICKETS}/{started['conversation_id']}",
-                           json={"status": "open"}, headers=h(biz["sk"]))
+                           json={"status": "open"}, headers=auth(biz["sk"]))
     assert reopened.status_code == 200
     assert socket.expect("ConversationUpdated")["data"]["resolved_at"] is None
 
@@ -806,7 +798,7 @@ def test_agent_typing_reaches_the_visitor_socket(live: str, app: Any, biz: dict[
     started, socket = visitor
     agent = add_agent(app, biz["id"], "Ada")
     resp = httpx.post(f"{live}{TICKETS}/{started['conversation_id']}/typing",
-                      headers=h(agent_token(app, agent, biz["id"])))
+                      headers=auth(agent_token(app, biz["id"], user_id=agent)))
     assert resp.status_code == 200 and resp.json() == {"ok": True}
     frame = socket.expect("TypingStarted")
     assert frame["data"] == {"conversation_id": started["conversation_id"], "role": "agent",
@@ -816,9 +808,9 @@ def test_agent_typing_reaches_the_visitor_socket(live: str, app: Any, biz: dict[
 def test_rejected_patch_reaches_no_socket(live: str, biz: dict[str, Any], visitor: Any) -> None:
     started, socket = visitor
     resp = httpx.patch(f"{live}{TICKETS}/{started['conversation_id']}",
-                       json={"status": "gone"}, headers=h(biz["sk"]))
+                       json={"status": "gone"}, headers=auth(biz["sk"]))
     assert resp.status_code == 400
-    assert socket.recv(timeout=0.5) is None
+    assert socket.quiet(0.5)
 
 
 # ---------- replies ---------------------------------------------------------------------------
@@ -828,7 +820,7 @@ def test_agent_reply_records_sender_and_is_idempotent(app: Any, client: Any, biz
                                                       inbox: dict[str, Any]) -> None:
     ticket = inbox["tickets"][2]["id"]
     agent = inbox["agents"][0]
-    headers = h(agent_token(app, agent, biz["id"]), **{"Idempotency-Key": "reply-1"})
+    headers = auth(agent_token(app, biz["id"], user_id=agent), **{"Idempotency-Key": "reply-1"})
     first = client.post(f"{TICKETS}/{ticket}/messages", json={"content": "On it"},
                         headers=headers)
     again = client.post(f"{TICKETS}/{ticket}/messages", json={"content": "On it"},
@@ -840,11 +832,11 @@ def test_agent_reply_records_sender_and_is_idempotent(app: Any, client: Any, biz
         rows = s.execute(select(Message.sender_user_id, Message.content).where(
             Message.conversation_id == ticket, Message.direction == "outbound")).all()
         assert [tuple(r) for r in rows] == [(agent, "On it")]
-    detail = client.get(f"{TICKETS}/{ticket}", headers=h(biz["sk"])).get_json()["data"]
+    detail = client.get(f"{TICKETS}/{ticket}", headers=auth(biz["sk"])).get_json()["data"]
     assert detail["messages"][-1]["sender"] == {"role": "agent", "name": "Ada", "user_id": agent}
     assert detail["unread_count"] == 0 and detail["last_message_preview"] == "On it"
     secret = client.post(f"{TICKETS}/{ticket}/messages", json={"content": "by key"},
-                         headers=h(biz["sk"]))
+                         headers=auth(biz["sk"]))
     assert secret.status_code == 201
     with session_scope(app) as s:
         assert s.scalar(select(Message.sender_user_id).where(

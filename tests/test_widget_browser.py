@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from tests.browser import artifact
-from tests.conftest import ServedProcess, free_port
+from tests.conftest import ServedProcess, auth, free_port
 from tests.pusher import PusherTestClient
 
 expect = pytest.importorskip("playwright.sync_api").expect
@@ -71,7 +71,7 @@ def site() -> Iterator[Site]:
 
 
 def agent(served: ServedProcess) -> dict[str, str]:
-    return {"Authorization": f"Bearer {served.sk}"}
+    return auth(served.sk)
 
 
 def widget(page: Any) -> Any:
@@ -89,7 +89,7 @@ def visitor_id(page: Any, pk: str) -> str:
 
 def ticket_of(served: ServedProcess, visitor: str, sk: str | None = None) -> dict[str, Any]:
     """The ticket of this visitor, with its messages, read through the agent API."""
-    headers = {"Authorization": f"Bearer {sk or served.sk}"}
+    headers = auth(sk or served.sk)
     rows = httpx.get(f"{served.base}/api/v1/tickets", params={"per_page": "100"},
                      headers=headers).json()["data"]
     found = [t for t in rows if t["customer"]["visitor_id"] == visitor]
@@ -251,7 +251,7 @@ def test_prechat_form_when_identification_is_required(served: ServedProcess,
                       "--json")
     sk = keys["secret_key"]
     resp = httpx.put(f"{served.base}/api/v1/branding", json={"require_identification": True},
-                     headers={"Authorization": f"Bearer {sk}"})
+                     headers=auth(sk))
     assert resp.status_code == 200
     open_demo(page, served, f"?key={keys['publishable_key']}")
     w = widget(page)
@@ -502,11 +502,11 @@ def test_presence_repaints_live(served: ServedProcess, page: Any) -> None:
     sock = PusherTestClient(served.base.replace("http://", "ws://")
                             + f"/app/{rt['key']}?protocol=7")
     try:
-        auth = httpx.post(f"{served.base}/api/v1/broadcasting/auth",
-                          data={"socket_id": sock.socket_id(), "channel_name": rt["channel"]},
-                          headers={"Authorization": f"Bearer {token}"})
-        assert auth.status_code == 200, auth.text
-        sock.send("pusher:subscribe", {"channel": rt["channel"], **auth.json()})
+        signed = httpx.post(f"{served.base}/api/v1/broadcasting/auth",
+                            data={"socket_id": sock.socket_id(), "channel_name": rt["channel"]},
+                            headers=auth(token))
+        assert signed.status_code == 200, signed.text
+        sock.send("pusher:subscribe", {"channel": rt["channel"], **signed.json()})
         sock.expect("pusher_internal:subscription_succeeded")
         expect(status).to_have_text("Online", timeout=10_000)  # no reload
         expect(status).to_have_class(re.compile(r"\bon\b"))

@@ -2,29 +2,33 @@
 
 from __future__ import annotations
 
-import json
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, g
 from itsdangerous import URLSafeTimedSerializer
 
 from server.api.chat import public_base
-from server.api.common import commit_ok, json_body, ok_page, page_args, pusher_auth
+from server.api.common import (
+    OK,
+    commit_answer,
+    commit_ok,
+    json_body,
+    ok_page,
+    page_args,
+    pusher_auth,
+)
 from server.auth import agent_api, failed_auth_guard
+from server.channels import business_channel, business_channel_data
 from server.db import get_session
 from server.models import User
 from server.services import agents
-from server.services.chat import business_channel, business_channel_data, check_text
+from server.validation import check_text
 
 bp = Blueprint("agents", __name__, url_prefix="/api/v1")
 
 
 def _invites() -> URLSafeTimedSerializer:
     return agents.invite_serializer(current_app.config["SECRET_KEY"])
-
-
-def _bare(body: dict[str, object]) -> Response:
-    return Response(json.dumps(body), mimetype="application/json")
 
 
 def _logged_in(user: User, mode: str) -> Response:
@@ -63,8 +67,7 @@ def list_agents() -> Response:
 @agent_api("tickets:read")
 def heartbeat() -> Response:
     agents.do_heartbeat(get_session(), g.actor.user_id)
-    get_session().commit()
-    return _bare({"ok": True})
+    return commit_answer(OK)
 
 
 @bp.post("/auth/login")
@@ -82,9 +85,8 @@ def login() -> Response:
 @bp.post("/auth/accept-invite")
 def accept_invite() -> Response:
     body = json_body()
-    password = agents.check_password(body, required=True)
+    password = agents.check_password(body)
     mode = agents.check_mode(body)
-    assert password is not None
     return _logged_in(agents.do_accept_invite(get_session(), _invites(), body.get("token"),
                                               password), mode)
 

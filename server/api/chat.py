@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, g, request
 
-from server.api.common import commit_ok, idempotent, int_arg, json_body, ok, pusher_auth
+from server.api.common import (
+    OK,
+    commit_answer,
+    commit_ok,
+    idempotent,
+    int_arg,
+    json_body,
+    ok,
+    pusher_auth,
+)
 from server.auth import visitor_key, visitor_session
+from server.channels import session_channel
 from server.db import get_session
 from server.services import chat
+from server.validation import check_contact_fields, check_content, check_required_text
 
 bp = Blueprint("chat", __name__, url_prefix="/api/v1/chat")
 
@@ -27,7 +37,7 @@ def realtime_block(session_id: int) -> dict[str, object]:
     scheme = base.scheme or "http"
     return {"key": current_app.config["REALTIME_APP_KEY"], "host": base.hostname,
             "port": base.port or (443 if scheme == "https" else 80), "scheme": scheme,
-            "channel": chat.session_channel(session_id),
+            "channel": session_channel(session_id),
             "auth_endpoint": public_base() + "/api/v1/chat/broadcasting/auth",
             "event": "MessageCreated"}
 
@@ -38,12 +48,13 @@ def config() -> Response:
     data = chat.config_json(get_session(), g.api_key.business_id,
                             max_len=current_app.config["MESSAGE_MAX_LENGTH"],
                             max_upload_kb=current_app.config["MAX_UPLOAD_KB"])
-    body = json.dumps({"data": data}, sort_keys=True)
-    etag = '"' + hashlib.sha256(body.encode()).hexdigest()[:32] + '"'
+    resp = ok(data)
+    etag = '"' + hashlib.sha256(resp.get_data()).hexdigest()[:32] + '"'
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
     if etag in request.headers.get("If-None-Match", ""):
         return Response(status=304, headers=headers)
-    return Response(body, mimetype="application/json", headers=headers)
+    resp.headers.update(headers)
+    return resp
 
 
 @bp.post("/sessions")
@@ -52,9 +63,8 @@ def start_session() -> Response:
     # Not @idempotent: a replay would have to store the plaintext token. Starting is
     # already safe to retry: the same visitor_id resumes the same conversation.
     body = json_body()
-    visitor_id = chat.check_text(body, "visitor_id", 128, required=True)
-    assert visitor_id is not None
-    fields = chat.check_contact_fields(body)
+    visitor_id = check_required_text(body, "visitor_id", 128)
+    fields = check_contact_fields(body)
     started = chat.do_start_session(get_session(), g.api_key, visitor_id, fields)
     return commit_ok({
         "session_id": started.session_id, "session_token": started.token,
@@ -66,7 +76,7 @@ def start_session() -> Response:
 @visitor_session
 @idempotent
 def send_message(conversation_id: int) -> Response:
-    content = chat.check_content(json_body(), current_app.config["MESSAGE_MAX_LENGTH"])
+    content = check_content(json_body(), current_app.config["MESSAGE_MAX_LENGTH"])
     visitor = g.chat_session
     message = chat.do_add_message(get_session(), visitor.business_id, visitor.mode,
                                   visitor.conversation_id, content, direction="inbound",
@@ -86,7 +96,7 @@ def history(conversation_id: int) -> Response:
 @bp.post("/sessions/<int:conversation_id>/identify")
 @visitor_session
 def identify(conversation_id: int) -> Response:
-    fields = chat.check_contact_fields(json_body())
+    fields = check_contact_fields(json_body())
     return commit_ok(chat.do_identify(get_session(), g.chat_session, fields))
 
 
@@ -95,19 +105,17 @@ def identify(conversation_id: int) -> Response:
 def typing(conversation_id: int) -> Response:
     if current_app.extensions["typing"].should_send(g.chat_session.id):
         chat.do_visitor_typing(get_session(), g.chat_session)
-        get_session().commit()
-    return Response('{"ok": true}', mimetype="application/json")
+    return commit_answer(OK)
 
 
 @bp.post("/sessions/<int:conversation_id>/heartbeat")
 @visitor_session
 def heartbeat(conversation_id: int) -> Response:
     chat.do_heartbeat(get_session(), g.chat_session)
-    get_session().commit()
-    return Response('{"ok": true}', mimetype="application/json")
+    return commit_answer(OK)
 
 
 @bp.post("/broadcasting/auth")
 @visitor_session
 def broadcasting_auth() -> Response:
-    return pusher_auth(chat.session_channel(g.chat_session.id))
+    return pusher_auth(session_channel(g.chat_session.id))

@@ -12,11 +12,12 @@ from flask import Response, current_app, g, request
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from server.channels import check_channel_auth
 from server.db import get_session
-from server.errors import ApiError, Conflict, ValidationError
+from server.errors import Conflict, InvalidJson, PayloadTooLarge, ValidationError
 from server.models import IdempotencyRecord
+from server.responses import json_response
 from server.security import channel_signature
-from server.services.chat import check_channel_auth
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -25,29 +26,32 @@ def json_body() -> dict[str, Any]:
     """Parse the request body as a JSON object, or raise a contract error."""
     raw = request.get_data(cache=True)
     if len(raw) > current_app.config["MAX_JSON_BYTES"]:
-        raise ApiError("The request body is too large.", code="payload_too_large", status=413)
+        raise PayloadTooLarge()
     if not raw.strip():
         return {}
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
-        raise ValidationError("The body is not valid JSON.", code="invalid_json") from None
+        raise InvalidJson() from None
     if not isinstance(body, dict):
-        raise ValidationError("The body must be a JSON object.", code="invalid_json")
+        raise InvalidJson("The body must be a JSON object.")
+    return body
+
+
+OK: dict[str, Any] = {"ok": True}  # the bare answer of an action with nothing to show
+
+
+def envelope(data: Any, meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The {"data": ..., "meta"?: ...} body of every answer that carries data."""
+    body: dict[str, Any] = {"data": data}
+    if meta is not None:
+        body["meta"] = meta
     return body
 
 
 def ok(data: Any, status: int = 200, meta: dict[str, Any] | None = None) -> Response:
-    """Wrap data in the {"data": ...} envelope."""
-    body: dict[str, Any] = {"data": data}
-    if meta is not None:
-        body["meta"] = meta
-    return _json(body, status)
-
-
-def _json(body: dict[str, Any], status: int) -> Response:
-    return current_app.response_class(json.dumps(body), status=status,
-                                      mimetype="application/json")
+    """Answer with data in the envelope (a read: nothing to commit)."""
+    return json_response(envelope(data, meta), status)
 
 
 def idempotent(view: F) -> F:
@@ -78,15 +82,20 @@ def _replay(ident: tuple[str, str, str]) -> Response | None:
         return None
     if record.fingerprint != fingerprint:
         raise Conflict()
-    resp = _json(json.loads(record.body), record.status)
+    resp = json_response(json.loads(record.body), record.status)
     resp.headers["Idempotent-Replayed"] = "true"
     return resp
 
 
-def commit_ok(data: Any, status: int = 200) -> Response:
-    """Commit the request's writes (with its idempotency record) and answer."""
+def commit_ok(data: Any, status: int = 200, meta: dict[str, Any] | None = None) -> Response:
+    """Commit the request's writes and answer with data in the envelope."""
+    return commit_answer(envelope(data, meta), status)
+
+
+def commit_answer(body: dict[str, Any], status: int = 200) -> Response:
+    """Commit the request's writes (with its idempotency record) and answer with body: the
+    one place a request commits, so events are published and replays recorded alike."""
     session = get_session()
-    body = {"data": data}
     ident = g.get("idempotency")
     if ident:
         session.add(IdempotencyRecord(credential=ident[0], key=ident[1], fingerprint=ident[2],
@@ -100,7 +109,7 @@ def commit_ok(data: Any, status: int = 200) -> Response:
         if replay is None:
             raise
         return replay
-    return _json(body, status)
+    return json_response(body, status)
 
 
 def int_arg(name: str, default: int, low: int, high: int) -> int:
@@ -137,7 +146,7 @@ def pusher_auth(own_channel: str, channel_data: str | None = None) -> Response:
     body = {"auth": f"{current_app.config['REALTIME_APP_KEY']}:{signature}"}
     if channel_data is not None:
         body["channel_data"] = channel_data
-    return _json(body, 200)
+    return json_response(body)
 
 
 def ok_page(rows: list[Any], total: int, page: int, per_page: int) -> Response:

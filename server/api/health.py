@@ -5,7 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app
 from sqlalchemy import text
 
-from server.errors import ApiError
+from server.api.common import OK
+from server.errors import Unavailable
+from server.responses import json_response
 
 bp = Blueprint("health", __name__)
 
@@ -16,5 +18,5 @@ def healthz() -> Response:
         with current_app.extensions["engine"].connect() as conn:
             conn.execute(text("SELECT 1"))
     except Exception:
-        raise ApiError("The database is not reachable.", code="unavailable", status=503) from None
-    return Response('{"ok": true}', mimetype="application/json")
+        raise Unavailable("The database is not reachable.") from None
+    return json_response(OK)

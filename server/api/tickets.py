@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, g, request
 
-from server.api.common import choice_arg, commit_ok, idempotent, json_body, ok, page_args
+from server.api.common import (
+    OK,
+    choice_arg,
+    commit_answer,
+    commit_ok,
+    idempotent,
+    json_body,
+    ok,
+    page_args,
+)
 from server.auth import agent_api
 from server.db import get_session
 from server.errors import ValidationError
 from server.services import chat, tickets
+from server.validation import check_content
 
 bp = Blueprint("tickets", __name__, url_prefix="/api/v1/tickets")
 # Larger ids cannot exist; routing them to 404 keeps them away from the database driver.
@@ -46,12 +56,11 @@ def list_tickets() -> Response:
 @bp.get(f"/{TICKET}")
 @agent_api("tickets:read")
 def get_ticket(ticket_id: int) -> Response:
-    session = get_session()
-    ticket, next_cursor = tickets.do_read_ticket(session, g.actor.business_id, g.actor.mode,
-                                                 ticket_id, request.args.get("cursor") or None)
-    # Reading marks the ticket read (unread_count 0); commit_ok has no meta, so commit here.
-    session.commit()
-    return ok(ticket, meta={"next_cursor": next_cursor})
+    ticket, next_cursor = tickets.do_read_ticket(get_session(), g.actor.business_id,
+                                                 g.actor.mode, ticket_id,
+                                                 request.args.get("cursor") or None)
+    # Reading marks the ticket read (unread_count 0): a write, so commit.
+    return commit_ok(ticket, meta={"next_cursor": next_cursor})
 
 
 @bp.post("")
@@ -76,7 +85,7 @@ def update_ticket(ticket_id: int) -> Response:
 @agent_api("tickets:write")
 @idempotent
 def reply(ticket_id: int) -> Response:
-    content = chat.check_content(json_body(), current_app.config["MESSAGE_MAX_LENGTH"])
+    content = check_content(json_body(), current_app.config["MESSAGE_MAX_LENGTH"])
     session = get_session()
     actor = g.actor
     conversation_id = chat.find_conversation(session, actor.business_id, actor.mode, ticket_id)
@@ -91,5 +100,4 @@ def reply(ticket_id: int) -> Response:
 def typing(ticket_id: int) -> Response:
     tickets.do_agent_typing(get_session(), g.actor.business_id, g.actor.mode, ticket_id,
                             g.actor.name)
-    get_session().commit()  # events are published on commit
-    return Response('{"ok": true}', mimetype="application/json")
+    return commit_answer(OK)  # events are published on commit

@@ -15,11 +15,13 @@ import socket
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
-from typing import Any, NamedTuple
+from typing import Any
 
 from wsproto.connection import Connection as WSConnection
 from wsproto.events import BytesMessage, CloseConnection, Event, Ping, TextMessage
 from wsproto.utilities import LocalProtocolError
+
+from server.channels import Route
 
 log = logging.getLogger("chatdock.realtime")
 
@@ -36,15 +38,6 @@ def spawn(fn: Callable[[], None]) -> None:
     except ImportError:  # pragma: no cover - gevent is a dependency
         pass
     threading.Thread(target=fn, daemon=True).start()
-
-
-class Route(NamedTuple):
-    """Where a subscription's events come from, and who authorized it."""
-
-    topics: tuple[str, ...]
-    key_id: int | None = None  # a revoked key closes the socket
-    user_id: int | None = None  # an agent: counts for presence
-    session_id: int | None = None  # a revoked visitor session closes the socket
 
 
 class ClientGone(Exception):

@@ -9,7 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from server.realtime.hub import ClientGone, Connection, Hub, Route
+from server.channels import Route
+from server.realtime.hub import ClientGone, Connection, Hub
 from server.security import channel_signature, same
 
 CHANNEL_RE = re.compile(r"[-a-zA-Z0-9_=@,.;]{1,200}")

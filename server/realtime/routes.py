@@ -1,4 +1,10 @@
-"""Mount the Pusher socket on the app and keep open sockets honest about revocations."""
+"""Mount the Pusher socket on the app and keep open sockets honest about revocations.
+
+The broker's subscriber and the revocation/presence watcher are this process's
+background work: start_realtime() starts them where the process will serve (gunicorn:
+the worker after the fork, since threads and greenlets started before a fork do not
+survive it; tests: next to werkzeug's threaded server).
+"""
 
 from __future__ import annotations
 
@@ -7,24 +13,26 @@ import logging
 import threading
 import time
 from datetime import timedelta
+from typing import NamedTuple
 
 from flask import Flask, current_app, request
 from flask_sock import Sock
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from server.channels import (
+    BUSINESS_CHANNEL,
+    Route,
+    business_channel_route,
+    visitors_topic_business,
+)
 from server.db import session_scope
 from server.models import ApiKey, ChatSession, utcnow
 from server.realtime import relay
-from server.realtime.hub import Hub, Route
+from server.realtime.hub import Hub
 from server.realtime.pusher import PusherSession, SocketSettings
 from server.services.agents import deactivated_since, do_mark_seen, online_counts
-from server.services.chat import (
-    BUSINESS_CHANNEL,
-    business_channel_route,
-    session_channel_route,
-    visitors_topic_business,
-)
+from server.services.chat import session_channel_route
 
 log = logging.getLogger("chatdock.realtime")
 sock = Sock()
@@ -34,8 +42,6 @@ REVOCATION_POLL_SECONDS = 2.0
 @sock.route("/app/<app_key>")
 def pusher_socket(ws, app_key: str) -> None:  # type: ignore[no-untyped-def]
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    _ensure_watcher(app)
-    app.extensions["broker"].start()
 
     def route(channel: str, channel_data: str | None) -> Route | None:
         if channel.startswith(BUSINESS_CHANNEL):  # signed channel_data says it all
@@ -70,13 +76,33 @@ def _strip_compression() -> None:
         request.environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
 
 
-def _ensure_watcher(app: Flask) -> None:
+class _Watcher(NamedTuple):
+    thread: threading.Thread
+    stop: threading.Event
+
+
+def start_realtime(app: Flask) -> bool:
+    """Start this process's broker subscriber and revocation/presence watcher, once;
+    return whether this call started the watcher."""
+    app.extensions["broker"].start()
     with app.extensions["watcher_lock"]:
-        if app.extensions.get("watcher") is None:
-            thread = threading.Thread(target=_watch_revocations, args=(app,), daemon=True,
-                                      name="revocation-watcher")
-            app.extensions["watcher"] = thread
-            thread.start()
+        if app.extensions.get("watcher") is not None:
+            return False
+        stop = threading.Event()
+        thread = threading.Thread(target=_watch_revocations, args=(app, stop), daemon=True,
+                                  name="revocation-watcher")
+        app.extensions["watcher"] = _Watcher(thread, stop)
+        thread.start()
+        return True
+
+
+def stop_realtime(app: Flask) -> None:
+    """Stop the watcher and wait for it (a test process serves many apps, one by one)."""
+    with app.extensions["watcher_lock"]:
+        watcher: _Watcher | None = app.extensions.pop("watcher", None)
+    if watcher is not None:
+        watcher.stop.set()
+        watcher.thread.join(timeout=REVOCATION_POLL_SECONDS * 5)
 
 
 class PresenceAnnouncer:
@@ -106,7 +132,7 @@ class PresenceAnnouncer:
         self.known = {topic: channels for topic, (_, channels) in topics.items()}
 
 
-def _watch_revocations(app: Flask) -> None:
+def _watch_revocations(app: Flask, stop: threading.Event) -> None:
     """Close sockets whose key or session was revoked by any process (the database is the
     truth): a revoked key, an erased contact, a deactivated agent. Also keep agents with an
     open business socket "online" (presence is users.last_seen_at, shared by every process)."""
@@ -118,8 +144,7 @@ def _watch_revocations(app: Flask) -> None:
     marked: set[int] = set()
     marked_at = 0.0
     relay.start(app)  # events committed by socket-less processes (the CLI), every ~1 s
-    while True:
-        time.sleep(REVOCATION_POLL_SECONDS)
+    while not stop.wait(REVOCATION_POLL_SECONDS):
         try:
             agents = hub.agents_here()
             refresh = bool(agents) and (not agents <= marked

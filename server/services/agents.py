@@ -12,19 +12,24 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from server.errors import ApiError, Forbidden, NotFound, Unauthorized, ValidationError
+from server.errors import (
+    BusinessSuspended,
+    Forbidden,
+    InvalidCredentials,
+    InvalidInvite,
+    InviteExpired,
+    NotFound,
+    ValidationError,
+)
 from server.models import Business, User, utcnow
 from server.security import hash_secret, hasher, run_cpu, verify_secret
-from server.services.chat import (
-    AGENT_ONLINE_SECONDS,
-    EMAIL_RE,
-    check_text,
-    iso,
-)
 from server.services.keys import MODES
+from server.validation import EMAIL_RE, check_required_text, check_text
+from server.wire import iso
 
 ROLES = ("agent", "owner")
 INVITE_DAYS = 7
+AGENT_ONLINE_SECONDS = 60  # a heartbeat or an open business socket within this is "online"
 MIN_PASSWORD, MAX_PASSWORD = 10, 1000  # argon2 takes any length; bound the work anyway
 
 
@@ -33,16 +38,12 @@ MIN_PASSWORD, MAX_PASSWORD = 10, 1000  # argon2 takes any length; bound the work
 
 def check_email(body: dict[str, Any]) -> str:
     """A required email address, lower-cased (emails are unique per business)."""
-    email = check_text(body, "email", 254, required=True, pattern=EMAIL_RE)
-    assert email is not None
-    return email.lower()
+    return check_required_text(body, "email", 254, pattern=EMAIL_RE).lower()
 
 
-def check_password(body: dict[str, Any], *, required: bool) -> str | None:
+def check_password(body: dict[str, Any]) -> str:
     """A password of at least MIN_PASSWORD characters (not stripped: spaces count)."""
     password = body.get("password")
-    if password is None and not required:
-        return None
     if not isinstance(password, str) or not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
         raise ValidationError(f"password must be {MIN_PASSWORD} to {MAX_PASSWORD} characters.",
                               field="password")
@@ -78,8 +79,9 @@ def check_new_agent(body: dict[str, Any]) -> NewAgent:
     role = body.get("role", "agent")
     if role not in ROLES:
         raise ValidationError("role must be agent or owner.", field="role")
-    return NewAgent(check_email(body), check_text(body, "name", 200) or "", str(role),
-                    check_password(body, required=False))
+    email, name = check_email(body), check_text(body, "name", 200) or ""
+    password = check_password(body) if body.get("password") is not None else None
+    return NewAgent(email, name, str(role), password)
 
 
 # ---------- agents --------------------------------------------------------
@@ -215,15 +217,13 @@ def invite_token(serializer: URLSafeTimedSerializer, user: User) -> str:
 
 
 def _invited_user(session: Session, serializer: URLSafeTimedSerializer, token: Any) -> User:
-    bad = ApiError("The invitation is not valid or was already used.", code="invalid_invite",
-                   field="token")
+    bad = InvalidInvite(field="token")
     if not isinstance(token, str) or not token:
         raise ValidationError("token is required.", field="token")
     try:
         data = serializer.loads(token, max_age=INVITE_DAYS * 86400)
     except SignatureExpired:
-        raise ApiError("The invitation has expired; ask for a new one.", code="invite_expired",
-                       field="token") from None
+        raise InviteExpired(field="token") from None
     except BadSignature:
         raise bad from None
     user = session.get(User, data.get("u")) if isinstance(data, dict) else None
@@ -250,10 +250,6 @@ def _dummy_hash() -> str:
     return hash_secret("chatdock-dummy-password")
 
 
-def _bad_credentials() -> Unauthorized:
-    return Unauthorized("The email or password is not right.", code="invalid_credentials")
-
-
 def _candidates(session: Session, email: str, slug: str | None) -> list[User]:
     stmt = select(User).where(User.email == email, User.password_hash.is_not(None),
                               User.deactivated_at.is_(None))  # deactivated: as if unknown
@@ -272,10 +268,10 @@ def authenticate(session: Session, email: str, password: str, slug: str | None) 
     users = _candidates(session, email, slug)
     if not users:
         run_cpu(verify_secret, _dummy_hash(), password)
-        raise _bad_credentials()
+        raise InvalidCredentials()
     matches = [u for u in users if run_cpu(verify_secret, u.password_hash or "", password)]
     if not matches:
-        raise _bad_credentials()
+        raise InvalidCredentials()
     if len(matches) > 1:
         raise ValidationError("This email has accounts in several businesses; send business "
                               "(its slug).", field="business")
@@ -284,7 +280,7 @@ def authenticate(session: Session, email: str, password: str, slug: str | None) 
         user.password_hash = run_cpu(hash_secret, password)
     business = session.get(Business, user.business_id)
     if business is None or business.suspended:
-        raise Forbidden("This business is suspended.", code="business_suspended")
+        raise BusinessSuspended()
     return user
 
 

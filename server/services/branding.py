@@ -8,10 +8,10 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
 
+from server.channels import visitors_topic
 from server.db import emit
 from server.errors import NotFound, ValidationError
 from server.models import Business
-from server.services.chat import visitors_topic
 from server.services.keys import MODES
 
 COLOR_RE = re.compile(r"#[0-9A-Fa-f]{6}")

@@ -1,4 +1,4 @@
-"""Visitor chat: sessions, messages, identity, typing, presence, channel auth.
+"""Visitor chat: sessions, messages, identity, typing, presence.
 
 The visitor paths are the hot paths (every message, every session start), so
 they run Core statements on the tables, built once at import with bind
@@ -9,11 +9,6 @@ the same prebuilt Table insert ~30 us (SQLite itself ~14 us).
 
 from __future__ import annotations
 
-import base64
-import json
-import re
-import threading
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -22,8 +17,15 @@ from sqlalchemy import Table, bindparam, case, func, insert, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
+from server.channels import (
+    Route,
+    business_topic,
+    conversation_topic,
+    session_channel_id,
+    session_route,
+)
 from server.db import connection, emit, upsert
-from server.errors import ApiError, Forbidden, NotFound, ValidationError
+from server.errors import InvalidSession, NotFound, ValidationError
 from server.models import (
     ApiKey,
     Business,
@@ -34,9 +36,10 @@ from server.models import (
     User,
     utcnow,
 )
-from server.realtime.hub import Route
 from server.security import new_session_token, token_digest
+from server.services.agents import AGENT_ONLINE_SECONDS
 from server.services.keys import KeyInfo
+from server.wire import decode_id_cursor, encode_id_cursor, message_json
 
 API_KEYS, BUSINESSES, CONTACTS = (cast(Table, m.__table__) for m in (ApiKey, Business, Contact))
 CONVERSATIONS, SESSIONS, MESSAGES = (cast(Table, m.__table__)
@@ -48,92 +51,10 @@ def run(session: Session, statement: Any, **params: Any) -> CursorResult[Any]:
     return connection(session).execute(statement, params)
 
 
-EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-SOCKET_ID_RE = re.compile(r"\d+\.\d+")
-SESSION_CHANNEL = "private-chat.session."
-BUSINESS_CHANNEL = "private-business."
-
-
-def session_channel(session_id: int) -> str:
-    return f"{SESSION_CHANNEL}{session_id}"
-
-
-def business_channel(business_id: int) -> str:
-    return f"{BUSINESS_CHANNEL}{business_id}"
-
-
-def visitors_topic(business_id: int, mode: str) -> str:
-    """The hub's routing key for every connected visitor of a business (e.g. BrandingUpdated)."""
-    return f"visitors.{business_id}.{mode}"
-
-
-def visitors_topic_business(topic: str) -> int | None:
-    """The business id in a visitors_topic (None for any other topic)."""
-    kind, _, rest = topic.partition(".")
-    business_id = rest.partition(".")[0]
-    return int(business_id) if kind == "visitors" and business_id.isdigit() else None
-
-
-def business_topic(business_id: int, mode: str) -> str:
-    """The hub's routing key for a business's agent feed in one mode (test never sees live)."""
-    return f"business.{business_id}.{mode}"
-
-
-def conversation_topic(conversation_id: int) -> str:
-    """The hub's routing key for every session channel of one conversation."""
-    return f"conversation.{conversation_id}"
-
-
-def iso(dt: datetime) -> str:
-    """ISO 8601 UTC with milliseconds and Z, as Dart and JS parse it."""
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
-
-
-# ---------- validation ----------------------------------------------------
-
-
-def check_text(body: dict[str, Any], field: str, max_len: int, *, required: bool = False,
-               pattern: re.Pattern[str] | None = None) -> str | None:
-    """Return a trimmed optional string field, or raise validation_error naming it."""
-    value = body.get(field)
-    if value is None or (isinstance(value, str) and not value.strip() and not required):
-        if required:
-            raise ValidationError(f"{field} is required.", field=field)
-        return None
-    if not isinstance(value, str):
-        raise ValidationError(f"{field} must be a string.", field=field)
-    value = value.strip()
-    if required and not value:
-        raise ValidationError(f"{field} must not be empty.", field=field)
-    if len(value) > max_len:
-        raise ValidationError(f"{field} is longer than {max_len} characters.", field=field)
-    if pattern is not None and not pattern.fullmatch(value):
-        raise ValidationError(f"{field} is not valid.", field=field)
-    return value
-
-
-def check_contact_fields(body: dict[str, Any]) -> dict[str, str | None]:
-    """Validate name / email / phone."""
-    return {"name": check_text(body, "name", 200),
-            "email": check_text(body, "email", 254, pattern=EMAIL_RE),
-            "phone": check_text(body, "phone", 40)}
-
-
-def check_content(body: dict[str, Any], max_len: int) -> str:
-    """Validate a message's content against limits.message_max_length."""
-    content = body.get("content")
-    if not isinstance(content, str) or not content.strip():
-        raise ValidationError("content must be a non-empty string.", field="content")
-    if len(content) > max_len:
-        raise ValidationError(f"content is longer than {max_len} characters.", field="content")
-    return content
-
-
 # ---------- config --------------------------------------------------------
 
 
 _BUSINESS = select(BUSINESSES).where(BUSINESSES.c.id == bindparam("business_id"))
-AGENT_ONLINE_SECONDS = 60  # a heartbeat or an open business socket within this is "online"
 _USERS = cast(Table, User.__table__)
 _AGENTS_ONLINE = select(func.count()).select_from(_USERS).where(
     _USERS.c.business_id == bindparam("business_id"),
@@ -273,7 +194,7 @@ def find_session(session: Session, key: KeyInfo, token: str, idle_days: int) -> 
     row = run(session, _SESSION_LOOKUP, token_hash=token_digest(token)).first()
     if row is None or row.business_id != key.business_id or row.mode != key.mode or (
             idle_days and row.last_seen_at < utcnow() - timedelta(days=idle_days)):
-        raise ApiError("The session token is not valid.", code="invalid_session", status=401)
+        raise InvalidSession()
     return SessionInfo(**row._mapping)
 
 
@@ -290,34 +211,13 @@ def check_conversation(chat_session: SessionInfo, conversation_id: int) -> None:
 
 def session_channel_route(session: Session, channel: str) -> Route | None:
     """A live visitor session channel's route (its conversation); None when it is gone."""
-    suffix = channel[len(SESSION_CHANNEL):]
-    if not channel.startswith(SESSION_CHANNEL) or not suffix.isdigit():
+    session_id = session_channel_id(channel)
+    if session_id is None:
         return None
-    row = run(session, _CHANNEL_ROUTE, session_id=int(suffix)).first()
+    row = run(session, _CHANNEL_ROUTE, session_id=session_id).first()
     if row is None:
         return None
-    return Route((conversation_topic(row.conversation_id),
-                  visitors_topic(row.business_id, row.mode)),
-                 key_id=row.key_id, session_id=int(suffix))
-
-
-def business_channel_data(actor_business_id: int, mode: str, key_id: int | None,
-                          user_id: int | None) -> str:
-    """What the agent auth endpoint signs into a business subscription (Pusher channel_data)."""
-    return json.dumps({"business_id": actor_business_id, "mode": mode, "key_id": key_id,
-                       "user_id": user_id}, separators=(",", ":"))
-
-
-def business_channel_route(channel: str, channel_data: str | None) -> Route | None:
-    """Route a business channel from its signed channel_data: the mode's feed, the credential."""
-    try:
-        data = json.loads(channel_data or "")
-        if channel != business_channel(int(data["business_id"])):
-            return None
-        return Route((business_topic(int(data["business_id"]), str(data["mode"])),),
-                     key_id=data.get("key_id"), user_id=data.get("user_id"))
-    except (ValueError, TypeError, KeyError):
-        return None
+    return session_route(row.conversation_id, row.business_id, row.mode, row.key_id, session_id)
 
 
 # ---------- messages ------------------------------------------------------
@@ -338,6 +238,7 @@ _TOUCH_CONVERSATION = {
     "outbound": _TOUCH.values(unread_count=0),
 }
 PREVIEW_CHARS = 140
+HISTORY_CURSOR = "m"  # a history cursor: "m" + the id of the oldest message shown
 _HISTORY = (select(MESSAGES).where(MESSAGES.c.conversation_id == bindparam("conversation_id"))
             .order_by(MESSAGES.c.id.desc()).limit(bindparam("limit")))
 _HISTORY_BEFORE = _HISTORY.where(MESSAGES.c.id < bindparam("before"))
@@ -345,13 +246,6 @@ _FIND_CONVERSATION = select(CONVERSATIONS.c.id).where(
     CONVERSATIONS.c.id == bindparam("conversation_id"),
     CONVERSATIONS.c.business_id == bindparam("business_id"),
     CONVERSATIONS.c.mode == bindparam("mode"))
-
-
-def message_json(m: Any) -> dict[str, Any]:
-    """ChatMessage as the Tickki SDK reads it, plus chatdock's extras."""
-    return {"id": m.id, "conversation_id": m.conversation_id, "direction": m.direction,
-            "type": m.type, "content": m.content, "created_at": iso(m.created_at),
-            "attachments": [], "sender": {"role": m.sender_role, "name": m.sender_name}}
 
 
 def do_add_message(session: Session, business_id: int, mode: str, conversation_id: int,
@@ -371,31 +265,17 @@ def do_add_message(session: Session, business_id: int, mode: str, conversation_i
     return payload
 
 
-def encode_cursor(message_id: int) -> str:
-    return base64.urlsafe_b64encode(f"m{message_id}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> int:
-    """Return the message id a history cursor points before."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if raw[:1] == "m" and raw[1:].isdigit():
-            return int(raw[1:])
-    except (ValueError, UnicodeDecodeError):
-        pass
-    raise ValidationError("cursor is not valid.", field="cursor")
-
-
 def list_history(session: Session, conversation_id: int, cursor: str | None,
                  limit: int) -> tuple[list[dict[str, Any]], str | None]:
     """A page of messages newest first, and the cursor of the next (older) page."""
     if cursor:
         rows = run(session, _HISTORY_BEFORE, conversation_id=conversation_id,
-                   before=decode_cursor(cursor), limit=limit + 1).all()
+                   before=decode_id_cursor(cursor, HISTORY_CURSOR), limit=limit + 1).all()
     else:
         rows = run(session, _HISTORY, conversation_id=conversation_id, limit=limit + 1).all()
     page = [message_json(r) for r in rows[:limit]]
-    return page, encode_cursor(page[-1]["id"]) if len(rows) > limit else None
+    more = len(rows) > limit
+    return page, encode_id_cursor(HISTORY_CURSOR, page[-1]["id"]) if more else None
 
 
 def find_conversation(session: Session, business_id: int, mode: str,
@@ -408,7 +288,7 @@ def find_conversation(session: Session, business_id: int, mode: str,
     return int(found)
 
 
-# ---------- contact, typing, presence, channel auth ------------------------
+# ---------- contact, typing, presence -------------------------------------
 
 
 def load_contact(session: Session, contact_id: int) -> dict[str, Any]:
@@ -427,25 +307,6 @@ def do_identify(session: Session, chat_session: SessionInfo,
     return contact
 
 
-class TypingDebouncer:
-    """At most one TypingStarted per session per interval, per process."""
-
-    def __init__(self, interval: float) -> None:
-        self.interval = interval
-        self._last: dict[int, float] = {}
-        self._lock = threading.Lock()
-
-    def should_send(self, session_id: int) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            if now - self._last.get(session_id, -1e9) < self.interval:
-                return False
-            self._last[session_id] = now
-            if len(self._last) > 100_000:
-                self._last = {k: v for k, v in self._last.items() if now - v < self.interval}
-            return True
-
-
 def do_visitor_typing(session: Session, chat_session: SessionInfo) -> None:
     """Tell the business's agents the visitor is typing (never echoed to the visitor)."""
     emit(session, [business_topic(chat_session.business_id, chat_session.mode)], "TypingStarted",
@@ -457,16 +318,3 @@ def do_heartbeat(session: Session, chat_session: SessionInfo) -> None:
     do_touch_session(session, chat_session)
     emit(session, [business_topic(chat_session.business_id, chat_session.mode)], "VisitorOnline",
          {"conversation_id": chat_session.conversation_id, "session_id": chat_session.id})
-
-
-def check_channel_auth(form: dict[str, str], own_channel: str) -> tuple[str, str]:
-    """Validate socket_id and channel_name; only the credential's own channel is allowed."""
-    socket_id = form.get("socket_id", "")
-    channel = form.get("channel_name", "")
-    if not SOCKET_ID_RE.fullmatch(socket_id):
-        raise ValidationError("socket_id is not a Pusher socket id.", field="socket_id")
-    if not channel:
-        raise ValidationError("channel_name is required.", field="channel_name")
-    if channel != own_channel:
-        raise Forbidden("This credential may only subscribe to its own channel.")
-    return socket_id, channel

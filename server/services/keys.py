@@ -12,9 +12,10 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from server.db import connection
-from server.errors import Forbidden, NotFound, ValidationError
+from server.errors import Forbidden, InsufficientScope, NotFound, ValidationError
 from server.models import ApiKey, Business, Setting, User, utcnow
 from server.security import hash_secret, lookup_prefix, new_api_key, parse_key
+from server.wire import iso
 
 SCOPES = ("tickets:read", "tickets:write", "keys:write", "branding:write", "webhooks:write",
           "contacts:read", "contacts:write", "knowledge:write", "agents:write")
@@ -156,8 +157,6 @@ def do_revoke_key(session: Session, key_id: int, business_id: int | None = None)
 
 def key_json(key: ApiKey) -> dict[str, object]:
     """Serialize a key without its secret."""
-    from server.services.chat import iso  # chat imports this module: import at call time
-
     return {"id": key.id, "prefix": key.prefix, "type": key.kind, "mode": key.mode,
             "name": key.name, "scopes": key.scopes, "origins": key.allowed_origins,
             "bundle_ids": key.allowed_bundle_ids,
@@ -233,8 +232,8 @@ def grantable_scopes(requested: list[str] | None, held: frozenset[str]) -> list[
         return [s for s in SCOPES if s in held]
     missing = [s for s in requested if s not in held]
     if missing:
-        raise Forbidden(f"You cannot grant scopes you do not hold: {', '.join(missing)}.",
-                        code="insufficient_scope")
+        raise InsufficientScope(
+            f"You cannot grant scopes you do not hold: {', '.join(missing)}.")
     return requested
 
 

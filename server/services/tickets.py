@@ -11,9 +11,9 @@ the order and never sorts in a temporary B-tree.
 
 from __future__ import annotations
 
-import base64
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -34,16 +34,25 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from server.channels import business_topic, conversation_topic
 from server.db import emit, upsert
 from server.errors import NotFound, ValidationError
 from server.models import MAX_ROW_ID, Contact, Conversation, Message, TicketTag, User, utcnow
-from server.services.chat import (
+from server.services.chat import do_add_message, find_conversation
+from server.validation import (
     EMAIL_RE,
-    business_topic,
+    check_content,
+    check_required_text,
     check_text,
-    conversation_topic,
-    do_add_message,
-    find_conversation,
+    is_whole,
+)
+from server.wire import (
+    cursor_row_id,
+    decode_cursor,
+    decode_id_cursor,
+    encode_cursor,
+    encode_id_cursor,
+    invalid_cursor,
     iso,
     message_json,
 )
@@ -100,11 +109,6 @@ class NewTicket:
 # ---------- validation ----------------------------------------------------------------------
 
 
-def _whole(raw: str) -> bool:
-    """ASCII digits only: str.isdigit() also accepts '²', which int() rejects."""
-    return raw.isascii() and raw.isdigit()
-
-
 def check_tag(raw: Any, field: str) -> str:
     """Lower-case a tag and insist on 1-50 of a-z 0-9 _ : -."""
     tag = raw.strip().lower() if isinstance(raw, str) else None
@@ -130,7 +134,7 @@ def check_assignee_filter(raw: str | None) -> int | str | None:
         return None
     if raw == UNASSIGNED:
         return UNASSIGNED
-    if not _whole(raw) or not 0 < int(raw) <= MAX_ID:
+    if not is_whole(raw) or not 0 < int(raw) <= MAX_ID:
         raise ValidationError("assigned_to must be an agent id or 'unassigned'.",
                               field="assigned_to")
     return int(raw)
@@ -149,23 +153,21 @@ def check_new_ticket(body: dict[str, Any], message_max: int) -> NewTicket:
     customer = body.get("customer")
     if not isinstance(customer, dict):
         raise ValidationError("customer must be an object with an email.", field="customer")
-    email = _customer_text(customer, "email", EMAIL_MAX, required=True, pattern=EMAIL_RE)
-    message = body.get("message")
-    if not isinstance(message, str) or not message.strip():
-        raise ValidationError("message must be a non-empty string.", field="message")
-    if len(message) > message_max:
-        raise ValidationError(f"message is longer than {message_max} characters.",
-                              field="message")
+    with _customer_field("email"):
+        email = check_required_text(customer, "email", EMAIL_MAX, pattern=EMAIL_RE)
+    message = check_content(body, message_max, field="message")
     tags = check_tags(body["tags"]) if body.get("tags") is not None else []
-    return NewTicket(check_text(body, "subject", SUBJECT_MAX),
-                     _customer_text(customer, "name", 200), str(email).lower(), message, tags)
+    subject = check_text(body, "subject", SUBJECT_MAX)
+    with _customer_field("name"):
+        name = check_text(customer, "name", 200)
+    return NewTicket(subject, name, email.lower(), message, tags)
 
 
-def _customer_text(customer: dict[str, Any], field: str, max_len: int,
-                   **options: Any) -> str | None:
-    """check_text on a customer field, naming it customer.<field> when it fails."""
+@contextmanager
+def _customer_field(field: str) -> Iterator[None]:
+    """Name a failing customer field customer.<field>."""
     try:
-        return check_text(customer, field, max_len, **options)
+        yield
     except ValidationError as err:
         raise ValidationError(f"customer.{err.message}", field=f"customer.{field}") from None
 
@@ -195,49 +197,39 @@ def check_changes(body: dict[str, Any]) -> dict[str, Any]:
 # ---------- cursors -------------------------------------------------------------------------
 
 
-def _b64(raw: str) -> str:
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _unb64(cursor: str) -> str:
-    try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (ValueError, UnicodeDecodeError):
-        raise ValidationError("cursor is not valid.", field="cursor") from None
+LIST_CURSOR, MESSAGE_CURSOR = "t", "a"
 
 
 def encode_list_cursor(sort: str, value: datetime, ticket_id: int) -> str:
     """An opaque keyset position: the sort, the last row's sort value and its id."""
-    return _b64(f"t|{sort}|{value.isoformat()}|{ticket_id}")
+    return encode_cursor(f"{LIST_CURSOR}|{sort}|{value.isoformat()}|{ticket_id}")
 
 
 def decode_list_cursor(cursor: str, sort: str) -> tuple[datetime, int]:
     """The (sort value, id) a list cursor points after; it must belong to this sort."""
-    parts = _unb64(cursor).split("|")
+    parts = decode_cursor(cursor).split("|")
+    if len(parts) != 4 or parts[0] != LIST_CURSOR:
+        raise invalid_cursor()
+    ticket_id = cursor_row_id(parts[3])
     try:
-        if (len(parts) == 4 and parts[0] == "t" and _whole(parts[3])
-                and int(parts[3]) <= MAX_ID):
-            value = datetime.fromisoformat(parts[2])
-            if value.tzinfo is None:
-                raise ValueError(value)
-            if parts[1] != sort:
-                raise ValidationError("cursor belongs to another sort order.", field="cursor")
-            return value, int(parts[3])
+        value: datetime | None = datetime.fromisoformat(parts[2])
     except ValueError:
-        pass
-    raise ValidationError("cursor is not valid.", field="cursor")
+        value = None
+    if value is None or value.tzinfo is None:
+        raise invalid_cursor()
+    if parts[1] != sort:
+        raise ValidationError("cursor belongs to another sort order.", field="cursor")
+    return value, ticket_id
 
 
 def encode_message_cursor(message_id: int) -> str:
-    return _b64(f"a{message_id}")
+    """A ticket's message cursor: the last message shown."""
+    return encode_id_cursor(MESSAGE_CURSOR, message_id)
 
 
 def decode_message_cursor(cursor: str) -> int:
     """The message id a ticket's message cursor points after."""
-    raw = _unb64(cursor)
-    if raw[:1] != "a" or not _whole(raw[1:]) or int(raw[1:]) > MAX_ID:
-        raise ValidationError("cursor is not valid.", field="cursor")
-    return int(raw[1:])
+    return decode_id_cursor(cursor, MESSAGE_CURSOR)
 
 
 # ---------- reading -------------------------------------------------------------------------

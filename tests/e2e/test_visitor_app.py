@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from tests.browser import artifact
-from tests.conftest import ServedProcess, free_port
+from tests.conftest import ServedProcess, auth, free_port
 from tests.e2e.app import VisitorApp
 from tests.e2e.png import pixel
 
@@ -90,7 +90,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedProcess]:
     """A real server whose business has a distinctive name and primary color."""
     served = ServedProcess(tmp_path_factory.mktemp("visitor-app"))
     try:
-        resp = httpx.put(f"{served.base}/api/v1/branding", headers=auth(served),
+        resp = httpx.put(f"{served.base}/api/v1/branding", headers=auth(served.sk),
                          json={"name": BUSINESS, "primary_color": BRAND})
         assert resp.status_code == 200, resp.text
         yield served
@@ -109,10 +109,6 @@ def start_app(server: ServedProcess) -> Iterator[Callable[..., VisitorApp]]:
     yield start
     for app in apps:
         app.stop()
-
-
-def auth(server: ServedProcess) -> dict[str, str]:
-    return {"Authorization": f"Bearer {server.sk}"}
 
 
 def open_chat(page: Any, app: VisitorApp) -> None:
@@ -171,11 +167,11 @@ def stored_ticket(server: ServedProcess, text: str, timeout: float = 10) -> dict
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = httpx.get(f"{server.base}/api/v1/tickets", params={"q": text},
-                          headers=auth(server)).json()["data"]
+                          headers=auth(server.sk)).json()["data"]
         if found:
             assert len(found) == 1, found
             ticket = httpx.get(f"{server.base}/api/v1/tickets/{found[0]['id']}",
-                               headers=auth(server)).json()["data"]
+                               headers=auth(server.sk)).json()["data"]
             return ticket  # type: ignore[no-any-return]
         time.sleep(0.2)
     raise AssertionError(f"the server has no ticket with a message {text!r}")
@@ -241,7 +237,7 @@ def test_visitor_chats_with_an_agent(server: ServedProcess, start_app: Callable[
 
     answer = f"Yes, 9 to 12. {uuid.uuid4().hex[:6]}"
     resp = httpx.post(f"{server.base}/api/v1/tickets/{ticket['id']}/messages",
-                      json={"content": answer}, headers=auth(server))
+                      json={"content": answer}, headers=auth(server.sk))
     assert resp.status_code == 201, resp.text
     wait_for_text(page, answer, app)  # pushed over the socket: no reload
 

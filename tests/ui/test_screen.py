@@ -8,15 +8,20 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from app_flet.headless import AsyncChatClient, ChatClient, ConnectionChanged
 from app_flet.ui import ChatScreen, ChatStrings
 from app_flet.ui.theme import INK, WHITE
 from server import create_app
-from server.config import DEFAULTS
-from tests.conftest import Agent, free_port, make_business, serving, start_visitor
-from tests.test_admin import agent_token
+from tests.conftest import (
+    Agent,
+    agent_token,
+    auth,
+    free_port,
+    make_business,
+    serving,
+    start_visitor,
+)
 from tests.ui.conftest import fire, run, until
 
 
@@ -35,8 +40,7 @@ def test_start_paints_branding_loads_history_and_connects(
     earlier = start_visitor(live, biz["pk"], "v-1")
     httpx.post(f"{live}/api/v1/chat/sessions/{earlier['conversation_id']}/messages",
                json={"content": "from an earlier visit"},
-               headers={"Authorization": f"Bearer {biz['pk']}",
-                        "X-Tickki-Session": earlier["session_token"]}).raise_for_status()
+               headers=auth(biz["pk"], earlier["session_token"])).raise_for_status()
     agent.reply(earlier["conversation_id"], "an earlier answer")
 
     async def scenario() -> None:
@@ -124,9 +128,9 @@ def test_presence_repaints_live(chat_client: AsyncChatClient, app: Any, live: st
         screen = screen_for(chat_client)
         await screen.start()
         assert screen.header.status.value == ChatStrings().offline
-        token = agent_token(app.test_client(), app, biz)  # an agent logs in and is here
+        token = agent_token(app, biz["id"])  # an agent is here
         httpx.post(f"{live}/api/v1/agents/heartbeat",
-                   headers={"Authorization": f"Bearer {token}"}).raise_for_status()
+                   headers=auth(token)).raise_for_status()
         await until(lambda: screen.header.status.value == ChatStrings().online, timeout=10,
                     what="the server's PresenceUpdated (it polls every 2 s)")
         assert screen.config is not None and screen.config.agents_online == 1
@@ -215,7 +219,6 @@ def test_try_again_after_the_server_comes_back(app: Any, biz: dict[str, Any]) ->
     run(scenario)
 
 
-@pytest.mark.skipif("RATE_LIMIT_REQUESTS" not in DEFAULTS, reason="no rate limiter yet")
 def test_rate_limited_send_keeps_the_text(tmp_path: Path) -> None:
     limited = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'rl.db'}", "PUBLIC_URL": "",
                           "RATE_LIMIT_REQUESTS": 8, "RATE_LIMIT_WINDOW_SECONDS": 60})
