@@ -83,10 +83,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     cors.init_app(app)  # visitor API: CORS on every response, preflights answered
 
     app.url_map.converters["int"] = _RowId  # before any route is added
-    from server.api import agents, branding, chat, contacts, health, keys, tickets, widget
+    from server.api import agents, branding, chat, contacts, docs, health, keys, tickets, widget
     from server.realtime import routes
 
-    for module in (health, chat, tickets, contacts, keys, branding, agents, widget):
+    for module in (health, chat, tickets, contacts, keys, branding, agents, widget, docs):
         app.register_blueprint(module.bp)
     routes.init_app(app)
     return app
