@@ -22,9 +22,21 @@ from server.security import VerifiedKeyCache, agent_token_serializer, derive
 from server.services.chat import TypingDebouncer
 
 
+def digits_at_most(n: int) -> str:
+    """A regex matching exactly the decimal numbers from 0 to n."""
+    top = str(n)
+    shorter = [rf"\d{{1,{len(top) - 1}}}"] if len(top) > 1 else []
+    below = [f"{top[:i]}[0-{int(d) - 1}]" + rf"\d{{{len(top) - i - 1}}}"
+             for i, d in enumerate(top) if d != "0"]
+    return "(?:" + "|".join([*shorter, *below, top]) + ")"
+
+
 class _RowId(IntegerConverter):
     """<int:...> in every route stops at the largest row id: a larger one is a 404, not a
-    database error."""
+    database error. The regex refuses it, not only to_python: Werkzeug answers a converter's
+    refusal with 405 when another method's rule on the path was tried first."""
+
+    regex = digits_at_most(MAX_ROW_ID)
 
     def __init__(self, url_map: Any, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("max", MAX_ROW_ID)

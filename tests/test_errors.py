@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from server.db import session_scope
 from server.models import Business, ChatSession, Contact, Conversation, IdempotencyRecord, Message
 from server.services.keys import do_create_key, do_revoke_key
-from tests.conftest import make_business
+from tests.conftest import auth, make_business
 
 CHAT = "/api/v1/chat"
 
@@ -368,6 +368,34 @@ def test_ids_beyond_a_row_id_are_404_not_500(client: Any, biz: dict[str, Any],
     method = "DELETE" if "/keys/" in path else "GET"
     resp = client.open(path, method=method, headers=h(biz["sk"]))
     assert_error(resp, 404, "not_found")
+
+
+@pytest.mark.parametrize(("method", "path"), [
+    ("PATCH", "/api/v1/tickets/9223372036854775808"),
+    ("PATCH", "/api/v1/contacts/9223372036854775808"),
+    ("DELETE", "/api/v1/contacts/99999999999999999999"),
+    ("GET", "/api/v1/chat/sessions/9223372036854775808/messages")])
+def test_ids_beyond_a_row_id_are_404_for_every_method(client: Any, biz: dict[str, Any],
+                                                      method: str, path: str) -> None:
+    """Found by schemathesis: the second method of a path answered 405 method_not_allowed."""
+    credential = auth(biz["pk"], "cst_x") if "/chat/" in path else auth(biz["sk"])
+    resp = client.open(path, method=method, headers=credential, json={})
+    assert_error(resp, 404, "not_found")
+
+
+def test_the_row_id_regex_matches_exactly_0_to_the_largest_id() -> None:
+    import re
+
+    from server.app import digits_at_most
+    from server.models import MAX_ROW_ID
+
+    regex = re.compile(digits_at_most(MAX_ROW_ID))
+    for n in (0, 7, 10**18, MAX_ROW_ID - 1, MAX_ROW_ID, 9199999999999999999):
+        assert regex.fullmatch(str(n)), n
+    for n in (MAX_ROW_ID + 1, 9300000000000000000, 10**19, 10**30):
+        assert not regex.fullmatch(str(n)), n
+    assert re.compile(digits_at_most(305)).fullmatch("299") and not re.fullmatch(
+        digits_at_most(305), "306")
 
 
 def test_non_ascii_digits_are_a_validation_error(client: Any, biz: dict[str, Any],
