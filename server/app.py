@@ -96,7 +96,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     app.url_map.converters["int"] = _RowId  # before any route is added
     from server.api import agents, branding, chat, contacts, docs, health, keys, tickets, widget
+    from server.api.common import refuse_unstorable_query
     from server.realtime import routes
+
+    app.before_request(refuse_unstorable_query)
 
     for module in (health, chat, tickets, contacts, keys, branding, agents, widget, docs):
         app.register_blueprint(module.bp)

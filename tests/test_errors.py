@@ -405,3 +405,63 @@ def test_non_ascii_digits_are_a_validation_error(client: Any, biz: dict[str, Any
     assert_error(resp, 400, "validation_error", field="limit")
     resp = client.get("/api/v1/tickets?per_page=²", headers=h(biz["sk"]))
     assert_error(resp, 400, "validation_error", field="per_page")
+
+
+# ---------- found while fuzzing the OpenAPI document ----------------------------------
+
+# JSON may spell NUL and lone UTF-16 surrogates as \u escapes: no database stores them
+# (UTF-8 cannot encode a lone surrogate; PostgreSQL refuses NUL in text). They were 500s.
+UNSTORABLE = [r"a\u0000b", r"\ud800", r"x\udfff"]
+
+
+@pytest.mark.parametrize("escape", UNSTORABLE)
+def test_unstorable_text_in_a_json_body_is_a_400_naming_the_field(
+        client: Any, biz: dict[str, Any], sess: dict[str, Any], escape: str) -> None:
+    def post(path: str, raw: str, headers: dict[str, str]) -> Any:
+        return client.post(path, data=raw.encode(), headers={
+            **headers, "Content-Type": "application/json"})
+
+    visitor = auth(biz["pk"], sess["session_token"])
+    conversation = f"/api/v1/chat/sessions/{sess['conversation_id']}"
+    for path, raw, headers, field in [
+            ("/api/v1/chat/sessions", f'{{"visitor_id": "{escape}"}}', auth(biz["pk"]),
+             "visitor_id"),
+            (f"{conversation}/messages", f'{{"content": "{escape}"}}', visitor, "content"),
+            (f"{conversation}/identify", f'{{"name": "{escape}"}}', visitor, "name"),
+            ("/api/v1/tickets", f'{{"customer": {{"email": "a{escape}@b.co"}}, "message": "m"}}',
+             auth(biz["sk"]), "customer.email"),
+            ("/api/v1/auth/login", f'{{"email": "a@b.co", "password": "{escape}"}}', {},
+             "password"),
+            ("/api/v1/chat/sessions", f'{{"visitor_id": "v", "{escape}": 1}}', auth(biz["pk"]),
+             "body")]:
+        assert_error(post(path, raw, headers), 400, "validation_error", field=field)
+    with session_scope(client.application) as s:
+        assert s.scalar(select(func.count()).select_from(Message)) == 0
+
+
+def test_a_surrogate_pair_is_one_character_and_stored(client: Any, biz: dict[str, Any]) -> None:
+    resp = client.post("/api/v1/chat/sessions", headers={**auth(biz["pk"]),
+                                                          "Content-Type": "application/json"},
+                       data=rb'{"visitor_id": "\ud83d\ude00"}')
+    assert resp.status_code == 201 and resp.get_json()["data"]["visitor_id"] == "\U0001f600"
+
+
+@pytest.mark.parametrize("query", ["q=a%00b", "tag=%00", "status=open&q=%ED%A0%80"])
+def test_nul_in_a_query_string_is_a_400_naming_the_parameter(client: Any, biz: dict[str, Any],
+                                                             query: str) -> None:
+    resp = client.get(f"/api/v1/tickets?{query}", headers=auth(biz["sk"]))
+    name = query.rsplit("=", 1)[0].rsplit("&", 1)[-1]
+    if "%ED" in query:  # invalid UTF-8 is decoded to U+FFFD, which is storable
+        assert resp.status_code == 200
+    else:
+        assert_error(resp, 400, "validation_error", field=name)
+    assert_error(client.get("/api/v1/contacts?q=%00", headers=auth(biz["sk"])), 400,
+                 "validation_error", field="q")
+
+
+@pytest.mark.parametrize("raw", [b"[" * 100_000, b'{"a":' * 50_000 + b"1" + b"}" * 50_000])
+def test_json_nested_too_deeply_is_a_400_not_a_500(client: Any, biz: dict[str, Any],
+                                                   raw: bytes) -> None:
+    resp = client.post("/api/v1/chat/sessions", data=raw,
+                       headers={**auth(biz["pk"]), "Content-Type": "application/json"})
+    assert_error(resp, 400, "invalid_json")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
@@ -32,9 +33,40 @@ def json_body() -> dict[str, Any]:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise ValidationError("The body is not valid JSON.", code="invalid_json") from None
+    except RecursionError:  # valid JSON nested deeper than the parser's stack
+        raise ValidationError("The body is nested too deeply.", code="invalid_json") from None
     if not isinstance(body, dict):
         raise ValidationError("The body must be a JSON object.", code="invalid_json")
+    if b"\\u" in raw:  # only a \u escape can spell NUL or a lone surrogate in JSON
+        check_storable(body, "")
     return body
+
+
+# Text no database can hold: NUL (PostgreSQL refuses it in text) and lone UTF-16 surrogates
+# (not encodable as UTF-8). JSON spells them as \u escapes, a query string NUL as %00.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def check_storable(value: Any, field: str) -> None:
+    """Refuse (400 naming the field) any string in value that a database cannot store."""
+    todo = [(value, field)]
+    while todo:  # a loop, not recursion: the body may be nested ~1000 deep
+        item, name = todo.pop()
+        if isinstance(item, str) and _UNSTORABLE.search(item):
+            raise ValidationError(f"{name} holds a character that cannot be stored "
+                                  "(NUL or a lone surrogate).", field=name)
+        if isinstance(item, dict):
+            todo += [(key, name or "body") for key in item]
+            todo += [(v, f"{name}.{k}" if name else str(k)) for k, v in item.items()]
+        elif isinstance(item, list):
+            todo += [(v, name) for v in item]
+
+
+def refuse_unstorable_query() -> None:
+    """Before every view: the query string's names and values must be storable text."""
+    for name, value in request.args.items(multi=True):
+        check_storable(name, "query")
+        check_storable(value, name)
 
 
 def ok(data: Any, status: int = 200, meta: dict[str, Any] | None = None) -> Response:
