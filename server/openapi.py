@@ -348,16 +348,17 @@ def op(operation_id: str, summary: str, tag: str, *, security: list[dict[str, li
        responses: Mapping[int, Schema], request: Schema | None = None,
        params: list[Schema] | None = None, errors: tuple[int, ...] = (),
        description: str | None = None) -> Schema:
-    """One operation: its success answers, and the error answers its inputs can cause."""
-    statuses = set(errors) | {500}
+    """One operation: its success answers, and the error answers its inputs can cause
+    (any request may be refused as malformed: 400, e.g. a query string holding NUL)."""
+    statuses = set(errors) | {400, 500}
     if security:
         statuses |= {401, 403, 429}
     if request is not None:
-        statuses |= {400, 413}
+        statuses.add(413)
     if any(p["in"] == "path" for p in params or ()):
         statuses.add(404)
     if IDEMPOTENCY_KEY in (params or ()):
-        statuses |= {400, 422}
+        statuses.add(422)
     out: Schema = {
         "operationId": operation_id, "summary": summary, "tags": [tag], "security": security,
         "responses": {str(s): r for s, r in sorted(responses.items())}
