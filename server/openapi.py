@@ -115,8 +115,7 @@ def _wire_schemas(config: Mapping[str, Any]) -> dict[str, Schema]:
                         "sender": ref("Sender")}),
         "MessageIn": obj({"content": string(config["MESSAGE_MAX_LENGTH"], minLength=1,
                                             pattern=r"\S")}),
-        "Contact": obj({k: v for k, v in contact_fields.items()}
-                       | {"visitor_id": string(128)}),
+        "Contact": obj({**contact_fields, "visitor_id": string(128)}),
         "ContactFields": obj({}, contact_fields),
         "SessionIn": obj({"visitor_id": string(128, minLength=1, pattern=r"\S")},
                          contact_fields),
@@ -328,6 +327,8 @@ def header(name: str, schema: Schema, description: str) -> Schema:
 IDEMPOTENCY_KEY = header("Idempotency-Key", string(255),
                          "A retry with the same key and body replays the first answer "
                          "(Idempotent-Replayed: true).")
+REPLAYED = {"Idempotent-Replayed": {"schema": {"const": "true"},
+                                     "description": "Present on a replayed answer."}}
 IF_NONE_MATCH = header("If-None-Match", string(), "An ETag from an earlier answer: 304 "
                                                   "when nothing changed.")
 NOT_MODIFIED = {"description": "Not modified (the ETag still matches).",
@@ -359,6 +360,8 @@ def op(operation_id: str, summary: str, tag: str, *, security: list[dict[str, li
         statuses.add(404)
     if IDEMPOTENCY_KEY in (params or ()):
         statuses.add(422)
+        responses = {status: {**r, "headers": {**r.get("headers", {}), **REPLAYED}}
+                     for status, r in responses.items()}
     out: Schema = {
         "operationId": operation_id, "summary": summary, "tags": [tag], "security": security,
         "responses": {str(s): r for s, r in sorted(responses.items())}

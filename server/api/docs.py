@@ -32,7 +32,8 @@ PAGE = ('<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
         '<link rel="icon" href="data:,"><title>chatdock API</title>'
         '<link rel="stylesheet" href="docs/swagger-ui.css"></head>'
-        '<body><div id="swagger-ui"></div><script src="docs/swagger-ui-bundle.js"></script>'
+        '<body><noscript>The document: <a href="openapi.json">openapi.json</a>.</noscript>'
+        '<div id="swagger-ui"></div><script src="docs/swagger-ui-bundle.js"></script>'
         '<script src="docs/docs.js"></script></body></html>')
 # Swagger UI sets style attributes (hence 'unsafe-inline' for styles) and inlines its icons.
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
