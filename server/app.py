@@ -19,9 +19,21 @@ from server.realtime.hub import Hub
 from server.security import VerifiedKeyCache, agent_token_serializer, derive
 
 
+def digits_at_most(n: int) -> str:
+    """A regex matching exactly the decimal numbers from 0 to n."""
+    top = str(n)
+    shorter = [rf"\d{{1,{len(top) - 1}}}"] if len(top) > 1 else []
+    below = [f"{top[:i]}[0-{int(d) - 1}]" + rf"\d{{{len(top) - i - 1}}}"
+             for i, d in enumerate(top) if d != "0"]
+    return "(?:" + "|".join([*shorter, *below, top]) + ")"
+
+
 class _RowId(IntegerConverter):
     """<int:...> in every route stops at the largest row id: a larger one is a 404, not a
-    database error."""
+    database error. The regex refuses it, not only to_python: Werkzeug answers a converter's
+    refusal with 405 when another method's rule on the path was tried first."""
+
+    regex = digits_at_most(MAX_ROW_ID)
 
     def __init__(self, url_map: Any, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("max", MAX_ROW_ID)
@@ -78,10 +90,24 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     cors.init_app(app)  # visitor API: CORS on every response, preflights answered
 
     app.url_map.converters["int"] = _RowId  # before any route is added
-    from server.api import agents, branding, chat, contacts, health, keys, ops, tickets, widget
+    from server.api import (
+        agents,
+        branding,
+        chat,
+        contacts,
+        docs,
+        health,
+        keys,
+        ops,
+        tickets,
+        widget,
+    )
+    from server.api.common import refuse_unstorable_query
     from server.realtime import routes
 
-    for module in (health, ops, chat, tickets, contacts, keys, branding, agents, widget):
+    app.before_request(refuse_unstorable_query)
+
+    for module in (health, ops, chat, tickets, contacts, keys, branding, agents, widget, docs):
         app.register_blueprint(module.bp)
     routes.init_app(app)
     return app

@@ -19,7 +19,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-MAX_ROW_ID = 2**63 - 1  # a larger id cannot exist (and SQLite refuses to bind it)
+# The largest id any row can have: ids are INTEGER columns, 32-bit on PostgreSQL (SQLite's
+# are 64-bit). A larger one in a URL, query or body must be a 404 / 400, never reach the
+# database (PostgreSQL answers "integer out of range": a 500).
+MAX_ROW_ID = 2**31 - 1
 
 
 def utcnow() -> datetime:

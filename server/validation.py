@@ -8,6 +8,24 @@ from typing import Any
 from server.errors import ValidationError
 
 EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+# Text no database can hold: NUL (PostgreSQL refuses it in text) and lone UTF-16 surrogates
+# (not encodable as UTF-8). JSON spells them as \u escapes, a query string NUL as %00.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def check_storable(value: Any, field: str) -> None:
+    """Refuse (400 naming the field) any string in value that a database cannot store."""
+    todo = [(value, field)]
+    while todo:  # a loop, not recursion: the body may be nested ~1000 deep
+        item, name = todo.pop()
+        if isinstance(item, str) and _UNSTORABLE.search(item):
+            raise ValidationError(f"{name} holds a character that cannot be stored "
+                                  "(NUL or a lone surrogate).", field=name)
+        if isinstance(item, dict):
+            todo += [(key, name or "body") for key in item]
+            todo += [(v, f"{name}.{k}" if name else str(k)) for k, v in item.items()]
+        elif isinstance(item, list):
+            todo += [(v, name) for v in item]
 
 
 def is_whole(raw: str) -> bool:

@@ -169,6 +169,30 @@ def start_visitor(base: str, pk: str, visitor_id: str = "visitor-1",
     return resp.json()["data"]  # type: ignore[no-any-return]
 
 
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def connect_postgres() -> Any:
+    """An admin connection to the test PostgreSQL; ConnectionError when there is none."""
+    try:
+        import psycopg
+
+        return psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3)
+    except Exception as err:  # no driver, or no server
+        raise ConnectionError(f"PostgreSQL at 127.0.0.1:5432 is not reachable ({err})") from err
+
+
+@contextmanager
+def postgres_database(admin: Any, prefix: str = "chatdock_test") -> Iterator[str]:
+    """A fresh, uniquely named database (dropped afterwards): its SQLAlchemy URL."""
+    name = f"{prefix}_{os.urandom(4).hex()}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def db_upgrade(database_url: str) -> None:
     """`chatdock db upgrade`, as a PostgreSQL deployment runs it before `chatdock serve`."""
     subprocess.run([sys.executable, "-m", "server.cli", "db", "upgrade"], cwd=ROOT, check=True,

@@ -24,9 +24,17 @@ from server import create_app
 from server.logs import json_handler
 from server.realtime.hub import Hub
 from server.security import AGENT_TOKEN_PREFIX
-from tests.conftest import ROOT, ServedProcess, auth, db_upgrade, make_business, start_visitor
+from tests.conftest import (
+    PG_ADMIN,
+    ROOT,
+    ServedProcess,
+    auth,
+    db_upgrade,
+    make_business,
+    start_visitor,
+)
 from tests.pusher import PusherTestClient
-from tests.test_scaleout import PG_ADMIN, postgres_url, redis_url, worker_pids  # noqa: F401
+from tests.test_scaleout import postgres_url, redis_url, worker_pids  # noqa: F401
 
 CHAT = "/api/v1/chat"
 HEX_ID = re.compile(r"[0-9a-f]{32}")

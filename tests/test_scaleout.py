@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,16 +11,22 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ServedProcess, auth, db_upgrade, start_visitor
+from tests.conftest import (
+    ServedProcess,
+    auth,
+    connect_postgres,
+    db_upgrade,
+    postgres_database,
+    start_visitor,
+)
 from tests.pusher import PusherTestClient
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 REDIS = "redis://127.0.0.1:6379/0"
 
 
 def unavailable(what: str, err: Exception) -> None:
     """In CI a missing service is a failure; on a laptop, a clear skip."""
-    message = f"{what} is not reachable ({err}); start it (see .ci/run) to test scale-out"
+    message = f"{what}: {err}; start it (see .ci/run) to test scale-out"
     if os.environ.get("CI"):
         pytest.fail(message)
     pytest.skip(message)
@@ -29,18 +34,12 @@ def unavailable(what: str, err: Exception) -> None:
 
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
-    psycopg = pytest.importorskip("psycopg")
-    name = f"chatdock_test_{secrets.token_hex(4)}"
     try:
-        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3)
-    except psycopg.Error as err:
-        unavailable("PostgreSQL at 127.0.0.1:5432", err)
-    admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+        admin = connect_postgres()
+    except ConnectionError as err:
+        unavailable("PostgreSQL", err)
+    with admin, postgres_database(admin) as url:
+        yield url
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from server.errors import Conflict, InvalidJson, PayloadTooLarge, ValidationErro
 from server.models import IdempotencyRecord
 from server.responses import json_response
 from server.security import channel_signature
+from server.validation import check_storable
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -33,9 +34,20 @@ def json_body() -> dict[str, Any]:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise InvalidJson() from None
+    except RecursionError:  # valid JSON nested deeper than the parser's stack
+        raise InvalidJson("The body is nested too deeply.") from None
     if not isinstance(body, dict):
         raise InvalidJson("The body must be a JSON object.")
+    if b"\\u" in raw:  # only a \u escape can spell NUL or a lone surrogate in JSON
+        check_storable(body, "")
     return body
+
+
+def refuse_unstorable_query() -> None:
+    """Before every view: the query string's names and values must be storable text."""
+    for name, value in request.args.items(multi=True):
+        check_storable(name, "query")
+        check_storable(value, name)
 
 
 OK: dict[str, Any] = {"ok": True}  # the bare answer of an action with nothing to show

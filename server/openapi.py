@@ -1,0 +1,643 @@
+"""The OpenAPI 3.1 document of every HTTP route, kept by hand from small reusable pieces.
+
+chatdock's views parse their input with check_*() functions, not with schema objects, so a
+generator (apispec, flask-smorest) would mean rewriting every view around its schemas. The
+document is kept here instead, and kept honest by three tests: openapi-spec-validator checks
+it is valid OpenAPI 3.1, tests/test_openapi.py fails on any route of app.url_map missing from
+it (or documented but absent), and schemathesis (tests/test_api_conformance.py) calls every
+operation with real credentials and checks each answer's status, content type and body.
+
+To document a new route, add one entry to `_paths()`: `{"get": op(...)}` under its path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from server.models import MAX_ROW_ID
+from server.services.keys import KINDS, MODES, SCOPES
+
+Schema = dict[str, Any]
+
+JSON = "application/json"
+FORM = "application/x-www-form-urlencoded"
+ISO_TIME = {"type": "string", "format": "date-time",
+            "description": "ISO 8601 UTC with milliseconds and Z."}
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+COLOR = "^#[0-9A-Fa-f]{6}$"
+
+# ---------- schema pieces ---------------------------------------------------------------------
+
+
+def ref(name: str) -> Schema:
+    """A reference to a component schema."""
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def nullable(schema: Schema) -> Schema:
+    """The schema, or null."""
+    if "type" in schema:
+        types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+        return {**schema, "type": [*types, "null"]}
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def obj(required: Mapping[str, Schema], optional: Mapping[str, Schema] | None = None,
+        **extra: Any) -> Schema:
+    """An object with exactly these properties (the required ones always present)."""
+    out: Schema = {"type": "object", "properties": {**required, **(optional or {})},
+                   "additionalProperties": False, **extra}
+    if required:
+        out["required"] = list(required)
+    return out
+
+
+def string(max_length: int | None = None, **extra: Any) -> Schema:
+    """A string, at most max_length characters."""
+    out: Schema = {"type": "string", **extra}
+    if max_length is not None:
+        out["maxLength"] = max_length
+    return out
+
+
+def enum(values: tuple[str, ...] | list[str], **extra: Any) -> Schema:
+    """One of these strings."""
+    return {"type": "string", "enum": list(values), **extra}
+
+
+ROW_ID = {"type": "integer", "minimum": 1, "maximum": MAX_ROW_ID}
+COUNT = {"type": "integer", "minimum": 0}
+OK = obj({"ok": {"const": True}})
+
+
+def envelope(data: Schema, meta: Schema | None = None) -> Schema:
+    """The success envelope {"data": ..., "meta"?: ...}."""
+    return obj({"data": data, **({"meta": meta} if meta is not None else {})})
+
+
+PAGE_META = obj({"total": COUNT, "page": {"type": "integer", "minimum": 1},
+                 "per_page": {"type": "integer", "minimum": 1}})
+CURSOR_META = obj({"next_cursor": nullable(string(description="The next page's cursor; "
+                                                              "null on the last page."))})
+
+
+def page_of(item: Schema) -> Schema:
+    """A page of a list with meta {total, page, per_page}."""
+    return envelope({"type": "array", "items": item}, PAGE_META)
+
+
+# ---------- components ------------------------------------------------------------------------
+
+
+def _schemas(config: Mapping[str, Any]) -> dict[str, Schema]:
+    """Every named schema; config supplies the deployment's limits."""
+    return {**_wire_schemas(config), **_agent_schemas(), **_admin_schemas()}
+
+
+def _wire_schemas(config: Mapping[str, Any]) -> dict[str, Schema]:
+    contact_fields = {"name": nullable(string(200)),
+                      "email": nullable(string(254, pattern=EMAIL_PATTERN)),
+                      "phone": nullable(string(40))}
+    return {
+        "Error": obj({"error": string(description="A stable machine-readable code."),
+                      "message": string(description="What went wrong, for people.")},
+                     {"field": string(description="The input field at fault, if one is."),
+                      "checks": ref("ReadinessChecks")}),
+        "ReadinessChecks": {"type": "object", "description": "/readyz: each dependency's state.",
+                            "properties": {
+                                "database": enum(["ok", "unreachable"]),
+                                "redis": enum(["ok", "unreachable", "not_configured"])},
+                            "required": ["database", "redis"], "additionalProperties": False},
+        "Sender": obj({"role": enum(["visitor", "agent", "bot"]), "name": nullable(string())},
+                      {"user_id": nullable(ROW_ID)}),
+        "Message": obj({"id": ROW_ID, "conversation_id": ROW_ID,
+                        "direction": enum(["inbound", "outbound"]), "type": string(),
+                        "content": string(), "created_at": ISO_TIME,
+                        "attachments": {"type": "array", "maxItems": 0},
+                        "sender": ref("Sender")}),
+        "MessageIn": obj({"content": string(config["MESSAGE_MAX_LENGTH"], minLength=1,
+                                            pattern=r"\S")}),
+        "Contact": obj({**contact_fields, "visitor_id": string(128)}),
+        "ContactFields": obj({}, contact_fields),
+        "SessionIn": obj({"visitor_id": string(128, minLength=1, pattern=r"\S")},
+                         contact_fields),
+        "Realtime": obj({"key": string(), "host": string(), "port": ROW_ID,
+                         "scheme": enum(["http", "https"]), "channel": string(),
+                         "auth_endpoint": string()}, {"event": string()},
+                        description="Where a Pusher (protocol 7) client connects."),
+        "Session": obj({"session_id": ROW_ID,
+                        "session_token": string(description="Send as X-Tickki-Session."),
+                        "conversation_id": ROW_ID, "visitor_id": string(),
+                        "contact": ref("Contact"), "realtime": ref("Realtime")}),
+        "Config": obj({
+            "business": obj({"id": ROW_ID, "name": string(), "slug": string()}),
+            "branding": obj({"primary_color": string(), "accent_color": string(),
+                             "welcome_message": string(), "logo_url": nullable(string())}),
+            "features": obj({"file_uploads": {"type": "boolean"},
+                             "voice_notes": {"type": "boolean"}}),
+            "limits": obj({"max_upload_kb": COUNT, "message_max_length": COUNT}),
+            "presence": obj({"agents_online": COUNT}),
+            "identification": obj({"required_on_start": {"type": "boolean"}})}),
+        "ChannelAuthIn": obj({"socket_id": string(pattern=r"^\d+\.\d+$"),
+                              "channel_name": string(minLength=1)}),
+        "ChannelAuth": obj({"auth": string(description="<app key>:<HMAC-SHA256>")},
+                           {"channel_data": string(description="Signed; forward it in the "
+                                                               "subscribe frame.")}),
+    }
+
+
+def _agent_schemas() -> dict[str, Schema]:
+    tags = {"type": "array", "maxItems": 20,
+            "items": string(50, pattern="^[A-Za-z0-9_:-]+$", minLength=1)}
+    ticket = {"id": ROW_ID, "status": enum(["open", "pending", "resolved"]),
+              "channel": enum(["widget", "api"]), "subject": nullable(string()),
+              "created_at": ISO_TIME, "updated_at": ISO_TIME,
+              "customer": obj({"name": nullable(string()), "email": nullable(string()),
+                               "visitor_id": string()}),
+              "assigned_to": nullable(ROW_ID), "tags": {"type": "array", "items": string()},
+              "last_message_preview": nullable(string()), "unread_count": COUNT,
+              "resolved_at": nullable(ISO_TIME),
+              "resolved_by": nullable(string(description="user:<id> or key:<id>"))}
+    messages = {"messages": {"type": "array", "items": ref("Message")}}
+    custom = {"type": "object", "additionalProperties": {"type": ["string", "number",
+                                                                  "boolean"]}}
+    contact = {"id": ROW_ID, "visitor_id": string(), "name": nullable(string()),
+               "email": nullable(string()), "phone": nullable(string()),
+               "custom_fields": custom, "created_at": ISO_TIME, "conversations": COUNT}
+    return {
+        "Ticket": obj(ticket),
+        "TicketWithMessages": obj({**ticket, **messages}),
+        "TicketIn": obj({"customer": obj({"email": string(122, pattern=EMAIL_PATTERN)},
+                                         {"name": nullable(string(200))}),
+                         "message": string(minLength=1, pattern=r"\S")},
+                        {"subject": nullable(string(300)), "tags": nullable(tags)}),
+        "TicketPatch": obj({}, {"status": enum(["open", "pending", "resolved"]),
+                                "assigned_to": nullable(ROW_ID), "tags": tags}),
+        "AgentContact": obj(contact),
+        "ContactPatch": obj({}, {"name": nullable(string(200)),
+                                 "email": nullable(string(254)),
+                                 "phone": nullable(string(40)),
+                                 "custom_fields": {
+                                     "type": "object", "maxProperties": 50,
+                                     "propertyNames": {"minLength": 1, "maxLength": 64},
+                                     "additionalProperties": {
+                                         "type": ["string", "number", "boolean", "null"],
+                                         "maxLength": 500}}}),
+        "ContactExport": obj({
+            "contact": obj({**contact, "mode": enum(MODES)}),
+            "conversations": {"type": "array", "items": obj({
+                "id": ROW_ID, "status": ticket["status"], "channel": ticket["channel"],
+                "subject": nullable(string()), "created_at": ISO_TIME,
+                "updated_at": ISO_TIME, "resolved_at": nullable(ISO_TIME),
+                "tags": {"type": "array", "items": string()},
+                "messages": {"type": "array", "items": ref("Message")}})},
+            "sessions": {"type": "array", "items": obj({
+                "id": ROW_ID, "conversation_id": ROW_ID, "created_at": ISO_TIME,
+                "last_seen_at": ISO_TIME, "revoked_at": nullable(ISO_TIME)})},
+            "exported_at": ISO_TIME}),
+    }
+
+
+def _admin_schemas() -> dict[str, Schema]:
+    key = {"id": ROW_ID, "prefix": string(), "type": enum(KINDS), "mode": enum(MODES),
+           "name": string(), "scopes": {"type": "array", "items": enum(SCOPES)},
+           "origins": {"type": "array", "items": string()},
+           "bundle_ids": {"type": "array", "items": string()},
+           "created_at": ISO_TIME, "last_used_at": nullable(ISO_TIME),
+           "revoked_at": nullable(ISO_TIME)}
+    agent = {"id": ROW_ID, "email": string(), "name": string(),
+             "role": enum(["agent", "owner"]), "created_at": ISO_TIME,
+             "online": {"type": "boolean"}, "last_seen_at": nullable(ISO_TIME),
+             "invited": {"type": "boolean", "description": "No password set yet."},
+             "active": {"type": "boolean", "description": "False once deactivated."},
+             "deactivated_at": nullable(ISO_TIME)}
+    str_list = {"type": "array", "maxItems": 50, "items": string()}
+    branding = {"name": string(200, minLength=1), "primary_color": string(pattern=COLOR),
+                "accent_color": string(pattern=COLOR), "welcome_message": string(500),
+                "logo_url": nullable(string(2000, format="uri")),
+                "require_identification": {"type": "boolean"}}
+    return {
+        "Key": obj(key),
+        "NewKey": obj({**key, "key": string(description="The plaintext, shown this once.")}),
+        "KeyIn": obj({"type": enum(KINDS)}, {
+            "mode": enum(MODES), "name": nullable(string(200)),
+            "scopes": nullable({**str_list, "items": enum(SCOPES)}),
+            "origins": nullable({**str_list, "items": string(300)}),
+            "bundle_ids": nullable({**str_list, "items": string(200)})}),
+        "Branding": obj({"business_id": ROW_ID, "slug": string(), **branding,
+                         "name": string(), "welcome_message": string()}),
+        "BrandingIn": obj({}, branding),
+        "Agent": obj(agent),
+        "NewAgent": obj(agent, {"invite_token": string(description="One-time, 7 days.")}),
+        "AgentIn": obj({"email": string(254, pattern=EMAIL_PATTERN)}, {
+            "name": nullable(string(200)), "role": enum(["agent", "owner"]),
+            "password": nullable(string(1000, minLength=10))}),
+        "LoginIn": obj({"email": string(254, pattern=EMAIL_PATTERN),
+                        "password": string(1000, minLength=1)},
+                       {"business": nullable(string(80)), "mode": enum(MODES)}),
+        "AcceptInviteIn": obj({"token": string(minLength=1),
+                               "password": string(1000, minLength=10)},
+                              {"mode": enum(MODES)}),
+        "Login": obj({"token": string(description="at_…: send as Authorization: Bearer."),
+                      "expires_at": ISO_TIME, "mode": enum(MODES), "agent": ref("Agent"),
+                      "realtime": ref("Realtime")}),
+    }
+
+
+ERRORS: dict[int, tuple[str, str]] = {
+    400: ("BadRequest", "Invalid input: `validation_error` (with `field`), `invalid_json`, "
+                        "`bad_request`; login and invitations add `invalid_invite`, "
+                        "`invite_expired`."),
+    401: ("Unauthorized", "`missing_api_key`, `invalid_api_key`, `wrong_key_type`, "
+                          "`missing_session_token`, `invalid_session`, `token_expired`, "
+                          "`invalid_credentials`."),
+    403: ("Forbidden", "`forbidden`, `insufficient_scope`, `origin_not_allowed`, "
+                       "`business_suspended`."),
+    404: ("NotFound", "`not_found`: absent, or not this credential's (as if absent)."),
+    413: ("PayloadTooLarge", "`payload_too_large`."),
+    422: ("IdempotencyConflict", "`idempotency_conflict`: this Idempotency-Key was used "
+                                 "with another body."),
+    429: ("RateLimited", "`rate_limited`; wait Retry-After seconds."),
+    500: ("InternalError", "`internal_error`; never a stack trace."),
+    503: ("Unavailable", "`unavailable`: a dependency (the database, Redis) does not answer."),
+}
+
+
+def _responses() -> dict[str, Schema]:
+    out = {}
+    for status, (name, description) in ERRORS.items():
+        response: Schema = {"description": description,
+                            "content": {JSON: {"schema": ref("Error")}}}
+        if status == 429:
+            response["headers"] = {"Retry-After": {"schema": {"type": "integer"},
+                                                   "description": "Seconds to wait."}}
+        out[name] = response
+    return out
+
+
+SECURITY_SCHEMES = {
+    "publishableKey": {"type": "http", "scheme": "bearer", "bearerFormat": "pk_test_… | pk_live_…",
+                       "description": "A publishable key: public, in every page that embeds "
+                                      "the widget. Its origin and bundle-id allow-lists apply."},
+    "sessionToken": {"type": "apiKey", "in": "header", "name": "X-Tickki-Session",
+                     "description": "The visitor's session token from POST /chat/sessions."},
+    "secretKey": {"type": "http", "scheme": "bearer", "bearerFormat": "sk_test_… | sk_live_…",
+                  "description": "A secret key; the requirement names the scope it needs."},
+    "agentToken": {"type": "http", "scheme": "bearer", "bearerFormat": "at_…",
+                   "description": "An agent token from POST /auth/login (12 h); the agent's "
+                                  "role decides its scopes."},
+}
+VISITOR_KEY: list[dict[str, list[str]]] = [{"publishableKey": []}]
+VISITOR_SESSION: list[dict[str, list[str]]] = [{"publishableKey": [], "sessionToken": []}]
+PUBLIC: list[dict[str, list[str]]] = []
+
+
+def agent(scope: str) -> list[dict[str, list[str]]]:
+    """A secret key or an agent token holding this scope."""
+    return [{"secretKey": [scope]}, {"agentToken": [scope]}]
+
+
+# ---------- operations ------------------------------------------------------------------------
+
+
+def json_content(schema: Schema) -> dict[str, Schema]:
+    return {JSON: {"schema": schema}}
+
+
+def body(schema: Schema, *, form: bool = False) -> Schema:
+    """A request body: JSON (and the form encoding when form is set)."""
+    content = json_content(schema)
+    if form:
+        content[FORM] = {"schema": schema}
+        content["multipart/form-data"] = {"schema": schema}
+    return {"required": True, "content": content}
+
+
+def path_param(name: str, description: str) -> Schema:
+    return {"name": name, "in": "path", "required": True, "schema": ROW_ID,
+            "description": description}
+
+
+def query(name: str, schema: Schema, description: str = "") -> Schema:
+    out = {"name": name, "in": "query", "required": False, "schema": schema}
+    return {**out, "description": description} if description else out
+
+
+def header(name: str, schema: Schema, description: str) -> Schema:
+    return {"name": name, "in": "header", "required": False, "schema": schema,
+            "description": description}
+
+
+IDEMPOTENCY_KEY = header("Idempotency-Key", string(255),
+                         "A retry with the same key and body replays the first answer "
+                         "(Idempotent-Replayed: true).")
+REPLAYED = {"Idempotent-Replayed": {"schema": {"const": "true"},
+                                     "description": "Present on a replayed answer."}}
+IF_NONE_MATCH = header("If-None-Match", string(), "An ETag from an earlier answer: 304 "
+                                                  "when nothing changed.")
+NOT_MODIFIED = {"description": "Not modified (the ETag still matches).",
+                "headers": {"ETag": {"schema": {"type": "string"}}}}
+
+
+def page_params(max_per_page: int = 100) -> list[Schema]:
+    return [query("page", {"type": "integer", "minimum": 1, "maximum": 10**9}),
+            query("per_page", {"type": "integer", "minimum": 1, "maximum": max_per_page})]
+
+
+def ok_response(schema: Schema, description: str = "Success.",
+                media_type: str = JSON, **extra: Any) -> Schema:
+    return {"description": description, "content": {media_type: {"schema": schema}}, **extra}
+
+
+def op(operation_id: str, summary: str, tag: str, *, security: list[dict[str, list[str]]],
+       responses: Mapping[int, Schema], request: Schema | None = None,
+       params: list[Schema] | None = None, errors: tuple[int, ...] = (),
+       description: str | None = None) -> Schema:
+    """One operation: its success answers, and the error answers its inputs can cause
+    (any request may be refused as malformed: 400, e.g. a query string holding NUL)."""
+    statuses = set(errors) | {400, 500}
+    if security:
+        statuses |= {401, 403, 429}
+    if request is not None:
+        statuses.add(413)
+    if any(p["in"] == "path" for p in params or ()):
+        statuses.add(404)
+    if IDEMPOTENCY_KEY in (params or ()):
+        statuses.add(422)
+        responses = {status: {**r, "headers": {**r.get("headers", {}), **REPLAYED}}
+                     for status, r in responses.items()}
+    out: Schema = {
+        "operationId": operation_id, "summary": summary, "tags": [tag], "security": security,
+        "responses": {str(s): r for s, r in sorted(responses.items())}
+        | {str(s): {"$ref": f"#/components/responses/{ERRORS[s][0]}"} for s in sorted(statuses)}}
+    if description:
+        out["description"] = description
+    if params:
+        out["parameters"] = params
+    if request is not None:
+        out["requestBody"] = request
+    return out
+
+
+CONVERSATION = path_param("conversation_id", "The session's conversation (its own only).")
+TICKET = path_param("ticket_id", "A ticket (a conversation) of this business and mode.")
+CONTACT = path_param("contact_id", "A contact of this business and mode.")
+
+
+def _visitor_paths(config: Mapping[str, Any]) -> dict[str, dict[str, Schema]]:
+    base = "/api/v1/chat"
+    session = f"{base}/sessions/{{conversation_id}}"
+    msg = envelope(ref("Message"))
+    return {
+        f"{base}/config": {"get": op(
+            "getChatConfig", "The widget's configuration", "visitor", security=VISITOR_KEY,
+            params=[IF_NONE_MATCH], responses={
+                200: ok_response(envelope(ref("Config")),
+                                 headers={"ETag": {"schema": {"type": "string"}}}),
+                304: NOT_MODIFIED})},
+        f"{base}/sessions": {"post": op(
+            "startSession", "Start or resume a visitor's session", "visitor",
+            security=VISITOR_KEY, request=body(ref("SessionIn")),
+            responses={201: ok_response(envelope(ref("Session")), "Started.")},
+            description="The same visitor_id resumes the open conversation with a new token. "
+                        "Not recorded for Idempotency-Key (the answer holds the token).")},
+        f"{session}/messages": {
+            "post": op("sendMessage", "Send a visitor message", "visitor",
+                       security=VISITOR_SESSION, request=body(ref("MessageIn")),
+                       params=[CONVERSATION, IDEMPOTENCY_KEY],
+                       responses={201: ok_response(msg, "Stored and published.")}),
+            "get": op("listHistory", "A page of messages, newest first", "visitor",
+                      security=VISITOR_SESSION, errors=(400,), params=[
+                          CONVERSATION, query("cursor", string()),
+                          query("limit", {"type": "integer", "minimum": 1, "maximum": 100})],
+                      responses={200: ok_response(envelope(
+                          {"type": "array", "items": ref("Message")}, CURSOR_META))})},
+        f"{session}/identify": {"post": op(
+            "identify", "Name the visitor", "visitor", security=VISITOR_SESSION,
+            request=body(ref("ContactFields")), params=[CONVERSATION],
+            responses={200: ok_response(envelope(ref("Contact")))})},
+        f"{session}/typing": {"post": op(
+            "visitorTyping", "Tell agents the visitor is typing", "visitor",
+            security=VISITOR_SESSION, params=[CONVERSATION], responses={200: ok_response(OK)})},
+        f"{session}/heartbeat": {"post": op(
+            "visitorHeartbeat", "Mark the visitor online", "visitor",
+            security=VISITOR_SESSION, params=[CONVERSATION], responses={200: ok_response(OK)})},
+        f"{base}/broadcasting/auth": {"post": op(
+            "authorizeSessionChannel", "Sign a subscription to the session's channel",
+            "visitor", security=VISITOR_SESSION, request=body(ref("ChannelAuthIn"), form=True),
+            responses={200: ok_response(ref("ChannelAuth"), "Pusher's bare answer.")})},
+    }
+
+
+def _ticket_paths() -> dict[str, dict[str, Schema]]:
+    ticket = "/api/v1/tickets/{ticket_id}"
+    list_meta = obj({"per_page": {"type": "integer", "minimum": 1},
+                     "next_cursor": nullable(string())},
+                    {"total": COUNT, "page": {"type": "integer", "minimum": 1}})
+    filters = [query("status", enum(["open", "pending", "resolved"])),
+               query("channel", enum(["widget", "api"])),
+               query("assigned_to", string(pattern="^([0-9]+|unassigned)$"),
+                     "An agent id, or unassigned."),
+               query("tag", string(50)), query("q", string(200)),
+               query("sort", enum(["created_desc", "created_asc", "updated_desc"])),
+               *page_params(), query("cursor", string(), "Instead of page.")]
+    return {
+        "/api/v1/tickets": {
+            "get": op("listTickets", "List tickets", "tickets", security=agent("tickets:read"),
+                      params=filters, errors=(400,), responses={200: ok_response(envelope(
+                          {"type": "array", "items": ref("Ticket")}, list_meta))}),
+            "post": op("createTicket", "Open a ticket for a customer", "tickets",
+                       security=agent("tickets:write"), request=body(ref("TicketIn")),
+                       params=[IDEMPOTENCY_KEY], responses={
+                           201: ok_response(envelope(ref("TicketWithMessages")), "Opened.")})},
+        ticket: {
+            "get": op("getTicket", "A ticket and its messages (oldest first); marks it read",
+                      "tickets", security=agent("tickets:read"), errors=(400,),
+                      params=[TICKET, query("cursor", string())],
+                      responses={200: ok_response(envelope(ref("TicketWithMessages"),
+                                                           CURSOR_META))}),
+            "patch": op("updateTicket", "Change status, assignee or tags", "tickets",
+                        security=agent("tickets:write"), request=body(ref("TicketPatch")),
+                        params=[TICKET, IDEMPOTENCY_KEY],
+                        responses={200: ok_response(envelope(ref("Ticket")))})},
+        f"{ticket}/messages": {"post": op(
+            "replyToTicket", "Reply to the customer", "tickets", security=agent("tickets:write"),
+            request=body(ref("MessageIn")), params=[TICKET, IDEMPOTENCY_KEY],
+            responses={201: ok_response(envelope(ref("Message")), "Sent.")})},
+        f"{ticket}/typing": {"post": op(
+            "agentTyping", "Show the visitor an agent is typing", "tickets",
+            security=agent("tickets:write"), params=[TICKET], responses={200: ok_response(OK)})},
+    }
+
+
+def _contact_paths() -> dict[str, dict[str, Schema]]:
+    contact = "/api/v1/contacts/{contact_id}"
+    read, write = agent("contacts:read"), agent("contacts:write")
+    return {
+        "/api/v1/contacts": {"get": op(
+            "listContacts", "Search contacts, newest first", "contacts", security=read,
+            errors=(400,), params=[query("q", string(200), "In name, email, visitor_id."),
+                                   *page_params()],
+            responses={200: ok_response(page_of(ref("AgentContact")))})},
+        contact: {
+            "get": op("getContact", "A contact", "contacts", security=read, params=[CONTACT],
+                      responses={200: ok_response(envelope(ref("AgentContact")))}),
+            "patch": op("updateContact", "Change a contact's fields", "contacts",
+                        security=write, params=[CONTACT], request=body(ref("ContactPatch")),
+                        responses={200: ok_response(envelope(ref("AgentContact")))}),
+            "delete": op("eraseContact", "Erase a contact (GDPR)", "contacts", security=write,
+                         params=[CONTACT], responses={200: ok_response(envelope(obj(
+                             {"id": ROW_ID, "deleted": {"const": True}})), "Erased.")})},
+        f"{contact}/export": {"get": op(
+            "exportContact", "Everything stored about a contact", "contacts", security=read,
+            params=[CONTACT], responses={200: ok_response(
+                envelope(ref("ContactExport")),
+                headers={"Content-Disposition": {"schema": {"type": "string"}}})})},
+    }
+
+
+def _admin_paths() -> dict[str, dict[str, Schema]]:
+    keys_scope = agent("keys:write")
+    login_answer = {200: ok_response(envelope(ref("Login")), "Logged in.")}
+    return {
+        "/api/v1/keys": {
+            "post": op("createKey", "Mint a key (the plaintext is shown once)", "keys",
+                       security=keys_scope, request=body(ref("KeyIn")),
+                       responses={201: ok_response(envelope(ref("NewKey")), "Minted.")}),
+            "get": op("listKeys", "The business's keys, newest first", "keys",
+                      security=keys_scope, params=page_params(), errors=(400,),
+                      responses={200: ok_response(page_of(ref("Key")))})},
+        "/api/v1/keys/{key_id}": {"delete": op(
+            "revokeKey", "Revoke a key now", "keys", security=keys_scope,
+            params=[path_param("key_id", "A key of this business.")],
+            responses={200: ok_response(envelope(ref("Key")), "Revoked.")})},
+        "/api/v1/branding": {
+            "get": op("getBranding", "The widget's look", "branding",
+                      security=agent("tickets:read"),
+                      responses={200: ok_response(envelope(ref("Branding")))}),
+            "put": op("updateBranding", "Change the widget's look (partial)", "branding",
+                      security=agent("branding:write"), request=body(ref("BrandingIn")),
+                      responses={200: ok_response(envelope(ref("Branding")))})},
+        "/api/v1/agents": {
+            "post": op("createAgent", "Add or invite an agent", "agents",
+                       security=agent("agents:write"), request=body(ref("AgentIn")),
+                       responses={201: ok_response(envelope(ref("NewAgent")), "Added.")}),
+            "get": op("listAgents", "The business's agents, oldest first", "agents",
+                      security=agent("tickets:read"), params=page_params(), errors=(400,),
+                      responses={200: ok_response(page_of(ref("Agent")))})},
+        "/api/v1/agents/heartbeat": {"post": op(
+            "agentHeartbeat", "Mark the calling agent online", "agents",
+            security=agent("tickets:read"), responses={200: ok_response(OK)},
+            description="An agent token only: a secret key has no presence (403).")},
+        "/api/v1/auth/login": {"post": op(
+            "login", "Log in: an agent token", "agents", security=PUBLIC,
+            request=body(ref("LoginIn")), errors=(401, 403, 429), responses=login_answer)},
+        "/api/v1/auth/accept-invite": {"post": op(
+            "acceptInvite", "Set the invited agent's password and log in", "agents",
+            security=PUBLIC, request=body(ref("AcceptInviteIn")), responses=login_answer)},
+        "/api/v1/broadcasting/auth": {"post": op(
+            "authorizeBusinessChannel", "Sign a subscription to private-business.<id>",
+            "agents", security=agent("tickets:read"),
+            request=body(ref("ChannelAuthIn"), form=True),
+            responses={200: ok_response(ref("ChannelAuth"), "Pusher's bare answer.")})},
+    }
+
+
+def _served_paths() -> dict[str, dict[str, Schema]]:
+    script = {"schema": {"type": "string"}}
+    js = {"description": "The widget script.", "content": {"text/javascript": script},
+          "headers": {"ETag": {"schema": {"type": "string"}}}}
+    return {
+        "/healthz": {"get": op("healthz", "Liveness: the database answers", "operations",
+                               security=PUBLIC, errors=(503,), responses={200: ok_response(OK)})},
+        "/readyz": {"get": op(
+            "readyz", "Readiness: the database, and Redis when configured, answer", "operations",
+            security=PUBLIC, errors=(503,), responses={200: ok_response(obj({
+                "ok": {"const": True}, "checks": ref("ReadinessChecks")}))})},
+        "/metrics": {"get": op(
+            "metrics", "Prometheus metrics (404 when METRICS_ENABLED is false)", "operations",
+            security=PUBLIC, errors=(404,), responses={200: ok_response(
+                {"type": "string"}, "Prometheus text (OpenMetrics when asked for).",
+                "text/plain")})},
+        "/openapi.json": {"get": op(
+            "openapi", "This document", "operations", security=PUBLIC,
+            params=[IF_NONE_MATCH], responses={200: ok_response(
+                {"type": "object"}, headers={"ETag": {"schema": {"type": "string"}}}),
+                304: NOT_MODIFIED})},
+        "/docs": {"get": op("docs", "This document, rendered (Swagger UI)", "operations",
+                            security=PUBLIC, responses={200: ok_response(
+                                {"type": "string"}, "An HTML page.", "text/html")})},
+        "/docs/{asset}": {"get": op(
+            "docsAsset", "A file of the documentation page", "operations", security=PUBLIC,
+            params=[{"name": "asset", "in": "path", "required": True,
+                     "schema": enum(["swagger-ui.css", "swagger-ui-bundle.js", "docs.js"])}],
+            errors=(404,), responses={
+                200: {"description": "The file.", "content": {"text/css": script,
+                                                              "text/javascript": script}},
+                304: NOT_MODIFIED})},
+        "/widget/v1/chatdock.js": {"get": op(
+            "widgetScript", "The widget script to embed (revalidated every 5 min)", "widget",
+            security=PUBLIC, params=[IF_NONE_MATCH], errors=(404,),
+            responses={200: js, 304: NOT_MODIFIED})},
+        "/widget/v1/{digest}/chatdock.js": {"get": op(
+            "pinnedWidgetScript", "This exact widget build (cacheable for a year)", "widget",
+            security=PUBLIC, params=[{"name": "digest", "in": "path", "required": True,
+                                      "schema": string()}, IF_NONE_MATCH],
+            errors=(404,), responses={200: js, 304: NOT_MODIFIED})},
+        "/widget/demo": {"get": op(
+            "widgetDemo", "A page with the widget wired to the demo key (or ?key=)", "widget",
+            security=PUBLIC, params=[query("key", string(), "A publishable key.")],
+            responses={200: ok_response({"type": "string"}, "An HTML page.", "text/html")})},
+        "/app/{app_key}": {"get": op(
+            "realtimeSocket", "The Pusher protocol 7 websocket (an upgrade, not a call)",
+            "realtime", security=PUBLIC, errors=(400,),
+            params=[{"name": "app_key", "in": "path", "required": True, "schema": string(),
+                     "description": "realtime.key from POST /chat/sessions or login."},
+                    query("protocol", {"type": "integer"}, "7.")],
+            responses={101: {"description": "Switched to the websocket protocol. Close codes: "
+                                            "4001 unknown app key, 4006-4008 protocol "
+                                            "parameters, 4009 credential revoked, 4201 no "
+                                            "pong, 4200 server shutting down."}},
+            description="Send a websocket upgrade (Connection: Upgrade, Upgrade: websocket); "
+                        "a plain GET is 400 bad_request. Frames: see README 'Realtime'.")},
+    }
+
+
+def _paths(config: Mapping[str, Any]) -> dict[str, dict[str, Schema]]:
+    """Every documented path, each with its operations by lower-case method."""
+    return {**_served_paths(), **_visitor_paths(config), **_ticket_paths(), **_contact_paths(),
+            **_admin_paths()}
+
+
+def _version() -> str:
+    try:
+        return version("chatdock")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0.0.0"
+
+
+def build_document(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The OpenAPI 3.1 document for an app with this config."""
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "chatdock", "version": _version(),
+                 "description": "Self-hosted backend for embeddable customer-chat widgets. "
+                                "Success is {\"data\": …} (lists add \"meta\"); every error is "
+                                "{\"error\", \"message\", \"field\"?}.",
+                 "license": {"name": "MIT", "identifier": "MIT"}},
+        "tags": [{"name": n} for n in ("visitor", "tickets", "contacts", "keys", "branding",
+                                        "agents", "realtime", "widget", "operations")],
+        "paths": _paths(config),
+        "components": {"schemas": _schemas(config), "responses": _responses(),
+                       "securitySchemes": SECURITY_SCHEMES},
+    }
+
+
+def document_bytes(config: Mapping[str, Any]) -> tuple[bytes, str]:
+    """The document as served, and its ETag."""
+    raw = json.dumps(build_document(config), sort_keys=True).encode()
+    return raw, '"' + hashlib.sha256(raw).hexdigest()[:32] + '"'
