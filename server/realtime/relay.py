@@ -107,18 +107,19 @@ class RelayReader:
             session.execute(delete(RELAY).where(old))  # a write only when there is one to do
 
 
-def start(app: Flask) -> None:
-    """Start this process's relay reader once; it begins at the table's current end."""
-    if app.extensions.get("relay_reader") is None:
-        reader = app.extensions["relay_reader"] = RelayReader(app.extensions["hub"])
-        threading.Thread(target=_read_forever, args=(app, reader), daemon=True,
-                         name="relay-reader").start()
+def start(app: Flask, stop: threading.Event) -> threading.Thread:
+    """Start this process's relay reader until `stop`; it begins at the table's current end."""
+    reader = RelayReader(app.extensions["hub"])
+    thread = threading.Thread(target=_read_until, args=(app, reader, stop), daemon=True,
+                              name="relay-reader")
+    thread.start()
+    return thread
 
 
-def _read_forever(app: Flask, reader: RelayReader) -> None:
-    while True:
+def _read_until(app: Flask, reader: RelayReader, stop: threading.Event) -> None:
+    deliver_new(app, reader)  # at once: where the table ends now is where delivery starts
+    while not stop.wait(POLL_SECONDS):
         deliver_new(app, reader)
-        time.sleep(POLL_SECONDS)
 
 
 def deliver_new(app: Flask, reader: RelayReader) -> None:

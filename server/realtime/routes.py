@@ -77,13 +77,14 @@ def _strip_compression() -> None:
 
 
 class _Watcher(NamedTuple):
-    thread: threading.Thread
+    threads: tuple[threading.Thread, ...]
     stop: threading.Event
 
 
 def start_realtime(app: Flask) -> bool:
-    """Start this process's broker subscriber and revocation/presence watcher, once;
-    return whether this call started the watcher."""
+    """Start this process's broker subscriber, revocation/presence watcher and relay reader
+    (events committed by socket-less processes: the CLI), once; return whether this call
+    started them."""
     app.extensions["broker"].start()
     with app.extensions["watcher_lock"]:
         if app.extensions.get("watcher") is not None:
@@ -91,8 +92,8 @@ def start_realtime(app: Flask) -> bool:
         stop = threading.Event()
         thread = threading.Thread(target=_watch_revocations, args=(app, stop), daemon=True,
                                   name="revocation-watcher")
-        app.extensions["watcher"] = _Watcher(thread, stop)
         thread.start()
+        app.extensions["watcher"] = _Watcher((thread, relay.start(app, stop)), stop)
         return True
 
 
@@ -102,7 +103,8 @@ def stop_realtime(app: Flask) -> None:
         watcher: _Watcher | None = app.extensions.pop("watcher", None)
     if watcher is not None:
         watcher.stop.set()
-        watcher.thread.join(timeout=REVOCATION_POLL_SECONDS * 5)
+        for thread in watcher.threads:
+            thread.join(timeout=REVOCATION_POLL_SECONDS * 5)
 
 
 class PresenceAnnouncer:
@@ -143,7 +145,6 @@ def _watch_revocations(app: Flask, stop: threading.Event) -> None:
     since = utcnow() - overlap
     marked: set[int] = set()
     marked_at = 0.0
-    relay.start(app)  # events committed by socket-less processes (the CLI), every ~1 s
     while not stop.wait(REVOCATION_POLL_SECONDS):
         try:
             agents = hub.agents_here()
