@@ -3,34 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import json
 import secrets
 import sys
 from typing import Any
 
 from sqlalchemy import func, select
 
+from server import cli_operator
+from server.cli_support import command_app, output
 from server.errors import ApiError
 from server.models import Business
 
 DEMO_OWNER = "owner@demo.invalid"
-
-
-def _app(*, relay_events: bool = True) -> Any:
-    """The app for one command; it holds no sockets, so its events go through the relay."""
-    from server import create_app
-    from server.realtime.relay import write_events_to_relay
-    app = create_app()
-    if relay_events:
-        write_events_to_relay(app.extensions["db"])
-    return app
-
-
-def _out(args: argparse.Namespace, data: dict[str, Any], lines: list[str]) -> None:
-    if getattr(args, "json", False):
-        print(json.dumps(data))
-    else:
-        print("\n".join(lines))
 
 
 def _create_business(session: Any, name: str, email: str, password: str | None) -> dict[str, Any]:
@@ -46,9 +30,9 @@ def _create_business(session: Any, name: str, email: str, password: str | None) 
 
 def cmd_init(args: argparse.Namespace) -> None:
     from server.db import session_scope
-    with session_scope(_app()) as session:
+    with session_scope(command_app()) as session:
         data = _create_business(session, args.business, args.owner_email, args.owner_password)
-    _out(args, data, [
+    output(args, data, [
         f"Created business {data['business']['name']!r} (slug {data['business']['slug']}).",
         f"  publishable key: {data['publishable_key']}",
         f"  secret key:      {data['secret_key']}",
@@ -62,22 +46,22 @@ def _split(raw: str | None) -> list[str]:
 def cmd_keys_create(args: argparse.Namespace) -> None:
     from server.db import session_scope
     from server.services.keys import do_create_key, find_business, key_json
-    with session_scope(_app()) as session:
+    with session_scope(command_app()) as session:
         key, plaintext = do_create_key(
             session, find_business(session, args.business), args.type, args.mode,
             name=args.name or "", scopes=_split(args.scopes) if args.scopes else None,
             origins=_split(args.origins), bundle_ids=_split(args.bundle_ids))
         data = {**key_json(key), "key": plaintext}
-    _out(args, data, [f"Key {data['id']} ({data['type']}, {data['mode']}): {plaintext}",
+    output(args, data, [f"Key {data['id']} ({data['type']}, {data['mode']}): {plaintext}",
                       "Shown once; store it now."])
 
 
 def cmd_keys_list(args: argparse.Namespace) -> None:
     from server.db import session_scope
     from server.services.keys import find_business, key_json, list_keys
-    with session_scope(_app()) as session:
+    with session_scope(command_app()) as session:
         rows = [key_json(k) for k in list_keys(session, find_business(session, args.business))]
-    _out(args, {"keys": rows}, [
+    output(args, {"keys": rows}, [
         f"{r['id']:>5}  {r['prefix']:<20} {r['type']:<12} {r['mode']:<5} "
         f"{'revoked ' + str(r['revoked_at']) if r['revoked_at'] else 'active'}" for r in rows])
 
@@ -85,9 +69,9 @@ def cmd_keys_list(args: argparse.Namespace) -> None:
 def cmd_keys_revoke(args: argparse.Namespace) -> None:
     from server.db import session_scope
     from server.services.keys import do_revoke_key, key_json
-    with session_scope(_app()) as session:
+    with session_scope(command_app()) as session:
         data = key_json(do_revoke_key(session, args.key_id))
-    _out(args, data, [f"Key {data['id']} ({data['prefix']}) revoked at {data['revoked_at']}."])
+    output(args, data, [f"Key {data['id']} ({data['prefix']}) revoked at {data['revoked_at']}."])
 
 
 def _ensure_demo(app: Any, base: str) -> None:
@@ -126,7 +110,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     from server import serve
     from server.config import load_config
     serve.prepare(load_config())  # JSON stderr, the workers' metrics directory
-    app = _app(relay_events=False)
+    app = command_app(relay_events=False)
     if args.workers > 1 and not app.config["REDIS_URL"]:
         raise ApiError("--workers above 1 needs CHATDOCK_REDIS_URL: events must reach every "
                        "process's sockets.")
@@ -146,8 +130,8 @@ def cmd_db(args: argparse.Namespace) -> None:
     engine = make_engine(load_config()["DATABASE_URL"])
     if args.db_cmd == "current":
         found = migrate.current(engine)
-        _out(args, {"revision": found, "head": migrate.head(), "at_head": found == migrate.head()},
-             [migrate.describe(engine)])
+        output(args, {"revision": found, "head": migrate.head(),
+                      "at_head": found == migrate.head()}, [migrate.describe(engine)])
         return
     move = migrate.upgrade if args.db_cmd == "upgrade" else migrate.downgrade
     before, after = move(engine, args.rev)
@@ -203,7 +187,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_keys_revoke)
 
-    from server import cli_operator
     cli_operator.add_parsers(sub)  # agents, tickets
 
     p = sub.add_parser("serve", help="run the server (gunicorn, gevent workers)")

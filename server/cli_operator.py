@@ -13,7 +13,7 @@ import getpass
 import sys
 from typing import Any
 
-from server.cli import _app, _out
+from server.cli_support import command_app, output
 from server.db import session_scope
 from server.errors import ValidationError
 from server.services import agents, chat, tickets
@@ -37,7 +37,7 @@ def cmd_agents_create(args: argparse.Namespace) -> None:
     fields = {"email": args.email, "name": args.name, "role": args.role,
               "password": args.password}
     new = agents.check_new_agent({k: v for k, v in fields.items() if v is not None})
-    app = _app()
+    app = command_app()
     with session_scope(app) as session:
         user = agents.do_create_agent(session, find_business(session, args.business).id, new)
         data = agents.agent_json(user)
@@ -49,11 +49,11 @@ def cmd_agents_create(args: argparse.Namespace) -> None:
         lines += [f"Invitation (one use, {agents.INVITE_DAYS} days): {data['invite_token']}",
                   "The agent sets a password with POST /api/v1/auth/accept-invite "
                   '{"token": ..., "password": ...}.']
-    _out(args, data, lines)
+    output(args, data, lines)
 
 
 def cmd_agents_list(args: argparse.Namespace) -> None:
-    with session_scope(_app()) as session:
+    with session_scope(command_app()) as session:
         business_id = find_business(session, args.business).id
         rows: list[dict[str, Any]] = []
         page, total = 1, 1
@@ -63,7 +63,7 @@ def cmd_agents_list(args: argparse.Namespace) -> None:
             page += 1
             if not found:
                 break
-    _out(args, {"agents": rows}, [_agent_line(a) for a in rows])
+    output(args, {"agents": rows}, [_agent_line(a) for a in rows])
 
 
 def _read_password() -> str:
@@ -80,18 +80,18 @@ def cmd_agents_set_password(args: argparse.Namespace) -> None:
     email = agents.check_email({"email": args.email})
     raw = args.password if args.password is not None else _read_password()
     password = agents.check_password({"password": raw})
-    with session_scope(_app()) as session:
+    with session_scope(command_app()) as session:
         user = agents.find_agent(session, find_business(session, args.business).id, email)
         data = agents.agent_json(agents.do_set_password(session, user, password))
-    _out(args, data, [f"Password set for {data['email']}."])
+    output(args, data, [f"Password set for {data['email']}."])
 
 
 def cmd_agents_deactivate(args: argparse.Namespace) -> None:
     email = agents.check_email({"email": args.email})
-    with session_scope(_app()) as session:
+    with session_scope(command_app()) as session:
         user = agents.find_agent(session, find_business(session, args.business).id, email)
         data = agents.agent_json(agents.do_deactivate_agent(session, user))
-    _out(args, data, [f"{data['email']} is deactivated (since {data['deactivated_at']}): no "
+    output(args, data, [f"{data['email']} is deactivated (since {data['deactivated_at']}): no "
                       "login, its tokens refused, its sockets closed."])
 
 
@@ -122,7 +122,7 @@ def cmd_tickets_list(args: argparse.Namespace) -> None:
     if not 1 <= args.limit <= LIST_LIMIT:
         raise ValidationError(f"limit must be a whole number from 1 to {LIST_LIMIT}.",
                               field="limit")
-    with session_scope(_app()) as session:
+    with session_scope(command_app()) as session:
         business_id = find_business(session, args.business).id
         rows, meta = tickets.list_tickets(session, business_id, mode, filters, "updated_desc",
                                           page=1, per_page=args.limit, cursor=None)
@@ -131,7 +131,7 @@ def cmd_tickets_list(args: argparse.Namespace) -> None:
         head = f"No tickets in {mode} mode" + (
             " (the demo and test keys make test-mode tickets: --mode test)." if mode == "live"
             else ".")
-    _out(args, {"tickets": rows, "meta": {**meta, "mode": mode}},
+    output(args, {"tickets": rows, "meta": {**meta, "mode": mode}},
          [head] + [_ticket_line(t) for t in rows])
 
 
@@ -155,14 +155,14 @@ def _show_lines(t: dict[str, Any], mode: str) -> list[str]:
 
 
 def cmd_tickets_show(args: argparse.Namespace) -> None:
-    with session_scope(_app()) as session:
+    with session_scope(command_app()) as session:
         business_id, mode = tickets.ticket_scope(session, args.ticket_id)
         ticket, cursor = tickets.do_read_ticket(session, business_id, mode, args.ticket_id, None)
         while cursor:  # every message, oldest first
             more, cursor = tickets.do_read_ticket(session, business_id, mode, args.ticket_id,
                                                   cursor)
             ticket["messages"] += more["messages"]
-    _out(args, {**ticket, "mode": mode}, _show_lines(ticket, mode))
+    output(args, {**ticket, "mode": mode}, _show_lines(ticket, mode))
 
 
 def _read_reply() -> str:
@@ -173,7 +173,7 @@ def _read_reply() -> str:
 
 def cmd_tickets_reply(args: argparse.Namespace) -> None:
     email = agents.check_email({"email": args.as_email})
-    app = _app()
+    app = command_app()
     text = args.text if args.text is not None else _read_reply()
     content = check_content({"content": text}, app.config["MESSAGE_MAX_LENGTH"])
     with session_scope(app) as session:
@@ -185,7 +185,7 @@ def cmd_tickets_reply(args: argparse.Namespace) -> None:
                                       direction="outbound", sender_role="agent",
                                       sender_name=user.name or user.email,
                                       sender_user_id=user.id)
-    _out(args, message, [f"Sent message {message['id']} to ticket {ticket_id} as "
+    output(args, message, [f"Sent message {message['id']} to ticket {ticket_id} as "
                          f"{message['sender']['name']}."])
 
 
