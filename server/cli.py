@@ -9,16 +9,26 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from server import cli_operator
+from server import cli_operator, migrate
 from server.cli_support import command_app, output
+from server.config import load_config
+from server.db import make_engine, session_scope
 from server.errors import ApiError
 from server.models import Business
+from server.services.keys import (
+    do_create_business,
+    do_create_key,
+    do_revoke_key,
+    find_business,
+    key_json,
+    list_keys,
+    remember_demo_key,
+)
 
 DEMO_OWNER = "owner@demo.invalid"
 
 
 def _create_business(session: Any, name: str, email: str, password: str | None) -> dict[str, Any]:
-    from server.services.keys import do_create_business, do_create_key
     business, owner = do_create_business(session, name, email, password)
     pk, pk_text = do_create_key(session, business, "publishable", "test", name="Default")
     sk, sk_text = do_create_key(session, business, "secret", "test", name="Default")
@@ -29,7 +39,6 @@ def _create_business(session: Any, name: str, email: str, password: str | None) 
 
 
 def cmd_init(args: argparse.Namespace) -> None:
-    from server.db import session_scope
     with session_scope(command_app()) as session:
         data = _create_business(session, args.business, args.owner_email, args.owner_password)
     output(args, data, [
@@ -44,8 +53,6 @@ def _split(raw: str | None) -> list[str]:
 
 
 def cmd_keys_create(args: argparse.Namespace) -> None:
-    from server.db import session_scope
-    from server.services.keys import do_create_key, find_business, key_json
     with session_scope(command_app()) as session:
         key, plaintext = do_create_key(
             session, find_business(session, args.business), args.type, args.mode,
@@ -57,8 +64,6 @@ def cmd_keys_create(args: argparse.Namespace) -> None:
 
 
 def cmd_keys_list(args: argparse.Namespace) -> None:
-    from server.db import session_scope
-    from server.services.keys import find_business, key_json, list_keys
     with session_scope(command_app()) as session:
         rows = [key_json(k) for k in list_keys(session, find_business(session, args.business))]
     output(args, {"keys": rows}, [
@@ -67,8 +72,6 @@ def cmd_keys_list(args: argparse.Namespace) -> None:
 
 
 def cmd_keys_revoke(args: argparse.Namespace) -> None:
-    from server.db import session_scope
-    from server.services.keys import do_revoke_key, key_json
     with session_scope(command_app()) as session:
         data = key_json(do_revoke_key(session, args.key_id))
     output(args, data, [f"Key {data['id']} ({data['prefix']}) revoked at {data['revoked_at']}."])
@@ -76,8 +79,6 @@ def cmd_keys_revoke(args: argparse.Namespace) -> None:
 
 def _ensure_demo(app: Any, base: str) -> None:
     """On an empty database, create a demo business and print its test keys once."""
-    from server.db import session_scope
-    from server.services.keys import remember_demo_key
     with session_scope(app) as session:
         if session.scalar(select(func.count(Business.id))):
             print(f"chatdock: serving {base} (existing database; mint keys with "
@@ -107,8 +108,7 @@ def _ensure_demo(app: Any, base: str) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
-    from server import serve
-    from server.config import load_config
+    from server import serve  # gunicorn and gevent: only for the command that serves
     serve.prepare(load_config())  # JSON stderr, the workers' metrics directory
     app = command_app(relay_events=False)
     if args.workers > 1 and not app.config["REDIS_URL"]:
@@ -121,9 +121,6 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 def cmd_db(args: argparse.Namespace) -> None:
     """Run `chatdock db upgrade|downgrade|current|revision` (the database only, no app)."""
-    from server import migrate
-    from server.config import load_config
-    from server.db import make_engine
     if args.db_cmd == "revision":
         print(f"wrote {migrate.revision(args.message, args.autogenerate)}")
         return
