@@ -28,6 +28,8 @@ from app_flet.headless import (
     RealtimeOptions,
     TypingStarted,
 )
+from server.db import session_scope
+from server.models import Message
 from tests.conftest import Agent, make_business
 from tests.headless.conftest import FAST, Collector, TcpProxy, new_visitor, settle
 
@@ -294,3 +296,47 @@ def test_listener_errors_do_not_stop_delivery(remote: ChatClient, agent: Agent) 
 def test_realtime_options_schedule() -> None:
     options = RealtimeOptions()
     assert [options.delay(i) for i in range(8)] == [1, 2, 4, 8, 16, 30, 30, 30]
+
+
+def test_reconnect_catches_up_a_message_whose_event_never_came(
+        proxy: TcpProxy, app: Any, biz: dict[str, Any], agent: Agent) -> None:
+    """A worker killed between commit and publish (bench/chaos.py found it): the message is
+    stored, its event never sent, and a later one arrives; reconnecting must fill the gap."""
+    client = ChatClient(biz["pk"], proxy.url, realtime_options=FAST)
+    session = client.start_session(new_visitor())
+    collector = connected(session)
+    with session_scope(app) as db:  # committed, and no event published for it
+        db.add(Message(conversation_id=session.conversation_id, direction="outbound",
+                       content="no event for me", sender_role="agent"))
+    agent.reply(session.conversation_id, "a later reply")
+    collector.message("a later reply")
+    mark = len(collector.events)
+    proxy.cut()
+    collector.state("reconnecting", after=mark)
+    proxy.restore()
+    collector.message("no event for me")
+    settle()
+    assert [m.content for m in collector.messages()] == ["a later reply", "no event for me"]
+    client.close()
+
+
+def test_reconnect_does_not_replay_older_history(proxy: TcpProxy, biz: dict[str, Any],
+                                                 agent: Agent) -> None:
+    """Catch-up fills gaps since the first subscribe, never pages the consumer has not
+    loaded (older than its first page of history)."""
+    client = ChatClient(biz["pk"], proxy.url, realtime_options=FAST)
+    session = client.start_session(new_visitor())
+    for i in range(5):
+        agent.reply(session.conversation_id, f"old {i}")
+    session.load_history(limit=2)  # the consumer shows the newest two
+    collector = connected(session)
+    mark = len(collector.events)
+    proxy.cut()
+    collector.state("reconnecting", after=mark)
+    proxy.restore()
+    collector.state("connected", after=mark)
+    agent.reply(session.conversation_id, "new")
+    collector.message("new")
+    settle()
+    assert [m.content for m in collector.messages()] == ["new"]
+    client.close()
