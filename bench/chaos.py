@@ -381,7 +381,8 @@ def run(visitors: int, messages: int, kills: int, interval: float, agents: int,
         crowd: list[Visitor] = []
         try:
             crowd = [open_visitor(server.base, server.pk, i) for i in range(visitors)]
-            tally, kill_log, stop = Tally(), [], threading.Event()
+            tally, stop = Tally(), threading.Event()
+            kill_log: list[dict[str, Any]] = []
             chaos = threading.Thread(target=killer, args=(server, kills, interval, stop,
                                                           kill_log))
             t0 = time.monotonic()
