@@ -28,7 +28,7 @@ from server.errors import (
 )
 from server.models import ApiKey, Business, User, utcnow
 from server.ratelimit import client_address, enforce
-from server.security import AGENT_TOKEN_PREFIX, parse_key, verify_key
+from server.security import AGENT_TOKEN_PREFIX, is_legacy_key_hash, parse_key, verify_key
 from server.services.chat import SessionInfo, check_conversation, do_touch_session, find_session
 from server.services.keys import SCOPES, KeyInfo, do_rewrite_legacy_hash, find_key
 
@@ -53,8 +53,12 @@ def failed_auth_guard() -> Iterator[None]:
     try:
         yield
     except Unauthorized:
-        enforce(f"ip:{client_address()}", kind="auth")
+        enforce(_failures_bucket(), kind="auth")
         raise
+
+
+def _failures_bucket() -> str:
+    return f"ip:{client_address()}"
 
 
 @contextmanager
@@ -84,6 +88,8 @@ def authenticate_key(kind: str) -> KeyInfo:
         raise WrongKeyType(f"This endpoint takes a {kind} key.")
     with failed_auth_guard():
         key = find_key(get_session(), plaintext)
+        if key is not None and is_legacy_key_hash(key.key_hash):  # argon2 until rewritten:
+            enforce(_failures_bucket(), kind="auth", count=False)  # refused before it, as in 0.x
         if not verify_key(key.key_hash if key is not None else None, plaintext) or key is None:
             raise Unauthorized()
     if do_rewrite_legacy_hash(get_session(), key, plaintext):

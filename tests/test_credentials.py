@@ -3,6 +3,7 @@ logins budgeted per account and per address without locking valid credentials ou
 
 from __future__ import annotations
 
+import secrets
 import statistics
 import time
 from pathlib import Path
@@ -16,6 +17,7 @@ from tests.conftest import agent_token, auth, make_business
 from tests.test_admin import PASSWORD, add_user, login
 from tests.test_chat_api import CHAT
 from tests.test_ratelimit import assert_limited, from_ip
+from tests.test_scaleout import redis_url  # noqa: F401  (fixture: fails in CI when Redis is down)
 
 ATTACKER = "198.51.100.7"
 
@@ -52,6 +54,21 @@ def test_an_argon2_key_from_the_previous_release_works_and_is_rewritten(tmp_path
     assert stored_hash(app, biz["pk_id"]).startswith("hmac-sha256$")
     assert client.get(f"{CHAT}/config", headers=auth(biz["pk"])).status_code == 200
     assert client.get(f"{CHAT}/config", headers=auth(wrong)).status_code == 401
+
+
+def test_an_argon2_key_keeps_its_pre_check_until_rewritten(tmp_path: Path) -> None:
+    app = fresh_app(tmp_path, RATE_LIMIT_REQUESTS=3)
+    biz, client = make_business(app), app.test_client()
+    with session_scope(app) as s:
+        s.get(ApiKey, biz["pk_id"]).key_hash = hash_secret(biz["pk"])  # type: ignore[union-attr]
+    wrong, here = biz["pk"][:-4] + "zzzz", from_ip(ATTACKER)
+    codes = [client.get(f"{CHAT}/config", headers=auth(wrong), **here).status_code
+             for _ in range(5)]
+    assert codes == [401, 401, 401, 429, 429]  # over the budget: refused before argon2 runs
+    assert client.get(f"{CHAT}/config", headers=auth(biz["pk"]), **here).status_code == 429
+    assert client.get(f"{CHAT}/config", headers=auth(biz["pk"])).status_code == 200
+    # rewritten: from now on the key is checked first, from any address
+    assert client.get(f"{CHAT}/config", headers=auth(biz["pk"]), **here).status_code == 200
 
 
 def _median_ms(client: Any, key: str) -> float:
@@ -118,3 +135,16 @@ def test_the_account_budget_holds_across_addresses(tmp_path: Path) -> None:
     assert int(refused.headers["Retry-After"]) > 60  # the 15-minute window, not a minute
     add_user(app, biz["id"], "bob@acme.test")
     assert login(client, "bob@acme.test").status_code == 200  # other accounts are unaffected
+
+
+def test_login_budgets_are_shared_across_processes_through_redis(
+        tmp_path: Path, redis_url: str) -> None:  # noqa: F811
+    shared = {"REDIS_URL": redis_url, "REALTIME_APP_KEY": f"cred{secrets.token_hex(6)}",
+              "LOGIN_FAILURES_PER_ACCOUNT": 2}
+    first, second = fresh_app(tmp_path, **shared), fresh_app(tmp_path, **shared)
+    biz = make_business(first)
+    add_user(first, biz["id"], "ann@acme.test")
+    assert login(first.test_client(), "ann@acme.test", "nope-1").status_code == 401
+    assert login(second.test_client(), "ann@acme.test", "nope-2").status_code == 401
+    assert login(first.test_client(), "ann@acme.test").status_code == 429
+    assert login(second.test_client(), "ann@acme.test").status_code == 429
