@@ -1,4 +1,4 @@
-"""sessions: session starts/s and latency with one publishable key; is key verification cached?
+"""sessions: session starts/s and latency with one publishable key (argon2_ms: a password check).
 
     python -m bench.sessions --concurrency 16 --seconds 10
 """

@@ -16,7 +16,7 @@ from server.models import MAX_ROW_ID
 from server.ratelimit import RateLimiter, TypingDebouncer
 from server.realtime.broker import make_broker
 from server.realtime.hub import Hub
-from server.security import VerifiedKeyCache, agent_token_serializer, derive
+from server.security import agent_token_serializer, derive
 
 
 def digits_at_most(n: int) -> str:
@@ -55,6 +55,12 @@ def _hub(app: Flask) -> Hub:
     return metrics.init_app(app).hub()
 
 
+def _limiter(app: Flask, limit: str, window: str) -> RateLimiter:
+    """A rate limiter from two config keys, shared through Redis when REDIS_URL is set."""
+    return RateLimiter(app.config[limit], app.config[window], app.config["REDIS_URL"],
+                       app.config["REALTIME_APP_KEY"])
+
+
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     """Build a chatdock app; tests pass overrides such as {"DATABASE_URL": ...}."""
     app = Flask(__name__, static_folder=None)  # no static files: an API and a socket
@@ -74,13 +80,15 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
                                          or derive(secret, "realtime-app-secret"))
     hub = _hub(app)
     broker = make_broker(hub, app.config["REDIS_URL"], app.config["REALTIME_APP_KEY"])
-    app.extensions.update(hub=hub, broker=broker, key_cache=VerifiedKeyCache(),
+    app.extensions.update(hub=hub, broker=broker,
                           agent_tokens=agent_token_serializer(secret),
                           typing=TypingDebouncer(app.config["TYPING_DEBOUNCE_SECONDS"]),
-                          rate_limiter=RateLimiter(app.config["RATE_LIMIT_REQUESTS"],
-                                                   app.config["RATE_LIMIT_WINDOW_SECONDS"],
-                                                   app.config["REDIS_URL"],
-                                                   app.config["REALTIME_APP_KEY"]))
+                          rate_limiter=_limiter(app, "RATE_LIMIT_REQUESTS",
+                                                "RATE_LIMIT_WINDOW_SECONDS"),
+                          login_account_limiter=_limiter(app, "LOGIN_FAILURES_PER_ACCOUNT",
+                                                         "LOGIN_FAILURE_WINDOW_SECONDS"),
+                          login_address_limiter=_limiter(app, "LOGIN_FAILURES_PER_ADDRESS",
+                                                         "LOGIN_FAILURE_WINDOW_SECONDS"))
     if app.config["PROXY_HOPS"]:
         hops = app.config["PROXY_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]

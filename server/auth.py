@@ -18,6 +18,7 @@ from server.db import get_session
 from server.errors import (
     BusinessSuspended,
     InsufficientScope,
+    InvalidCredentials,
     MissingApiKey,
     MissingSessionToken,
     OriginNotAllowed,
@@ -27,9 +28,9 @@ from server.errors import (
 )
 from server.models import ApiKey, Business, User, utcnow
 from server.ratelimit import client_address, enforce
-from server.security import AGENT_TOKEN_PREFIX, parse_key
+from server.security import AGENT_TOKEN_PREFIX, is_legacy_key_hash, parse_key, verify_key
 from server.services.chat import SessionInfo, check_conversation, do_touch_session, find_session
-from server.services.keys import SCOPES, KeyInfo, find_key
+from server.services.keys import SCOPES, KeyInfo, do_rewrite_legacy_hash, find_key
 
 F = TypeVar("F", bound=Callable[..., Any])
 LAST_USED_EVERY = 60.0  # seconds between last_used_at writes per key and process
@@ -46,14 +47,34 @@ def _bearer() -> str:
 
 @contextmanager
 def failed_auth_guard() -> Iterator[None]:
-    """Refuse an address over its limit of failed attempts before any argon2 work, and
-    count a failed attempt against it (key guessing, password guessing)."""
-    bucket = f"ip:{client_address()}"
-    enforce(bucket, kind="auth", count=False)
+    """Count a failed key or token check against the caller's address; over the budget the
+    failure is a 429 instead of a 401. Checks are cheap (a digest or a signature), so they
+    run first: a valid credential is never refused for other callers' failures."""
     try:
         yield
     except Unauthorized:
-        enforce(bucket, kind="auth")
+        enforce(_failures_bucket(), kind="auth")
+        raise
+
+
+def _failures_bucket() -> str:
+    return f"ip:{client_address()}"
+
+
+@contextmanager
+def login_guard(email: str) -> Iterator[None]:
+    """Refuse a login before any argon2 work when its account (email, in any business) or
+    its address is over its budget of failed logins; count a failed login against both.
+    Refused attempts are not counted, and keys and agent tokens never look at these."""
+    limits = (("login_account_limiter", f"login-account:{email}"),
+              ("login_address_limiter", f"login-address:{client_address()}"))
+    for name, bucket in limits:
+        enforce(bucket, kind="auth", count=False, limiter_name=name)
+    try:
+        yield
+    except InvalidCredentials:
+        for name, bucket in limits:
+            current_app.extensions[name].retry_after(bucket)
         raise
 
 
@@ -67,9 +88,12 @@ def authenticate_key(kind: str) -> KeyInfo:
         raise WrongKeyType(f"This endpoint takes a {kind} key.")
     with failed_auth_guard():
         key = find_key(get_session(), plaintext)
-        if key is None or not current_app.extensions["key_cache"].verify(key.id, key.key_hash,
-                                                                          plaintext):
+        if key is not None and is_legacy_key_hash(key.key_hash):  # argon2 until rewritten:
+            enforce(_failures_bucket(), kind="auth", count=False)  # refused before it, as in 0.x
+        if not verify_key(key.key_hash if key is not None else None, plaintext) or key is None:
             raise Unauthorized()
+    if do_rewrite_legacy_hash(get_session(), key, plaintext):
+        get_session().commit()
     if key.business_suspended:
         raise BusinessSuspended()
     _touch(key)

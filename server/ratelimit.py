@@ -10,8 +10,10 @@ Buckets (SPEC "Limits": per key and per IP):
 - visitor calls: the publishable key and the client address together, so one
   visitor cannot starve every other visitor of the same key;
 - agent calls: the credential (secret key or logged-in agent);
-- failed authentication and logins: the client address, checked before any
-  argon2 work, so guessing keys or passwords from one address is capped too.
+- failed key and token checks: the client address, counted after the (cheap) check,
+  so a valid credential is never refused for other callers' failures;
+- failed logins (server/auth.py login_guard): per account and per address, checked
+  before any argon2 work, with their own limits and window (LOGIN_FAILURES_*).
 
 TypingDebouncer is the per-process throttle of visitors' typing events.
 """
@@ -138,10 +140,11 @@ def client_address() -> str:
     return request.remote_addr or "unknown"
 
 
-def enforce(bucket: str, *, kind: str, count: bool = True) -> None:
+def enforce(bucket: str, *, kind: str, count: bool = True,
+            limiter_name: str = "rate_limiter") -> None:
     """Raise 429 rate_limited with Retry-After when the bucket is over its limit; `kind`
-    (one of KINDS) names the limit in the metrics."""
-    limiter: Any = current_app.extensions["rate_limiter"]
+    (one of KINDS) names the limit in the metrics, `limiter_name` the app extension."""
+    limiter: Any = current_app.extensions[limiter_name]
     wait = limiter.retry_after(bucket, count=count)
     if wait:
         metrics = current_app.extensions.get("metrics")

@@ -6,8 +6,6 @@ import hashlib
 import hmac
 import secrets
 import string
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -47,7 +45,7 @@ def parse_key(plaintext: str) -> tuple[str, str] | None:
 
 
 def hash_secret(plaintext: str) -> str:
-    """Hash a key or password with argon2."""
+    """Hash a password (human-chosen, so slow on purpose) with argon2."""
     return hasher.hash(plaintext)
 
 
@@ -71,46 +69,37 @@ def run_cpu(fn: Callable[..., T], *args: object) -> T:
     return fn(*args)
 
 
-class VerifiedKeyCache:
-    """Remembers which (key row, plaintext) pairs argon2 already accepted.
+# API keys carry ~142 secret bits: no guess list exists, so a slow hash only hands a
+# guesser a CPU lever. They are stored as a keyed digest with a fixed purpose key (domain
+# separation, not a secret): bound to no deployment secret, so changing SECRET_KEY (which
+# logs every agent out) never silently revokes every embedded key.
+KEY_DIGEST_SCHEME = "hmac-sha256$"
+_KEY_DIGEST_KEY = b"chatdock.api-key-digest.v1"
 
-    Holds a SHA-256 of the plaintext, never the plaintext. One argon2 run per
-    key per process (single-flight); revocation is still read from the
-    database on every request, so it is immediate on every process.
-    """
 
-    def __init__(self, size: int = 10_000) -> None:
-        self._seen: OrderedDict[int, bytes] = OrderedDict()
-        self._locks: dict[int, threading.Lock] = {}
-        self._guard = threading.Lock()
-        self._size = size
+def key_digest(plaintext: str) -> str:
+    """The stored form of an API key: 'hmac-sha256$' + hex HMAC-SHA256."""
+    mac = hmac.new(_KEY_DIGEST_KEY, plaintext.encode(), hashlib.sha256).hexdigest()
+    return KEY_DIGEST_SCHEME + mac
 
-    def verify(self, key_id: int, stored_hash: str, plaintext: str) -> bool:
-        """Return whether plaintext matches, running argon2 at most once per key."""
-        digest = hashlib.sha256(plaintext.encode()).digest()
-        if self._hit(key_id, digest):
-            return True
-        with self._guard:
-            lock = self._locks.setdefault(key_id, threading.Lock())
-        with lock:
-            if self._hit(key_id, digest):
-                return True
-            ok = run_cpu(verify_secret, stored_hash, plaintext)
-            if ok:
-                with self._guard:
-                    self._seen[key_id] = digest
-                    while len(self._seen) > self._size:
-                        self._seen.popitem(last=False)
-        return ok
 
-    def forget(self, key_id: int) -> None:
-        """Drop a key (after revocation)."""
-        with self._guard:
-            self._seen.pop(key_id, None)
+_DUMMY_KEY_DIGEST = key_digest("chatdock-no-such-key")
 
-    def _hit(self, key_id: int, digest: bytes) -> bool:
-        known = self._seen.get(key_id)
-        return known is not None and hmac.compare_digest(known, digest)
+
+def is_legacy_key_hash(stored: str) -> bool:
+    """Whether a stored key hash is an argon2 hash from chatdock 0.x (rewritten on use)."""
+    return not stored.startswith(KEY_DIGEST_SCHEME)
+
+
+def verify_key(stored: str | None, plaintext: str) -> bool:
+    """Check a key against its stored digest in constant time; None (no row with that
+    prefix) costs the same comparison against a dummy, so timing does not tell which
+    prefixes exist. A legacy argon2 hash is checked with argon2 (once: then rewritten)."""
+    if stored is not None and is_legacy_key_hash(stored):
+        return run_cpu(verify_secret, stored, plaintext)
+    ok = hmac.compare_digest(key_digest(plaintext).encode(),
+                             (stored or _DUMMY_KEY_DIGEST).encode())
+    return ok and stored is not None
 
 
 def new_session_token() -> str:

@@ -17,7 +17,7 @@ from server.api.common import (
     page_args,
     pusher_auth,
 )
-from server.auth import agent_api, failed_auth_guard
+from server.auth import agent_api, login_guard
 from server.channels import business_channel, business_channel_data
 from server.db import get_session
 from server.models import User
@@ -77,7 +77,7 @@ def login() -> Response:
     password = agents.check_login_password(body)
     slug = check_text(body, "business", 80)
     mode = agents.check_mode(body)
-    with failed_auth_guard():
+    with login_guard(email):
         user = agents.authenticate(get_session(), email, password, slug)
     return _logged_in(user, mode)
 

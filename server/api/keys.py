@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, g
+from flask import Blueprint, Response, g
 
 from server.api.common import commit_ok, json_body, ok_page, page_args
 from server.auth import agent_api
@@ -40,6 +40,4 @@ def revoke_key(key_id: int) -> Response:
     key = keys.find_business_key(session, actor.business_id, key_id)
     keys.check_may_manage(key.mode, actor.mode, actor.key_id is not None)
     keys.do_revoke_key(session, key.id, actor.business_id)
-    response = commit_ok(keys.key_json(key))
-    current_app.extensions["key_cache"].forget(key.id)
-    return response
+    return commit_ok(keys.key_json(key))

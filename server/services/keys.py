@@ -8,13 +8,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from server.db import connection
 from server.errors import Forbidden, InsufficientScope, NotFound, ValidationError
 from server.models import ApiKey, Business, Setting, User, utcnow
-from server.security import hash_secret, lookup_prefix, new_api_key, parse_key
+from server.security import (
+    hash_secret,
+    is_legacy_key_hash,
+    key_digest,
+    lookup_prefix,
+    new_api_key,
+    parse_key,
+)
 from server.wire import iso
 
 SCOPES = ("tickets:read", "tickets:write", "keys:write", "branding:write", "webhooks:write",
@@ -68,7 +75,7 @@ def do_create_key(session: Session, business: Business, kind: str, mode: str, *,
         raise ValidationError("mode must be test or live.", field="mode")
     plaintext, prefix = new_api_key(kind, mode)
     key = ApiKey(business_id=business.id, kind=kind, mode=mode, prefix=prefix,
-                 key_hash=hash_secret(plaintext), name=name,
+                 key_hash=key_digest(plaintext), name=name,
                  scopes=check_scopes(scopes if scopes is not None else list(SCOPES))
                  if kind == "secret" else [],
                  allowed_origins=check_origins(origins or []),
@@ -137,6 +144,18 @@ def find_key(session: Session, plaintext: str) -> KeyInfo | None:
         return None
     row = connection(session).execute(_KEY_LOOKUP, {"prefix": lookup_prefix(plaintext)}).first()
     return KeyInfo(*row) if row is not None else None
+
+
+def do_rewrite_legacy_hash(session: Session, key: KeyInfo, plaintext: str) -> bool:
+    """Replace a verified key's argon2 hash (chatdock 0.x) with its digest; True if rewritten.
+
+    Conditional on the old hash, so concurrent first uses write once and never undo a revoke.
+    """
+    if not is_legacy_key_hash(key.key_hash):
+        return False
+    session.execute(update(ApiKey).where(ApiKey.id == key.id, ApiKey.key_hash == key.key_hash)
+                    .values(key_hash=key_digest(plaintext)))
+    return True
 
 
 def list_keys(session: Session, business: Business) -> list[ApiKey]:
