@@ -28,7 +28,7 @@ from wsproto.utilities import LocalProtocolError
 from server.channels import Route
 
 log = logging.getLogger("chatdock.realtime")
-# Seconds a client closed for not reading (4100) has to take its close frame before the cut.
+# Seconds a client we close has to take the close frame before the cut.
 CLOSE_GRACE_SECONDS = 5.0
 
 
@@ -68,6 +68,7 @@ class Connection:
         self._max_bytes = max_message_bytes
         self.closing = False  # our close frame is queued: nothing else is sent or read
         self.closed = False
+        self._shut = threading.Event()  # set with closed: the close frame is out, or cut
 
     # ---------- writing -----------------------------------------------------
 
@@ -104,6 +105,7 @@ class Connection:
 
     def _shutdown(self, how: int) -> None:
         self.closed = True
+        self._shut.set()
         try:
             self.sock.shutdown(how)
         except OSError:
@@ -158,6 +160,10 @@ class Connection:
 
     def receive(self, timeout: float) -> Iterator[str] | None:
         """Wait up to timeout for data; None on timeout, else the complete text messages."""
+        if self.closing and not self._shut.wait(CLOSE_GRACE_SECONDS):
+            # Let our close frame out before reading on (recv never waits while a client
+            # streams a huge message, so reading would starve the writer); cut if it can't go.
+            self.abort()
         self.sock.settimeout(timeout)
         try:
             data = self.sock.recv(4096)
