@@ -20,7 +20,7 @@ from wsproto.events import AcceptConnection, CloseConnection, Request, TextMessa
 
 from server import create_app
 from server.security import channel_signature
-from tests.conftest import auth, make_business, serving, start_visitor
+from tests.conftest import ServedProcess, auth, make_business, serving, start_visitor
 from tests.pusher import PusherTestClient
 from tests.test_served import PusherJs
 
@@ -70,6 +70,13 @@ def subscribe_business(client: PusherTestClient, app: Any, business_id: int) -> 
             return frame
 
 
+def kernel_buffers() -> int:
+    """The most a TCP connection's receive and send buffers can hold here (Linux)."""
+    most = [int(Path(f"/proc/sys/net/ipv4/{name}").read_text().split()[-1])
+            for name in ("tcp_rmem", "tcp_wmem")]
+    return sum(most)
+
+
 def still_open(client: PusherTestClient) -> bool:
     client.send("pusher:ping", {})
     return client.expect("pusher:pong")["event"] == "pusher:pong"
@@ -78,7 +85,7 @@ def still_open(client: PusherTestClient) -> bool:
 class RawSocket:
     """A websocket client at the byte level (wsproto): writes what a test likes, reads all."""
 
-    def __init__(self, base: str, app: Any, receive_buffer: int | None = None) -> None:
+    def __init__(self, base: str, key: str, receive_buffer: int | None = None) -> None:
         url = urlsplit(base)
         self.sock = socket.socket()
         if receive_buffer:
@@ -87,7 +94,7 @@ class RawSocket:
         self.sock.settimeout(10)
         self.ws = WSConnection(ConnectionType.CLIENT)
         self.sock.sendall(self.ws.send(Request(
-            host=url.netloc, target=f"/app/{app.config['REALTIME_APP_KEY']}{URL_QUERY}")))
+            host=url.netloc, target=f"/app/{key}{URL_QUERY}")))
         self.texts: list[dict[str, Any]] = []
         self.close_code: int | None = None
         while not any(isinstance(e, AcceptConnection) for e in self._read()):
@@ -116,9 +123,23 @@ class RawSocket:
         try:
             while self.close_code is None:
                 self._read()
-        except EOFError:
+        except (EOFError, OSError):  # the end, or a reset after it
             pass
         return self.close_code
+
+    def stream(self, announced: int, limit: int) -> int:
+        """Announce one text frame of `announced` bytes and write it in 1 MiB pieces, at most
+        `limit` bytes, until the server stops taking them; the bytes written."""
+        # masked with a zero key: the payload goes as is
+        self.sock.sendall(bytes([0x81, 0x80 | 127]) + announced.to_bytes(8, "big") + bytes(4))
+        written, piece = 0, b"x" * (1 << 20)
+        try:
+            while written < limit:
+                self.sock.sendall(piece)
+                written += len(piece)
+        except OSError:  # the server cut the connection
+            pass
+        return written
 
     def errors(self) -> list[Any]:
         return [json.loads(t["data"]).get("code") for t in self.texts
@@ -141,12 +162,19 @@ def test_a_message_over_the_limit_closes_4301(pusher: PusherTestClient, app: Any
 
 
 def test_a_huge_message_is_refused_before_it_is_all_sent(live: str, app: Any) -> None:
-    raw = RawSocket(live, app)
-    # one text frame announcing 64 MiB (masked with a zero key: the payload goes as is) ...
-    raw.sock.sendall(bytes([0x81, 0x80 | 127]) + (64 << 20).to_bytes(8, "big") + bytes(4))
-    raw.sock.sendall(b"x" * (64 << 10))  # ... of which only 64 KiB ever comes
+    raw = RawSocket(live, app.config["REALTIME_APP_KEY"])
+    raw.stream(64 << 20, 1 << 20)  # at most 1 MiB of an announced 64 MiB
     assert raw.until_close() == 4301  # the server did not wait for the rest
     assert raw.errors() == [4301]
+
+
+def test_served_stops_reading_a_huge_message(served: ServedProcess) -> None:
+    """Under gevent too (one worker): the worker neither holds nor keeps reading the rest."""
+    key = start_visitor(served.base, served.pk, "huge-message")["realtime"]["key"]
+    raw = RawSocket(served.base, key)
+    # written before the cut: no more than the kernel's socket buffers take
+    assert raw.stream(1 << 30, 256 << 20) <= kernel_buffers() + (1 << 20)
+    assert raw.until_close() == 4301
 
 
 # --- (b) public channels ---------------------------------------------------------------------
@@ -228,7 +256,8 @@ def test_a_socket_that_cannot_keep_up_gets_4100_and_a_close_frame(
         limited: Callable[..., Any]) -> None:
     app = limited(SOCKET_QUEUE_FRAMES=4)
     with serving(app) as base:
-        raw = RawSocket(base, app, receive_buffer=4096)  # reads nothing while the queue fills
+        # a client that reads nothing while its queue fills
+        raw = RawSocket(base, app.config["REALTIME_APP_KEY"], receive_buffer=4096)
         conn = next(iter(app.extensions["hub"].connections))
         filler = json.dumps({"event": "Filler", "data": json.dumps("x" * (64 << 10))})
         for _ in range(200):  # ~13 MB: more than the kernel buffers hold
