@@ -4,7 +4,10 @@ One greenlet per socket (its handler) reads; writes are queued on the
 connection and drained by a writer that exists only while frames are pending,
 so an idle socket costs one greenlet. A single drainer encodes and writes, so
 frames never interleave, and it uses sendall (a partial send would corrupt the
-stream). A client whose queue overflows is dropped; publishers never block.
+stream). A client whose queue overflows is closed (4100: pusher-js backs off,
+reconnects and catches up); publishers never block. The reader refuses a message
+larger than its bound as soon as the part received passes it (4301), so a client
+cannot make the server hold more than that bound for it.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import json
 import logging
 import socket
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -24,6 +28,8 @@ from wsproto.utilities import LocalProtocolError
 from server.channels import Route
 
 log = logging.getLogger("chatdock.realtime")
+# Seconds a client we close has to take the close frame before the cut.
+CLOSE_GRACE_SECONDS = 5.0
 
 
 def spawn(fn: Callable[[], None]) -> None:
@@ -48,7 +54,7 @@ class Connection:
     """One client socket: its subscriptions, its wsproto state, its outgoing queue."""
 
     def __init__(self, sock: socket.socket, ws: WSConnection, socket_id: str,
-                 max_frames: int) -> None:
+                 max_frames: int, max_message_bytes: int) -> None:
         self.sock = sock
         self.ws = ws
         self.socket_id = socket_id
@@ -58,7 +64,11 @@ class Connection:
         self._lock = threading.Lock()
         self._writing = False
         self._partial: list[str] = []
+        self._partial_bytes = 0
+        self._max_bytes = max_message_bytes
+        self.closing = False  # our close frame is queued: nothing else is sent or read
         self.closed = False
+        self._shut = threading.Event()  # set with closed: the close frame is out, or cut
 
     # ---------- writing -----------------------------------------------------
 
@@ -73,10 +83,21 @@ class Connection:
             frame["channel"] = channel
         self.push(json.dumps(frame))
 
-    def close(self, code: int, reason: str) -> None:
-        """Send pusher:error then close with the same code, after what is queued."""
-        self.send_event("pusher:error", {"code": code, "message": reason})
-        self._enqueue(CloseConnection(code=code, reason=reason), control=True)
+    def close(self, code: int, reason: str, *, drop_queued: bool = False) -> None:
+        """Send pusher:error then close with the same code, once: after what is queued, or
+        instead of it (drop_queued)."""
+        error = json.dumps({"event": "pusher:error",
+                            "data": json.dumps({"code": code, "message": reason})})
+        with self._lock:
+            if self.closed or self.closing:
+                return
+            self.closing = True
+            if drop_queued:
+                self._out.clear()
+            self._out.extend((TextMessage(data=error), CloseConnection(code=code, reason=reason)))
+            start_writer, self._writing = not self._writing, True
+        if start_writer:
+            spawn(self._drain)
 
     def abort(self) -> None:
         """Cut the TCP connection now (safe from any thread); the reader sees ClientGone."""
@@ -84,6 +105,7 @@ class Connection:
 
     def _shutdown(self, how: int) -> None:
         self.closed = True
+        self._shut.set()
         try:
             self.sock.shutdown(how)
         except OSError:
@@ -91,17 +113,27 @@ class Connection:
 
     def _enqueue(self, event: Event, control: bool = False) -> None:
         with self._lock:
-            if self.closed:
+            if self.closed or self.closing:
                 return
             overflow = len(self._out) >= self._max and not control
             if not overflow:
                 self._out.append(event)
                 start_writer, self._writing = not self._writing, True
         if overflow:
-            log.warning("dropping slow socket %s", self.socket_id)
-            self.abort()
+            self._overflow()
         elif start_writer:
             spawn(self._drain)
+
+    def _overflow(self) -> None:
+        # The queued frames would arrive too late anyway: the client catches up from history.
+        log.warning("closing slow socket %s (4100)", self.socket_id)
+        self.close(4100, "Over capacity: the client did not read its events in time",
+                   drop_queued=True)
+        spawn(self._abort_after_grace)  # a client that reads nothing never takes the close
+
+    def _abort_after_grace(self) -> None:
+        time.sleep(CLOSE_GRACE_SECONDS)
+        self.abort()
 
     def _drain(self) -> None:
         while True:
@@ -128,6 +160,10 @@ class Connection:
 
     def receive(self, timeout: float) -> Iterator[str] | None:
         """Wait up to timeout for data; None on timeout, else the complete text messages."""
+        if self.closing and not self._shut.wait(CLOSE_GRACE_SECONDS):
+            # Let our close frame out before reading on (recv never waits while a client
+            # streams a huge message, so reading would starve the writer); cut if it can't go.
+            self.abort()
         self.sock.settimeout(timeout)
         try:
             data = self.sock.recv(4096)
@@ -144,18 +180,31 @@ class Connection:
 
     def _messages(self, events: list[Event]) -> Iterator[str]:
         for event in events:
-            if isinstance(event, TextMessage):
-                self._partial.append(event.data)
+            if isinstance(event, (TextMessage, BytesMessage)):
+                if self._fits(event) and isinstance(event, TextMessage):  # Pusher is text-only
+                    self._partial.append(event.data)
+                    if event.message_finished:
+                        yield "".join(self._partial)
                 if event.message_finished:
-                    yield "".join(self._partial)
                     self._partial.clear()
+                    self._partial_bytes = 0
             elif isinstance(event, Ping):
                 self._enqueue(event.response(), control=True)
             elif isinstance(event, CloseConnection):
                 self._enqueue(event.response(), control=True)
                 raise ClientGone()
-            elif isinstance(event, BytesMessage):
-                continue  # Pusher is text-only
+
+    def _fits(self, event: TextMessage | BytesMessage) -> bool:
+        """Count this part of a message; close the socket once the message passes the bound."""
+        if self.closing:
+            return False
+        data = event.data
+        self._partial_bytes += len(data.encode() if isinstance(data, str) else data)
+        if self._partial_bytes <= self._max_bytes:
+            return True
+        self._partial.clear()
+        self.close(4301, f"Message too large: the limit is {self._max_bytes} bytes")
+        return False
 
 
 class Hub:

@@ -175,7 +175,10 @@ def init_app(app: Flask) -> None:
     app.extensions["socket_settings"] = SocketSettings(
         app_key=app.config["REALTIME_APP_KEY"], app_secret=app.config["REALTIME_APP_SECRET"],
         activity_timeout=app.config["ACTIVITY_TIMEOUT"], pong_grace=app.config["PONG_GRACE"],
-        queue_frames=app.config["SOCKET_QUEUE_FRAMES"])
+        queue_frames=app.config["SOCKET_QUEUE_FRAMES"],
+        max_message_bytes=app.config["WS_MAX_FRAME_BYTES"],
+        max_channels=app.config["WS_MAX_CHANNELS"],
+        subscribes_per_second=app.config["WS_SUBSCRIBES_PER_SECOND"])
     app.extensions["watcher_lock"] = threading.Lock()
     app.before_request(_strip_compression)
     sock.init_app(app)
