@@ -167,11 +167,18 @@ class ChatClient:
         return config
 
     def start_session(self, visitor_id: str, name: str | None = None, email: str | None = None,
-                      phone: str | None = None) -> ChatSession:
-        """Start or resume a visitor's session (the same visitor_id resumes the conversation)."""
+                      phone: str | None = None, *, identity_hash: str | None = None,
+                      identity_ts: int | None = None) -> ChatSession:
+        """Start or resume a visitor's session (the same visitor_id resumes the conversation).
+
+        identity_hash / identity_ts come from the business's own server (README "Identity
+        verification"); without them a verified visitor cannot be resumed (AuthError
+        identity_required), and the answer's contact holds only what this call sent."""
+        proof = {"identity_hash": identity_hash, "identity_ts": identity_ts}
         body = self.call("POST", "chat/sessions",
                          json={"visitor_id": visitor_id, **_fields(name=name, email=email,
-                                                                    phone=phone)})
+                                                                    phone=phone),
+                               **{k: v for k, v in proof.items() if v is not None}})
         session = ChatSession(self, _parse(SessionDetails.from_json, body.get("data")))
         self._sessions.add(session)
         return session
