@@ -195,7 +195,10 @@ def _agent_schemas() -> dict[str, Schema]:
                                                                   "boolean"]}}
     contact = {"id": ROW_ID, "visitor_id": string(), "name": nullable(string()),
                "email": nullable(string()), "phone": nullable(string()),
-               "custom_fields": custom, "created_at": ISO_TIME, "conversations": COUNT}
+               "custom_fields": custom, "created_at": ISO_TIME,
+               "verified_at": nullable({**ISO_TIME, "description": "First started with a "
+                                                                  "valid identity_hash."}),
+               "conversations": COUNT}
     return {
         "Ticket": obj(ticket),
         "TicketWithMessages": obj({**ticket, **messages}),

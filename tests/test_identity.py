@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import re
 import time
 from typing import Any
 
@@ -23,7 +24,7 @@ from app_flet.headless.aio import AsyncChatClient
 from server.db import session_scope
 from server.models import ChatSession, Contact
 from server.services.keys import do_create_key, find_business
-from tests.conftest import agent_token, auth
+from tests.conftest import ROOT, agent_token, auth
 
 CHAT = "/api/v1/chat"
 
@@ -180,6 +181,8 @@ def test_verified_start_marks_the_contact_and_sees_it_stored(
     assert resp.get_json()["data"]["email"] == "ann@example.com"
     with session_scope(app) as s:
         assert s.scalar(select(Contact.verified_at)) is not None
+    contact = client.get("/api/v1/contacts", headers=auth(biz["sk"])).get_json()["data"][0]
+    assert contact["verified_at"].endswith("Z")  # agents see who is verified
 
 
 def test_identity_ts_may_come_as_a_string(client: Any, biz: dict[str, Any],
@@ -294,3 +297,13 @@ def test_async_client_sends_the_proof(app: Any, biz: dict[str, Any], secret: str
             return session.sync.details.verified
 
     assert asyncio.run(start()) is True
+
+
+def test_the_readme_snippet_makes_hashes_the_server_accepts(client: Any, biz: dict[str, Any],
+                                                           secret: str) -> None:
+    section = (ROOT / "README.md").read_text(encoding="utf-8").split(
+        "### Identity verification", 1)[1].split("\n## ", 1)[0]
+    namespace: dict[str, Any] = {}
+    exec(re.search(r"```python\n(.*?)```", section, flags=re.S).group(1), namespace)  # type: ignore[union-attr]
+    made = namespace["chatdock_identity"](secret, "user-8432")
+    assert started(client, biz["pk"], "user-8432", **made)["verified"] is True

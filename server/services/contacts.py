@@ -116,6 +116,7 @@ def contact_json(contact: Contact, conversations: int) -> dict[str, Any]:
     return {"id": contact.id, "visitor_id": contact.visitor_id, "name": contact.name,
             "email": contact.email, "phone": contact.phone,
             "custom_fields": contact.custom_fields or {}, "created_at": iso(contact.created_at),
+            "verified_at": iso(contact.verified_at) if contact.verified_at else None,
             "conversations": conversations}
 
 
