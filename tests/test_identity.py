@@ -24,7 +24,8 @@ from app_flet.headless.aio import AsyncChatClient
 from server.db import session_scope
 from server.models import ChatSession, Contact
 from server.services.keys import do_create_key, find_business
-from tests.conftest import ROOT, agent_token, auth
+from tests.conftest import ROOT, agent_token, auth, start_visitor
+from tests.pusher import PusherTestClient
 
 CHAT = "/api/v1/chat"
 
@@ -307,3 +308,19 @@ def test_the_readme_snippet_makes_hashes_the_server_accepts(client: Any, biz: di
     exec(re.search(r"```python\n(.*?)```", section, flags=re.S).group(1), namespace)  # type: ignore[union-attr]
     made = namespace["chatdock_identity"](secret, "user-8432")
     assert started(client, biz["pk"], "user-8432", **made)["verified"] is True
+
+
+def test_verifying_closes_the_sockets_of_unverified_sessions(live: str, app: Any,
+                                                             biz: dict[str, Any]) -> None:
+    """Whoever resumed a visitor by id alone loses the live channel too (4009), not only the
+    HTTP token, the moment the real user starts verified."""
+    secret = httpx.put(f"{live}/api/v1/identity", json={},
+                       headers=auth(biz["sk"])).json()["data"]["secret"]
+    squatter = start_visitor(live, biz["pk"], "user-31")
+    socket = PusherTestClient.for_session(squatter)
+    socket.subscribe_session(squatter, biz["pk"])
+    try:
+        start_visitor(live, biz["pk"], "user-31", **proof(secret, "user-31"))
+        assert socket.close_code(timeout=6) == 4009
+    finally:
+        socket.close()
