@@ -571,7 +571,11 @@
       ['name', 'email', 'phone'].forEach(function (k) { if (c[k]) f[k] = String(c[k]); });
       assign(contact, f);
       if (ui.pre) showForm();
-      return st.t ? sapi('POST', '/identify', f).then(function (r) { return r.data; }) : Promise.resolve(contact);
+      return st.t ? sapi('POST', '/identify', f).then(function (r) { // unverified: only what was sent
+        var known = assign({}, r.data);
+        for (var k in contact) if (known[k] == null) known[k] = contact[k];
+        return known;
+      }) : Promise.resolve(contact);
     },
     verify: function (p) { // {visitor_id, identity_hash, identity_ts}: e.g. after the visitor logs in
       p = p || {};

@@ -368,9 +368,17 @@ class ChatSession:
 
     def identify(self, name: str | None = None, email: str | None = None,
                  phone: str | None = None) -> Contact:
-        """Update the contact behind this session; return it as stored."""
+        """Update the contact behind this session; return it as this session knows it.
+
+        A verified session gets the contact as stored; an unverified one only what it sent
+        (the server never echoes stored email or phone to it), merged here with what this
+        session sent before."""
         body = self._call("POST", "/identify", json=_fields(name=name, email=email, phone=phone))
         contact = _parse(Contact.from_json, body.get("data"))
+        if not self._details.verified:
+            known = self._details.contact
+            contact = Contact(name=contact.name or known.name, email=contact.email or known.email,
+                              phone=contact.phone or known.phone)
         self._details = replace(self._details, contact=contact)
         return contact
 
