@@ -105,6 +105,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         contacts,
         docs,
         health,
+        identity,
         keys,
         ops,
         tickets,
@@ -115,7 +116,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     app.before_request(refuse_unstorable_query)
 
-    for module in (health, ops, chat, tickets, contacts, keys, branding, agents, widget, docs):
+    for module in (health, ops, chat, tickets, contacts, keys, identity, branding, agents, widget,
+                   docs):
         app.register_blueprint(module.bp)
     routes.init_app(app)
     return app

@@ -102,6 +102,22 @@ class InvalidSession(ApiError):
     message = "The session token is not valid."
 
 
+class IdentityRequired(ApiError):
+    """401: the business requires identity verification, or this visitor is verified."""
+
+    status = 401
+    code = "identity_required"
+    message = "Start this chat with identity_hash and identity_ts."
+
+
+class InvalidIdentity(ApiError):
+    """401: identity_hash does not match, or identity_ts is too old."""
+
+    status = 401
+    code = "invalid_identity"
+    message = "identity_hash does not match this visitor_id and identity_ts."
+
+
 class Forbidden(ApiError):
     status = 403
     code = "forbidden"

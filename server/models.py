@@ -121,6 +121,8 @@ class Contact(Base):
     custom_fields: Mapped[dict[str, object]] = mapped_column(JSON, default=dict,
                                                              server_default="{}")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # first started with a valid identity_hash; from then on only verified starts resume it
+    verified_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class Conversation(Base):
@@ -180,6 +182,8 @@ class ChatSession(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
+    # started with a valid identity_hash: it may read the contact's stored email and phone
+    verified_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class Message(Base):
@@ -194,6 +198,22 @@ class Message(Base):
     sender_name: Mapped[str | None] = mapped_column(String(200), default=None)
     sender_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class IdentitySetting(Base):
+    """A business's identity-verification secret for one mode (docs/security.md).
+
+    Kept as written, not hashed: the server computes HMACs with it. Shown once, by the PUT
+    that makes it; never in any other answer or log line.
+    """
+
+    __tablename__ = "identity_settings"
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id"), primary_key=True)
+    mode: Mapped[str] = mapped_column(String(4), primary_key=True)
+    secret: Mapped[str] = mapped_column(String(100))
+    required: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class IdempotencyRecord(Base):

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from server.models import MAX_ROW_ID
 from server.services.keys import KINDS, MODES, SCOPES
+from server.visitor_ids import RESERVED_PREFIXES
 
 Schema = dict[str, Any]
 
@@ -29,6 +31,18 @@ ISO_TIME = {"type": "string", "format": "date-time",
             "description": "ISO 8601 UTC with milliseconds and Z."}
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 COLOR = "^#[0-9A-Fa-f]{6}$"
+
+
+def _any_case(word: str) -> str:
+    """A regex matching word in any letter case (JSON Schema regexes have no (?i))."""
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else re.escape(c) for c in word)
+
+
+# a non-blank visitor id not of a form only the server makes (server/visitor_ids.py)
+VISITOR_ID_PATTERN = (r"^(?!\s*(" + "|".join(_any_case(p) for p in RESERVED_PREFIXES)
+                      + r"))[\s\S]*\S")
+VISITOR_ID_NOTE = ("The visitor's id, chosen by the app. Ids starting with "
+                   + " or ".join(RESERVED_PREFIXES) + " are the server's own (400).")
 
 # ---------- schema pieces ---------------------------------------------------------------------
 
@@ -90,6 +104,16 @@ def page_of(item: Schema) -> Schema:
     return envelope({"type": "array", "items": item}, PAGE_META)
 
 
+IDENTITY_FIELDS = {
+    "identity_hash": string(description="hex HMAC-SHA256(identity secret, "
+                                        "\"<visitor_id>:<identity_ts>\"), computed by the "
+                                        "business's server; with identity_ts."),
+    "identity_ts": {"type": ["integer", "string"], "minimum": 0, "maximum": 10**12 - 1,
+                    "pattern": "^[0-9]{1,12}$",
+                    "description": "Unix seconds the hash was made at (within "
+                                   "IDENTITY_MAX_AGE_SECONDS, default 600)."}}
+
+
 # ---------- components ------------------------------------------------------------------------
 
 
@@ -123,8 +147,9 @@ def _wire_schemas(config: Mapping[str, Any]) -> dict[str, Schema]:
                                             pattern=r"\S")}),
         "Contact": obj({**contact_fields, "visitor_id": string(128)}),
         "ContactFields": obj({}, contact_fields),
-        "SessionIn": obj({"visitor_id": string(128, minLength=1, pattern=r"\S")},
-                         contact_fields),
+        "SessionIn": obj({"visitor_id": string(128, minLength=1, pattern=VISITOR_ID_PATTERN,
+                                               description=VISITOR_ID_NOTE)},
+                         {**contact_fields, **IDENTITY_FIELDS}),
         "Realtime": obj({"key": string(), "host": string(), "port": ROW_ID,
                          "scheme": enum(["http", "https"]), "channel": string(),
                          "auth_endpoint": string()}, {"event": string()},
@@ -132,7 +157,10 @@ def _wire_schemas(config: Mapping[str, Any]) -> dict[str, Schema]:
         "Session": obj({"session_id": ROW_ID,
                         "session_token": string(description="Send as X-Tickki-Session."),
                         "conversation_id": ROW_ID, "visitor_id": string(),
-                        "contact": ref("Contact"), "realtime": ref("Realtime")}),
+                        "contact": ref("Contact"), "realtime": ref("Realtime")},
+                       {"verified": {"type": "boolean", "description": (
+                           "Started with a valid identity_hash. Unverified, `contact` holds "
+                           "only what this request sent, never the stored email or phone.")}}),
         "Config": obj({
             "business": obj({"id": ROW_ID, "name": string(), "slug": string()}),
             "branding": obj({"primary_color": string(), "accent_color": string(),
@@ -167,7 +195,10 @@ def _agent_schemas() -> dict[str, Schema]:
                                                                   "boolean"]}}
     contact = {"id": ROW_ID, "visitor_id": string(), "name": nullable(string()),
                "email": nullable(string()), "phone": nullable(string()),
-               "custom_fields": custom, "created_at": ISO_TIME, "conversations": COUNT}
+               "custom_fields": custom, "created_at": ISO_TIME,
+               "verified_at": nullable({**ISO_TIME, "description": "First started with a "
+                                                                  "valid identity_hash."}),
+               "conversations": COUNT}
     return {
         "Ticket": obj(ticket),
         "TicketWithMessages": obj({**ticket, **messages}),
@@ -242,6 +273,13 @@ def _admin_schemas() -> dict[str, Schema]:
         "AcceptInviteIn": obj({"token": string(minLength=1),
                                "password": string(1000, minLength=10)},
                               {"mode": enum(MODES)}),
+        "Identity": obj({"mode": enum(MODES), "enabled": {"type": "boolean"},
+                         "required": {"type": "boolean"}, "created_at": nullable(ISO_TIME),
+                         "updated_at": nullable(ISO_TIME)},
+                        {"secret": string(description="idv_…: shown by the PUT that makes it, "
+                                                      "never again.")}),
+        "IdentityIn": obj({}, {"required": {"type": "boolean"},
+                               "rotate_secret": {"type": "boolean"}}),
         "Login": obj({"token": string(description="at_…: send as Authorization: Bearer."),
                       "expires_at": ISO_TIME, "mode": enum(MODES), "agent": ref("Agent"),
                       "realtime": ref("Realtime")}),
@@ -254,7 +292,8 @@ ERRORS: dict[int, tuple[str, str]] = {
                         "`invite_expired`."),
     401: ("Unauthorized", "`missing_api_key`, `invalid_api_key`, `wrong_key_type`, "
                           "`missing_session_token`, `invalid_session`, `token_expired`, "
-                          "`invalid_credentials`."),
+                          "`invalid_credentials`; starting a chat adds `identity_required`, "
+                          "`invalid_identity`."),
     403: ("Forbidden", "`forbidden`, `insufficient_scope`, `origin_not_allowed`, "
                        "`business_suspended`."),
     404: ("NotFound", "`not_found`: absent, or not this credential's (as if absent)."),
@@ -404,7 +443,11 @@ def _visitor_paths(config: Mapping[str, Any]) -> dict[str, dict[str, Schema]]:
             security=VISITOR_KEY, request=body(ref("SessionIn")),
             responses={201: ok_response(envelope(ref("Session")), "Started.")},
             description="The same visitor_id resumes the open conversation with a new token. "
-                        "Not recorded for Idempotency-Key (the answer holds the token).")},
+                        "Not recorded for Idempotency-Key (the answer holds the token). "
+                        "identity_hash + identity_ts verify the visitor (PUT /identity); a "
+                        "verified visitor is resumed by verified starts only, else 401 "
+                        "identity_required, as is every unverified start when the business "
+                        "requires verification.")},
         f"{session}/messages": {
             "post": op("sendMessage", "Send a visitor message", "visitor",
                        security=VISITOR_SESSION, request=body(ref("MessageIn")),
@@ -515,6 +558,16 @@ def _admin_paths() -> dict[str, dict[str, Schema]]:
             "revokeKey", "Revoke a key now", "keys", security=keys_scope,
             params=[path_param("key_id", "A key of this business.")],
             responses={200: ok_response(envelope(ref("Key")), "Revoked.")})},
+        "/api/v1/identity": {
+            "get": op("getIdentity", "Identity verification: on, required (never the secret)",
+                      "keys", security=keys_scope,
+                      responses={200: ok_response(envelope(ref("Identity")))}),
+            "put": op("updateIdentity", "Make (or rotate) the identity secret; set required",
+                      "keys", security=keys_scope, request=body(ref("IdentityIn")),
+                      responses={200: ok_response(envelope(ref("Identity")))},
+                      description="The first PUT, and one with rotate_secret, answers the new "
+                                  "secret (shown once; a rotation refuses hashes made with "
+                                  "the old one at once). Per business and mode.")},
         "/api/v1/branding": {
             "get": op("getBranding", "The widget's look", "branding",
                       security=agent("tickets:read"),

@@ -112,6 +112,18 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def new_identity_secret() -> str:
+    """Return a fresh identity-verification secret (256 random bits)."""
+    return "idv_" + secrets.token_urlsafe(32)
+
+
+def identity_hash(secret: str, visitor_id: str, identity_ts: int) -> str:
+    """hex HMAC-SHA256(secret, "<visitor_id>:<identity_ts>"), as the business's server
+    computes it."""
+    message = f"{visitor_id}:{identity_ts}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
 def derive(secret: str, purpose: str) -> str:
     """Derive a stable sub-secret for one purpose from the deployment secret."""
     return hmac.new(secret.encode(), purpose.encode(), hashlib.sha256).hexdigest()

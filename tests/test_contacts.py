@@ -81,7 +81,7 @@ def test_list_is_newest_first_with_conversation_counts(app: Any, client: Any,
     ann = body["data"][1]
     assert ann == {"id": older, "visitor_id": "first", "name": "Ann",
                    "email": "ann@example.com", "phone": None, "custom_fields": {},
-                   "created_at": ann["created_at"], "conversations": 2}
+                   "created_at": ann["created_at"], "verified_at": None, "conversations": 2}
     assert ann["created_at"].endswith("Z")
     assert body["data"][0]["conversations"] == 1
 

@@ -8,6 +8,8 @@ the way a browser really applies them.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import threading
 import time
@@ -517,3 +519,43 @@ def test_presence_repaints_live(served: ServedProcess, page: Any) -> None:
     # Going back to "away" takes up to 60 s after the socket closes (the online window):
     # not waited for here. Until then the demo owner counts as online for this module's
     # server, so this test stays last.
+
+
+def test_identity_hash_attributes_and_verify_api(served: ServedProcess, site: Site,
+                                                 page: Any) -> None:
+    """data-identity-hash / data-identity-ts verify data-visitor-id; Chatdock.verify() does the
+    same after a login; a verified visitor then cannot be resumed by its id alone."""
+    secret = httpx.put(f"{served.base}/api/v1/identity", json={},
+                       headers=agent(served)).json()["data"]["secret"]
+
+    def proof(visitor: str) -> tuple[str, int]:
+        ts = int(time.time())
+        return hmac.new(secret.encode(), f"{visitor}:{ts}".encode(),
+                        hashlib.sha256).hexdigest(), ts
+
+    digest, ts = proof("crm-verified")
+    site.pages["/verified"] = (
+        "<!doctype html><html><body><h1>Signed in</h1>"
+        f'<script src="{served.base}/widget/v1/chatdock.js" data-key="{served.pk}" '
+        f'data-visitor-id="crm-verified" data-identity-hash="{digest}" '
+        f'data-identity-ts="{ts}" async></script></body></html>')
+    page.goto(site.base + "/verified")
+    page.evaluate("Chatdock.open()")
+    send(page, "hello, verified")
+    wait_stored(served, page, served.pk, "hello, verified")
+    contacts = httpx.get(f"{served.base}/api/v1/contacts", params={"q": "crm-verified"},
+                         headers=agent(served)).json()["data"]
+    assert contacts[0]["verified_at"] is not None
+    resp = httpx.post(f"{served.base}/api/v1/chat/sessions", json={"visitor_id": "crm-verified"},
+                      headers=auth(served.pk))
+    assert (resp.status_code, resp.json()["error"]) == (401, "identity_required")
+
+    # an anonymous page whose visitor then logs in
+    page.goto(site.embed("/shop", served.base, served.pk))
+    digest, ts = proof("crm-login")
+    done = page.evaluate("([h, t]) => Chatdock.verify({visitor_id: 'crm-login', "
+                         "identity_hash: h, identity_ts: t})", [digest, ts])
+    assert done["visitor_id"] == "crm-login" and visitor_id(page, served.pk) == "crm-login"
+    page.evaluate("Chatdock.open()")
+    send(page, "logged in now")
+    assert contents(wait_stored(served, page, served.pk, "logged in now")) == ["logged in now"]

@@ -69,6 +69,9 @@
   var contact = {};
   if (opt.name) contact.name = opt.name;
   if (opt.email) contact.email = opt.email;
+  // identity verification: made by the site's server for data-visitor-id; kept in memory only
+  var proof = opt.identityHash ? {identity_hash: opt.identityHash, identity_ts: opt.identityTs} : {};
+  if (opt.identityHash && !st.vf) st.t = null; // an unverified token: start again, verified
 
   // ---- HTTP: the visitor API on the script's own origin
   function api(method, url, body, headers) {
@@ -97,10 +100,10 @@
   function session(fields) { // start or resume this visitor's conversation
     if (st.t) return Promise.resolve();
     return starting || (starting = api('POST', '/sessions',
-      assign({visitor_id: st.v}, contact, fields)).then(function (r) {
+      assign({visitor_id: st.v}, contact, proof, fields)).then(function (r) {
       var s = r.data;
       if (st.c && st.c !== s.conversation_id) reset();
-      assign(st, {t: s.session_token, c: s.conversation_id, rt: s.realtime});
+      assign(st, {t: s.session_token, c: s.conversation_id, rt: s.realtime, vf: s.verified});
       if (st.r == null) st.r = maxId();
       save();
       starting = null;
@@ -568,7 +571,23 @@
       ['name', 'email', 'phone'].forEach(function (k) { if (c[k]) f[k] = String(c[k]); });
       assign(contact, f);
       if (ui.pre) showForm();
-      return st.t ? sapi('POST', '/identify', f).then(function (r) { return r.data; }) : Promise.resolve(contact);
+      return st.t ? sapi('POST', '/identify', f).then(function (r) { // unverified: only what was sent
+        var known = assign({}, r.data);
+        for (var k in contact) if (known[k] == null) known[k] = contact[k];
+        return known;
+      }) : Promise.resolve(contact);
+    },
+    verify: function (p) { // {visitor_id, identity_hash, identity_ts}: e.g. after the visitor logs in
+      p = p || {};
+      if (!p.visitor_id || !p.identity_hash || p.identity_ts == null) return Promise.reject(new Error('visitor_id, identity_hash and identity_ts are required'));
+      return new Promise(function (done) { whenMounted(done); }).then(function () {
+        proof = {identity_hash: String(p.identity_hash), identity_ts: String(p.identity_ts)};
+        hangup(null); // a verified session (and its channel) replaces what this device had
+        if (String(p.visitor_id) !== st.v) { reset(); st = {v: String(p.visitor_id)}; }
+        st.t = null;
+        save();
+        return session();
+      }).then(function () { return {visitor_id: st.v, conversation_id: st.c}; });
     },
     on: function (name, fn) {
       (subs[name] = subs[name] || []).push(fn);

@@ -58,11 +58,13 @@ class AsyncChatClient:
         return await asyncio.to_thread(self.sync.fetch_config)
 
     async def start_session(self, visitor_id: str, name: str | None = None,
-                            email: str | None = None, phone: str | None = None
+                            email: str | None = None, phone: str | None = None, *,
+                            identity_hash: str | None = None, identity_ts: int | None = None
                             ) -> AsyncChatSession:
-        """Start or resume a visitor's session."""
+        """Start or resume a visitor's session (identity_hash / identity_ts: see ChatClient)."""
         session = await asyncio.to_thread(self.sync.start_session, visitor_id, name, email,
-                                          phone)
+                                          phone, identity_hash=identity_hash,
+                                          identity_ts=identity_ts)
         return AsyncChatSession(session)
 
     async def close(self) -> None:

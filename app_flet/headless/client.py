@@ -167,11 +167,18 @@ class ChatClient:
         return config
 
     def start_session(self, visitor_id: str, name: str | None = None, email: str | None = None,
-                      phone: str | None = None) -> ChatSession:
-        """Start or resume a visitor's session (the same visitor_id resumes the conversation)."""
+                      phone: str | None = None, *, identity_hash: str | None = None,
+                      identity_ts: int | None = None) -> ChatSession:
+        """Start or resume a visitor's session (the same visitor_id resumes the conversation).
+
+        identity_hash / identity_ts come from the business's own server (README "Identity
+        verification"); without them a verified visitor cannot be resumed (AuthError
+        identity_required), and the answer's contact holds only what this call sent."""
+        proof = {"identity_hash": identity_hash, "identity_ts": identity_ts}
         body = self.call("POST", "chat/sessions",
                          json={"visitor_id": visitor_id, **_fields(name=name, email=email,
-                                                                    phone=phone)})
+                                                                    phone=phone),
+                               **{k: v for k, v in proof.items() if v is not None}})
         session = ChatSession(self, _parse(SessionDetails.from_json, body.get("data")))
         self._sessions.add(session)
         return session
@@ -362,9 +369,17 @@ class ChatSession:
 
     def identify(self, name: str | None = None, email: str | None = None,
                  phone: str | None = None) -> Contact:
-        """Update the contact behind this session; return it as stored."""
+        """Update the contact behind this session; return it as this session knows it.
+
+        A verified session gets the contact as stored; an unverified one only what it sent
+        (the server never echoes stored email or phone to it), merged here with what this
+        session sent before."""
         body = self._call("POST", "/identify", json=_fields(name=name, email=email, phone=phone))
         contact = _parse(Contact.from_json, body.get("data"))
+        if not self._details.verified:
+            known = self._details.contact
+            contact = Contact(name=contact.name or known.name, email=contact.email or known.email,
+                              phone=contact.phone or known.phone)
         self._details = replace(self._details, contact=contact)
         return contact
 

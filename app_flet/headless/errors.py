@@ -23,7 +23,8 @@ __all__ = [
 # A missing, wrong, revoked or refused credential: retrying the same call cannot help.
 AUTH_CODES = frozenset({
     "missing_api_key", "wrong_key_type", "invalid_api_key", "missing_session_token",
-    "invalid_session", "origin_not_allowed", "business_suspended",
+    "invalid_session", "origin_not_allowed", "business_suspended", "identity_required",
+    "invalid_identity",
 })
 
 

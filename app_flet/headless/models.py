@@ -162,13 +162,15 @@ class SessionDetails:
     visitor_id: str
     contact: Contact
     realtime: RealtimeConfig
+    verified: bool = False  # started with a valid identity_hash
 
     @classmethod
     def from_json(cls, j: Json) -> SessionDetails:
         return cls(session_id=int(j["session_id"]), session_token=str(j["session_token"]),
                    conversation_id=int(j["conversation_id"]), visitor_id=str(j["visitor_id"]),
                    contact=Contact.from_json(_obj(j.get("contact") or {})),
-                   realtime=RealtimeConfig.from_json(_obj(j["realtime"])))
+                   realtime=RealtimeConfig.from_json(_obj(j["realtime"])),
+                   verified=j.get("verified") is True)
 
 
 @dataclass(frozen=True, slots=True)

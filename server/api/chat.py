@@ -20,8 +20,9 @@ from server.api.common import (
 from server.auth import visitor_key, visitor_session
 from server.channels import session_channel
 from server.db import get_session
-from server.services import chat
-from server.validation import check_contact_fields, check_content, check_required_text
+from server.services import chat, identity
+from server.validation import check_contact_fields, check_content
+from server.visitor_ids import check_visitor_id
 
 bp = Blueprint("chat", __name__, url_prefix="/api/v1/chat")
 
@@ -63,13 +64,16 @@ def start_session() -> Response:
     # Not @idempotent: a replay would have to store the plaintext token. Starting is
     # already safe to retry: the same visitor_id resumes the same conversation.
     body = json_body()
-    visitor_id = check_required_text(body, "visitor_id", 128)
+    visitor_id = check_visitor_id(body)
     fields = check_contact_fields(body)
-    started = chat.do_start_session(get_session(), g.api_key, visitor_id, fields)
+    started = chat.do_start_session(
+        get_session(), g.api_key, visitor_id, fields, identity.check_proof(body),
+        identity_max_age=current_app.config["IDENTITY_MAX_AGE_SECONDS"])
     return commit_ok({
         "session_id": started.session_id, "session_token": started.token,
         "conversation_id": started.conversation_id, "visitor_id": visitor_id,
-        "contact": started.contact, "realtime": realtime_block(started.session_id)}, 201)
+        "contact": started.contact, "verified": started.verified,
+        "realtime": realtime_block(started.session_id)}, 201)
 
 
 @bp.post("/sessions/<int:conversation_id>/messages")

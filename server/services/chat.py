@@ -25,7 +25,7 @@ from server.channels import (
     session_route,
 )
 from server.db import connection, emit, upsert
-from server.errors import InvalidSession, NotFound, ValidationError
+from server.errors import IdentityRequired, InvalidSession, NotFound, ValidationError
 from server.models import (
     ApiKey,
     Business,
@@ -38,6 +38,7 @@ from server.models import (
 )
 from server.security import new_session_token, token_digest
 from server.services.agents import AGENT_ONLINE_SECONDS
+from server.services.identity import IdentityProof, check_start
 from server.services.keys import KeyInfo
 from server.wire import decode_id_cursor, encode_id_cursor, message_json
 
@@ -94,6 +95,7 @@ class SessionInfo:
     key_id: int
     last_seen_at: datetime
     contact_id: int
+    verified_at: datetime | None = None  # started with a valid identity_hash
 
 
 @dataclass(frozen=True)
@@ -102,9 +104,10 @@ class StartedSession:
     token: str
     conversation_id: int
     contact: dict[str, Any]
+    verified: bool
 
 
-_CONTACT_ID = select(CONTACTS.c.id).where(
+_CONTACT_ID = select(CONTACTS.c.id, CONTACTS.c.verified_at).where(
     CONTACTS.c.business_id == bindparam("business_id"), CONTACTS.c.mode == bindparam("mode"),
     CONTACTS.c.visitor_id == bindparam("visitor_id"))
 # Only the fields given change: COALESCE(:new, current).
@@ -119,12 +122,23 @@ _OPEN_CONVERSATION = (select(CONVERSATIONS.c.id)
                       .order_by(CONVERSATIONS.c.id.desc()).limit(1))
 _NEW_CONVERSATION = insert(CONVERSATIONS).returning(CONVERSATIONS.c.id)
 _NEW_SESSION = insert(SESSIONS).returning(SESSIONS.c.id)
+_VERIFY_CONTACT = (update(CONTACTS).where(CONTACTS.c.id == bindparam("contact_id"),
+                                          CONTACTS.c.verified_at.is_(None))
+                   .values(verified_at=bindparam("now", type_=CONTACTS.c.verified_at.type)))
+# A contact that turns verified shuts out every unverified session it had (their sockets close
+# with 4009, as on any revocation): whoever resumed it by visitor_id alone loses it.
+_REVOKE_UNVERIFIED = (update(SESSIONS).where(
+    SESSIONS.c.conversation_id.in_(select(CONVERSATIONS.c.id).where(
+        CONVERSATIONS.c.contact_id == bindparam("contact_id"))),
+    SESSIONS.c.verified_at.is_(None), SESSIONS.c.revoked_at.is_(None))
+    .values(revoked_at=bindparam("now", type_=SESSIONS.c.revoked_at.type)))
 # A session is live while neither it nor the key it was started with is revoked.
 _LIVE_SESSIONS = SESSIONS.join(API_KEYS, API_KEYS.c.id == SESSIONS.c.key_id)
 _LIVE = (SESSIONS.c.revoked_at.is_(None), API_KEYS.c.revoked_at.is_(None))
 _SESSION_LOOKUP = (
     select(SESSIONS.c.id, SESSIONS.c.conversation_id, SESSIONS.c.business_id, SESSIONS.c.mode,
-           SESSIONS.c.key_id, SESSIONS.c.last_seen_at, CONVERSATIONS.c.contact_id)
+           SESSIONS.c.key_id, SESSIONS.c.last_seen_at, CONVERSATIONS.c.contact_id,
+           SESSIONS.c.verified_at)
     .select_from(_LIVE_SESSIONS)
     .join(CONVERSATIONS, CONVERSATIONS.c.id == SESSIONS.c.conversation_id)
     .where(SESSIONS.c.token_hash == bindparam("token_hash"), *_LIVE))
@@ -143,17 +157,25 @@ def _update_contact(session: Session, contact_id: int, fields: dict[str, str | N
 
 
 def _contact_id(session: Session, key: KeyInfo, visitor_id: str,
-                fields: dict[str, str | None]) -> int:
+                fields: dict[str, str | None], verified: bool) -> int:
     ident = {"business_id": key.business_id, "mode": key.mode, "visitor_id": visitor_id}
-    found = run(session, _CONTACT_ID, **ident).scalar()
+    found = run(session, _CONTACT_ID, **ident).first()
+    existed = found is not None
     if found is None:
         # ON CONFLICT DO NOTHING: the same visitor starting on two devices at once
         session.execute(upsert(session)(CONTACTS).values(created_at=utcnow(), **ident, **fields)
                         .on_conflict_do_nothing())
-        found = run(session, _CONTACT_ID, **ident).scalar_one()
-    else:
-        _update_contact(session, found, fields)
-    return int(found)
+        found = run(session, _CONTACT_ID, **ident).one()
+    if found.verified_at is not None and not verified:
+        raise IdentityRequired("This visitor's identity is verified: start with identity_hash "
+                               "and identity_ts.")
+    if existed:
+        _update_contact(session, found.id, fields)
+    if verified:
+        now = utcnow()
+        run(session, _VERIFY_CONTACT, contact_id=found.id, now=now)
+        run(session, _REVOKE_UNVERIFIED, contact_id=found.id, now=now)
+    return int(found.id)
 
 
 def _open_conversation(session: Session, key: KeyInfo, contact_id: int) -> tuple[int, bool]:
@@ -167,26 +189,39 @@ def _open_conversation(session: Session, key: KeyInfo, contact_id: int) -> tuple
     return int(new_id), True
 
 
+def sent_contact(visitor_id: str, fields: dict[str, str | None]) -> dict[str, Any]:
+    """The contact as an unverified visitor may see it: only what this request sent."""
+    return {"name": fields.get("name"), "email": fields.get("email"),
+            "phone": fields.get("phone"), "visitor_id": visitor_id}
+
+
 def do_start_session(session: Session, key: KeyInfo, visitor_id: str,
-                     fields: dict[str, str | None]) -> StartedSession:
-    """Start or resume a visitor's session; the token is returned once, stored hashed."""
+                     fields: dict[str, str | None], proof: IdentityProof | None = None, *,
+                     identity_max_age: int = 600) -> StartedSession:
+    """Start or resume a visitor's session; the token is returned once, stored hashed.
+
+    Knowing a visitor_id is all an unverified start proves, so its answer echoes only what it
+    sent, never the stored email or phone; a verified contact is resumed by verified starts
+    only (docs/security.md "Visitor identity")."""
+    verified = check_start(session, key, visitor_id, proof, identity_max_age)
     if not (fields["email"] or fields["name"]) and run(
             session, _BUSINESS, business_id=key.business_id).one().require_identification:
         raise ValidationError("This business asks for a name or email before the chat starts.",
                               field="email")
-    contact_id = _contact_id(session, key, visitor_id, fields)
+    contact_id = _contact_id(session, key, visitor_id, fields, verified)
     conversation_id, created = _open_conversation(session, key, contact_id)
     token = new_session_token()
     now = utcnow()
     session_id = run(session, _NEW_SESSION, business_id=key.business_id, mode=key.mode,
                      conversation_id=conversation_id, key_id=key.id,
                      token_hash=token_digest(token), created_at=now, last_seen_at=now,
-                     revoked_at=None).scalar_one()
-    contact = load_contact(session, contact_id)
+                     revoked_at=None, verified_at=now if verified else None).scalar_one()
+    stored = load_contact(session, contact_id)
     if created:
         emit(session, [business_topic(key.business_id, key.mode)], "TicketCreated",
-             {"conversation_id": conversation_id, "channel": "widget", "customer": contact})
-    return StartedSession(int(session_id), token, conversation_id, contact)
+             {"conversation_id": conversation_id, "channel": "widget", "customer": stored})
+    return StartedSession(int(session_id), token, conversation_id,
+                          stored if verified else sent_contact(visitor_id, fields), verified)
 
 
 def find_session(session: Session, key: KeyInfo, token: str, idle_days: int) -> SessionInfo:
@@ -299,11 +334,13 @@ def load_contact(session: Session, contact_id: int) -> dict[str, Any]:
 
 def do_identify(session: Session, chat_session: SessionInfo,
                 fields: dict[str, str | None]) -> dict[str, Any]:
-    """Update the contact behind a session."""
+    """Update the contact behind a session; an unverified session sees back what it sent."""
     _update_contact(session, chat_session.contact_id, fields)
     contact = load_contact(session, chat_session.contact_id)
     emit(session, [business_topic(chat_session.business_id, chat_session.mode)], "ContactUpdated",
          {"conversation_id": chat_session.conversation_id, "contact": contact})
+    if chat_session.verified_at is None:
+        return sent_contact(contact["visitor_id"], fields)
     return contact
 
 

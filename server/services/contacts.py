@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import secrets
 from collections import defaultdict
 from typing import Any
 
@@ -36,6 +35,7 @@ from server.models import (
     utcnow,
 )
 from server.validation import check_contact_fields
+from server.visitor_ids import erased_visitor_id
 from server.wire import iso, message_json
 
 ERASED_MODE = "gone"  # neither test nor live: out of reach of every endpoint
@@ -116,6 +116,7 @@ def contact_json(contact: Contact, conversations: int) -> dict[str, Any]:
     return {"id": contact.id, "visitor_id": contact.visitor_id, "name": contact.name,
             "email": contact.email, "phone": contact.phone,
             "custom_fields": contact.custom_fields or {}, "created_at": iso(contact.created_at),
+            "verified_at": iso(contact.verified_at) if contact.verified_at else None,
             "conversations": conversations}
 
 
@@ -223,7 +224,7 @@ def _empty_conversations(session: Session, business_id: int,
 
 def _anonymise(contact: Contact) -> None:
     contact.mode = ERASED_MODE
-    contact.visitor_id = f"erased:{secrets.token_hex(16)}"
+    contact.visitor_id = erased_visitor_id()
     contact.name = contact.email = contact.phone = None
     contact.custom_fields = {}
 

@@ -46,6 +46,7 @@ from server.validation import (
     check_text,
     is_whole,
 )
+from server.visitor_ids import EMAIL_PREFIX, VISITOR_ID_MAX, email_visitor_id
 from server.wire import (
     cursor_row_id,
     decode_cursor,
@@ -70,9 +71,8 @@ SUBJECT_MAX = 300
 Q_MAX = 200
 MESSAGES_PAGE = 100
 MAX_ID = MAX_ROW_ID
-EMAIL_VISITOR_PREFIX = "email:"
 # visitor_id is String(128): "email:" + the address must fit
-EMAIL_MAX = 128 - len(EMAIL_VISITOR_PREFIX)
+EMAIL_MAX = VISITOR_ID_MAX - len(EMAIL_PREFIX)
 _SORT_COLUMN = {"created_desc": TICKETS.c.created_at, "created_asc": TICKETS.c.created_at,
                 "updated_desc": TICKETS.c.updated_at}
 _ROW = (select(TICKETS.c.id, TICKETS.c.status, TICKETS.c.channel, TICKETS.c.subject,
@@ -370,7 +370,7 @@ def _contact_for(session: Session, business_id: int, mode: str, email: str,
                  name: str | None) -> int:
     """The contact 'email:<address>' of this business and mode, created on first use."""
     ident = {"business_id": business_id, "mode": mode,
-             "visitor_id": EMAIL_VISITOR_PREFIX + email}
+             "visitor_id": email_visitor_id(email)}
     lookup = select(CONTACTS.c.id).where(*(CONTACTS.c[k] == v for k, v in ident.items()))
     found = session.execute(lookup).scalar()
     if found is None:
