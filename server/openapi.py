@@ -250,8 +250,8 @@ def _admin_schemas() -> dict[str, Schema]:
 
 ERRORS: dict[int, tuple[str, str]] = {
     400: ("BadRequest", "Invalid input: `validation_error` (with `field`), `invalid_json`, "
-                        "`bad_request`; login and invitations add `invalid_invite`, "
-                        "`invite_expired`."),
+                        "`bad_request`, `malformed_body` (a bad chunk of a chunked body); "
+                        "login and invitations add `invalid_invite`, `invite_expired`."),
     401: ("Unauthorized", "`missing_api_key`, `invalid_api_key`, `wrong_key_type`, "
                           "`missing_session_token`, `invalid_session`, `token_expired`, "
                           "`invalid_credentials`."),
@@ -282,7 +282,8 @@ def _responses() -> dict[str, Schema]:
 SECURITY_SCHEMES = {
     "publishableKey": {"type": "http", "scheme": "bearer", "bearerFormat": "pk_test_… | pk_live_…",
                        "description": "A publishable key: public, in every page that embeds "
-                                      "the widget. Its origin and bundle-id allow-lists apply."},
+                                      "the widget. Its origin and bundle-id allow-lists apply (a "
+                                      "request with Origin: the origin list alone)."},
     "sessionToken": {"type": "apiKey", "in": "header", "name": "X-Tickki-Session",
                      "description": "The visitor's session token from POST /chat/sessions."},
     "secretKey": {"type": "http", "scheme": "bearer", "bearerFormat": "sk_test_… | sk_live_…",
