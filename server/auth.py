@@ -103,15 +103,22 @@ def _request_origin() -> str:
 
 
 def check_allow_lists(key: KeyInfo) -> None:
-    """Enforce a publishable key's origin and bundle-id allow-lists."""
+    """Enforce a publishable key's origin and bundle-id allow-lists.
+
+    A request with an origin comes from a browser (a page cannot drop Origin, but it can
+    set any X-Tickki-Bundle-Id): the origin list alone judges it. Only a request without
+    one (a native app) is judged by its bundle id.
+    """
     if not key.allowed_origins and not key.allowed_bundle_ids:
         return
     origin = _request_origin()
-    bundle = request.headers.get("X-Tickki-Bundle-Id", "").strip()
-    if (origin and origin in key.allowed_origins) or (bundle and bundle in
-                                                      key.allowed_bundle_ids):
-        return
-    raise OriginNotAllowed()
+    if origin:
+        allowed = origin in key.allowed_origins
+    else:
+        bundle = request.headers.get("X-Tickki-Bundle-Id", "").strip()
+        allowed = bool(bundle) and bundle in key.allowed_bundle_ids
+    if not allowed:
+        raise OriginNotAllowed()
 
 
 def visitor_key(view: F) -> F:
