@@ -22,12 +22,14 @@ from server.errors import (
     MissingSessionToken,
     OriginNotAllowed,
     TokenExpired,
+    TokenRevoked,
     Unauthorized,
     WrongKeyType,
 )
 from server.models import ApiKey, Business, User, utcnow
 from server.ratelimit import client_address, enforce
 from server.security import AGENT_TOKEN_PREFIX, parse_key
+from server.services.agents import token_revoked
 from server.services.chat import SessionInfo, check_conversation, do_touch_session, find_session
 from server.services.keys import SCOPES, KeyInfo, find_key
 
@@ -188,8 +190,8 @@ def authenticate_agent() -> Actor:
 
 def _agent_from_token(token: str) -> Actor:
     try:
-        data = current_app.extensions["agent_tokens"].loads(
-            token, max_age=current_app.config["AGENT_TOKEN_HOURS"] * 3600)
+        data, signed_at = current_app.extensions["agent_tokens"].loads(
+            token, max_age=current_app.config["AGENT_TOKEN_HOURS"] * 3600, return_timestamp=True)
     except SignatureExpired:
         raise TokenExpired() from None
     except BadSignature:
@@ -197,6 +199,11 @@ def _agent_from_token(token: str) -> Actor:
     user = get_session().get(User, data.get("u"))
     if user is None or user.business_id != data.get("b") or user.deactivated_at is not None:
         raise Unauthorized("The agent token is not valid.")
+    # tokens from before logout existed carry no "t": their signing second stands in
+    issued = data.get("t")
+    if token_revoked(user, issued if isinstance(issued, int) else
+                     int(signed_at.timestamp()) * 1000):
+        raise TokenRevoked()
     if get_session().get(Business, user.business_id).suspended:  # type: ignore[union-attr]
         raise BusinessSuspended()
     return Actor(user.business_id, data.get("m", "live"), ROLE_SCOPES[user.role],

@@ -86,6 +86,11 @@ class TokenExpired(Unauthorized):
     message = "The agent token has expired; log in again."
 
 
+class TokenRevoked(Unauthorized):
+    code = "token_revoked"
+    message = "The agent token was revoked (logged out); log in again."
+
+
 class InvalidCredentials(Unauthorized):
     code = "invalid_credentials"
     message = "The email or password is not right."

@@ -254,7 +254,7 @@ ERRORS: dict[int, tuple[str, str]] = {
                         "login and invitations add `invalid_invite`, `invite_expired`."),
     401: ("Unauthorized", "`missing_api_key`, `invalid_api_key`, `wrong_key_type`, "
                           "`missing_session_token`, `invalid_session`, `token_expired`, "
-                          "`invalid_credentials`."),
+                          "`token_revoked`, `invalid_credentials`."),
     403: ("Forbidden", "`forbidden`, `insufficient_scope`, `origin_not_allowed`, "
                        "`business_suspended`."),
     404: ("NotFound", "`not_found`: absent, or not this credential's (as if absent)."),
@@ -534,6 +534,21 @@ def _admin_paths() -> dict[str, dict[str, Schema]]:
             "agentHeartbeat", "Mark the calling agent online", "agents",
             security=agent("tickets:read"), responses={200: ok_response(OK)},
             description="An agent token only: a secret key has no presence (403).")},
+        "/api/v1/agents/{agent_id}": {"delete": op(
+            "deactivateAgent", "Deactivate an agent now", "agents",
+            security=agent("agents:write"),
+            params=[path_param("agent_id", "An agent or owner of this business.")],
+            responses={200: ok_response(envelope(ref("Agent")), "Deactivated (once).")},
+            description="No login, no token, no presence, no new assignments: its tokens are "
+                        "refused by every process at once and its business sockets close "
+                        "(4009). The last active owner stays (400).")},
+        "/api/v1/auth/logout": {"post": op(
+            "logout", "Log out: refuse every token of the calling agent", "agents",
+            security=agent("tickets:read"), responses={200: ok_response(OK, "Logged out.")},
+            description="An agent token only (a secret key is revoked with DELETE /keys/{id}: "
+                        "403). Every token the agent holds so far answers 401 token_revoked "
+                        "on every process, and its business sockets close (4009); a new "
+                        "login works at once.")},
         "/api/v1/auth/login": {"post": op(
             "login", "Log in: an agent token", "agents", security=PUBLIC,
             request=body(ref("LoginIn")), errors=(401, 403, 429), responses=login_answer)},
