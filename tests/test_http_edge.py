@@ -82,3 +82,14 @@ def test_a_doubled_slash_is_a_404_with_no_redirect_from_the_host(server: ServedP
     assert status == 404
     assert "location" not in headers
     assert_contract_error(headers, body, "not_found")
+
+
+def test_a_raw_lone_surrogate_in_a_body_is_invalid_json(server: ServedProcess) -> None:
+    """UTF-8 never encodes a surrogate: the bytes ED A0 80 are not text (they were a 500)."""
+    body = b'{"visitor_id": "\xed\xa0\x80"}'
+    raw = (b"POST /api/v1/chat/sessions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+           b"Authorization: Bearer " + server.pk.encode() + b"\r\n"
+           b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    status, headers, answer = exchange(server, raw)
+    assert status == 400
+    assert_contract_error(headers, answer, "invalid_json")
