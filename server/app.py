@@ -98,6 +98,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     cors.init_app(app)  # visitor API: CORS on every response, preflights answered
 
     app.url_map.converters["int"] = _RowId  # before any route is added
+    # No redirect is ever built from the request (its Location would come from the Host
+    # header): /api/v1//tickets is a 404; a trailing slash matches as if absent.
+    app.url_map.merge_slashes = False
+    app.url_map.strict_slashes = False
     from server.api import (
         agents,
         branding,

@@ -23,12 +23,14 @@ from server.errors import (
     MissingSessionToken,
     OriginNotAllowed,
     TokenExpired,
+    TokenRevoked,
     Unauthorized,
     WrongKeyType,
 )
 from server.models import ApiKey, Business, User, utcnow
 from server.ratelimit import client_address, enforce
 from server.security import AGENT_TOKEN_PREFIX, is_legacy_key_hash, parse_key, verify_key
+from server.services.agents import token_revoked
 from server.services.chat import SessionInfo, check_conversation, do_touch_session, find_session
 from server.services.keys import SCOPES, KeyInfo, do_rewrite_legacy_hash, find_key
 
@@ -127,15 +129,22 @@ def _request_origin() -> str:
 
 
 def check_allow_lists(key: KeyInfo) -> None:
-    """Enforce a publishable key's origin and bundle-id allow-lists."""
+    """Enforce a publishable key's origin and bundle-id allow-lists.
+
+    A request with an origin comes from a browser (a page cannot drop Origin, but it can
+    set any X-Tickki-Bundle-Id): the origin list alone judges it. Only a request without
+    one (a native app) is judged by its bundle id.
+    """
     if not key.allowed_origins and not key.allowed_bundle_ids:
         return
     origin = _request_origin()
-    bundle = request.headers.get("X-Tickki-Bundle-Id", "").strip()
-    if (origin and origin in key.allowed_origins) or (bundle and bundle in
-                                                      key.allowed_bundle_ids):
-        return
-    raise OriginNotAllowed()
+    if origin:
+        allowed = origin in key.allowed_origins
+    else:
+        bundle = request.headers.get("X-Tickki-Bundle-Id", "").strip()
+        allowed = bool(bundle) and bundle in key.allowed_bundle_ids
+    if not allowed:
+        raise OriginNotAllowed()
 
 
 def visitor_key(view: F) -> F:
@@ -205,8 +214,8 @@ def authenticate_agent() -> Actor:
 
 def _agent_from_token(token: str) -> Actor:
     try:
-        data = current_app.extensions["agent_tokens"].loads(
-            token, max_age=current_app.config["AGENT_TOKEN_HOURS"] * 3600)
+        data, signed_at = current_app.extensions["agent_tokens"].loads(
+            token, max_age=current_app.config["AGENT_TOKEN_HOURS"] * 3600, return_timestamp=True)
     except SignatureExpired:
         raise TokenExpired() from None
     except BadSignature:
@@ -214,6 +223,11 @@ def _agent_from_token(token: str) -> Actor:
     user = get_session().get(User, data.get("u"))
     if user is None or user.business_id != data.get("b") or user.deactivated_at is not None:
         raise Unauthorized("The agent token is not valid.")
+    # tokens from before logout existed carry no "t": their signing second stands in
+    issued = data.get("t")
+    if token_revoked(user, issued if isinstance(issued, int) else
+                     int(signed_at.timestamp()) * 1000):
+        raise TokenRevoked()
     if get_session().get(Business, user.business_id).suspended:  # type: ignore[union-attr]
         raise BusinessSuspended()
     return Actor(user.business_id, data.get("m", "live"), ROLE_SCOPES[user.role],

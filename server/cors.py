@@ -11,7 +11,9 @@ from __future__ import annotations
 from flask import Flask, Response, request
 
 PREFIX = "/api/v1/chat/"
-ALLOW_HEADERS = "Authorization, Content-Type, X-Tickki-Session, X-Tickki-Bundle-Id, Idempotency-Key"
+# Not X-Tickki-Bundle-Id: a browser request is judged by its Origin alone (server.auth), so
+# no page may send a bundle id, whatever the key lists.
+ALLOW_HEADERS = "Authorization, Content-Type, X-Tickki-Session, Idempotency-Key"
 ALLOW_METHODS = "GET, POST, OPTIONS"
 EXPOSE_HEADERS = "ETag, Retry-After, X-Request-Id"
 MAX_AGE = "7200"  # Chromium's cap; the answer does not depend on the key

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Response
+from gunicorn.http.errors import ParseException
 from werkzeug.exceptions import HTTPException
 
 from server.responses import json_response
@@ -85,6 +86,11 @@ class TokenExpired(Unauthorized):
     message = "The agent token has expired; log in again."
 
 
+class TokenRevoked(Unauthorized):
+    code = "token_revoked"
+    message = "The agent token was revoked (logged out); log in again."
+
+
 class InvalidCredentials(Unauthorized):
     code = "invalid_credentials"
     message = "The email or password is not right."
@@ -148,6 +154,29 @@ class MethodNotAllowed(ApiError):
     status = 405
     code = "method_not_allowed"
     message = "This endpoint does not accept that method."
+
+
+class MalformedBody(BadRequest):
+    code = "malformed_body"
+    message = "The request body could not be read (bad chunked encoding)."
+
+
+class UriTooLong(ApiError):
+    status = 414
+    code = "uri_too_long"
+    message = "The request line is too long."
+
+
+class HeadersTooLarge(ApiError):
+    status = 431
+    code = "headers_too_large"
+    message = "The request headers are too many or too large."
+
+
+class NotImplementedHere(ApiError):
+    status = 501
+    code = "not_implemented"
+    message = "This server does not implement that (e.g. the transfer coding)."
 
 
 class PayloadTooLarge(ApiError):
@@ -238,8 +267,27 @@ def _unexpected(exc: Exception) -> Response:
     return error_response(InternalError())
 
 
+# What gunicorn itself answers before (or instead of) the app, by status (server.serve).
+SERVER_ERRORS: dict[int, type[ApiError]] = {
+    400: BadRequest, 403: Forbidden, 414: UriTooLong, 431: HeadersTooLarge,
+    500: InternalError, 501: NotImplementedHere,
+}
+
+
+def server_error_body(status: int) -> dict[str, Any]:
+    """The contract body of an answer the HTTP server writes itself (no app involved)."""
+    known = SERVER_ERRORS.get(status)
+    return known().body() if known else {"error": "http_error", "message": "HTTP error."}
+
+
+def _malformed_body(_exc: Exception) -> Response:
+    return error_response(MalformedBody())
+
+
 def register_error_handlers(app: Flask) -> None:
     """Install the handlers on the app (blueprint handlers miss routing 404/405)."""
     app.register_error_handler(ApiError, error_response)
+    # gunicorn reads a chunked body lazily: a bad chunk surfaces in the view reading it
+    app.register_error_handler(ParseException, _malformed_body)
     app.register_error_handler(HTTPException, _from_http)
     app.register_error_handler(Exception, _unexpected)

@@ -87,6 +87,8 @@ class User(Base):
     last_seen_at: Mapped[datetime | None] = mapped_column(default=None)
     # a deactivated agent cannot log in, its tokens and sockets stop, it takes no tickets
     deactivated_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
+    # logout: every agent token issued up to this instant is refused, its sockets close
+    tokens_valid_after: Mapped[datetime | None] = mapped_column(default=None, index=True)
 
 
 class ApiKey(Base):

@@ -288,12 +288,12 @@ def _admin_schemas() -> dict[str, Schema]:
 
 ERRORS: dict[int, tuple[str, str]] = {
     400: ("BadRequest", "Invalid input: `validation_error` (with `field`), `invalid_json`, "
-                        "`bad_request`; login and invitations add `invalid_invite`, "
-                        "`invite_expired`."),
+                        "`bad_request`, `malformed_body` (a bad chunk of a chunked body); "
+                        "login and invitations add `invalid_invite`, `invite_expired`."),
     401: ("Unauthorized", "`missing_api_key`, `invalid_api_key`, `wrong_key_type`, "
                           "`missing_session_token`, `invalid_session`, `token_expired`, "
-                          "`invalid_credentials`; starting a chat adds `identity_required`, "
-                          "`invalid_identity`."),
+                          "`token_revoked`, `invalid_credentials`; starting a chat adds "
+                          "`identity_required`, `invalid_identity`."),
     403: ("Forbidden", "`forbidden`, `insufficient_scope`, `origin_not_allowed`, "
                        "`business_suspended`."),
     404: ("NotFound", "`not_found`: absent, or not this credential's (as if absent)."),
@@ -321,7 +321,8 @@ def _responses() -> dict[str, Schema]:
 SECURITY_SCHEMES = {
     "publishableKey": {"type": "http", "scheme": "bearer", "bearerFormat": "pk_test_… | pk_live_…",
                        "description": "A publishable key: public, in every page that embeds "
-                                      "the widget. Its origin and bundle-id allow-lists apply."},
+                                      "the widget. Its origin and bundle-id allow-lists apply (a "
+                                      "request with Origin: the origin list alone)."},
     "sessionToken": {"type": "apiKey", "in": "header", "name": "X-Tickki-Session",
                      "description": "The visitor's session token from POST /chat/sessions."},
     "secretKey": {"type": "http", "scheme": "bearer", "bearerFormat": "sk_test_… | sk_live_…",
@@ -586,6 +587,21 @@ def _admin_paths() -> dict[str, dict[str, Schema]]:
             "agentHeartbeat", "Mark the calling agent online", "agents",
             security=agent("tickets:read"), responses={200: ok_response(OK)},
             description="An agent token only: a secret key has no presence (403).")},
+        "/api/v1/agents/{agent_id}": {"delete": op(
+            "deactivateAgent", "Deactivate an agent now", "agents",
+            security=agent("agents:write"),
+            params=[path_param("agent_id", "An agent or owner of this business.")],
+            responses={200: ok_response(envelope(ref("Agent")), "Deactivated (once).")},
+            description="No login, no token, no presence, no new assignments: its tokens are "
+                        "refused by every process at once and its business sockets close "
+                        "(4009). The last active owner stays (400).")},
+        "/api/v1/auth/logout": {"post": op(
+            "logout", "Log out: refuse every token of the calling agent", "agents",
+            security=agent("tickets:read"), responses={200: ok_response(OK, "Logged out.")},
+            description="An agent token only (a secret key is revoked with DELETE /keys/{id}: "
+                        "403). Every token the agent holds so far answers 401 token_revoked "
+                        "on every process, and its business sockets close (4009); a new "
+                        "login works at once.")},
         "/api/v1/auth/login": {"post": op(
             "login", "Log in: an agent token", "agents", security=PUBLIC,
             request=body(ref("LoginIn")), errors=(401, 403, 429), responses=login_answer)},

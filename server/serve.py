@@ -7,6 +7,7 @@ PROMETHEUS_MULTIPROC_DIR, so /metrics answers for all of them.
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import resource
 import shutil
@@ -21,13 +22,40 @@ from gunicorn.workers.base import Worker as BaseWorker
 from gunicorn.workers.ggevent import GeventWorker
 
 from server import logs
+from server.errors import server_error_body
 from server.realtime.routes import start_realtime
 
 SHUTDOWN_CODE = 4200  # pusher-js reconnects at once on 4200-4299
 
 
+class _JsonErrorPage:
+    """A client socket whose one write, gunicorn's own error page (a bad request line, a
+    414, a 431: the app never saw the request), goes out as the contract's JSON instead
+    of HTML. gunicorn still picks the status and logs; only the body changes."""
+
+    def __init__(self, sock: Any) -> None:
+        self._sock = sock
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+    def sendall(self, data: bytes) -> None:
+        """Rewrite the HTML page gunicorn wrote (status line kept) as JSON."""
+        status_line = data.split(b"\r\n", 1)[0].decode("latin-1")
+        _, status, reason = (status_line.split(" ", 2) + ["", ""])[:3]
+        body = json.dumps(server_error_body(int(status))).encode()
+        self._sock.sendall(
+            f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+            .encode("latin-1") + body)
+
+
 class Worker(GeventWorker):
-    """The gevent worker, plus a graceful goodbye to every open socket."""
+    """The gevent worker: JSON error pages, and a graceful goodbye to every open socket."""
+
+    def handle_error(self, req: Any, client: Any, addr: Any, exc: Exception) -> None:
+        """gunicorn's handling (status, log line), with the page in the contract's JSON."""
+        super().handle_error(req, _JsonErrorPage(client), addr, exc)
 
     def load_wsgi(self) -> None:
         super().load_wsgi()

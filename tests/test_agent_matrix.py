@@ -49,8 +49,10 @@ def world(app: Any, client: Any) -> dict[str, Any]:
                           headers=auth(a["pk"])).get_json()["data"]
     with session_scope(app) as session:
         contact_id = session.scalar(select(Contact.id).where(Contact.visitor_id == "alpha-visitor"))
+    an_agent = agent_token(app, a["id"])
     ids = {"ticket_id": started["conversation_id"], "contact_id": contact_id,
-           "key_id": a["pk_id"], "id": started["conversation_id"]}
+           "key_id": a["pk_id"], "id": started["conversation_id"],
+           "agent_id": app.extensions["agent_tokens"].loads(an_agent[3:])["u"]}
     return {"a": a, "b": b, "ids": ids,
             "b_token": agent_token(app, b["id"], role="owner"),
             "a_token": agent_token(app, a["id"], role="owner")}

@@ -300,6 +300,9 @@ def test_broadcasting_auth_signature(app: Any, client: Any, biz: dict[str, Any],
 
 # ---------- allow-lists and tenancy ---------------------------------------------------
 
+BOTH = {"origins": ["https://shop.example"], "bundle_ids": ["com.shop.app"]}
+
+
 @pytest.mark.parametrize("options,headers,allowed", [
     ({"origins": ["https://shop.example"]}, {"Origin": "https://shop.example"}, True),
     ({"origins": ["https://shop.example"]}, {"Origin": "https://evil.example"}, False),
@@ -308,6 +311,14 @@ def test_broadcasting_auth_signature(app: Any, client: Any, biz: dict[str, Any],
     ({"bundle_ids": ["com.acme.app"]}, {"X-Tickki-Bundle-Id": "com.acme.app"}, True),
     ({"bundle_ids": ["com.acme.app"]}, {"X-Tickki-Bundle-Id": "com.evil.app"}, False),
     ({"bundle_ids": ["com.acme.app"]}, {"Origin": "https://shop.example"}, False),
+    # a request with an Origin is a browser's: its origin alone decides (found by a probe:
+    # any page could send the app's bundle id and use the restricted key)
+    (BOTH, {"Origin": "https://evil.test", "X-Tickki-Bundle-Id": "com.shop.app"}, False),
+    ({"bundle_ids": ["com.shop.app"]},
+     {"Origin": "https://evil.test", "X-Tickki-Bundle-Id": "com.shop.app"}, False),
+    (BOTH, {"Sec-Fetch-Site": "same-origin", "X-Tickki-Bundle-Id": "com.shop.app"}, False),
+    (BOTH, {"Origin": "https://shop.example", "X-Tickki-Bundle-Id": "com.evil.app"}, True),
+    (BOTH, {"X-Tickki-Bundle-Id": "com.shop.app"}, True),
 ])
 def test_allow_lists(app: Any, client: Any, options: dict[str, Any], headers: dict[str, str],
                      allowed: bool) -> None:

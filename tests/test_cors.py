@@ -11,8 +11,7 @@ from server import create_app
 from tests.conftest import auth, make_business, start_visitor
 
 ORIGIN = "https://shop.example"
-ALLOWED_HEADERS = {"authorization", "content-type", "x-tickki-session", "x-tickki-bundle-id",
-                   "idempotency-key"}
+ALLOWED_HEADERS = {"authorization", "content-type", "x-tickki-session", "idempotency-key"}
 
 
 def cors_ok(resp: Any, origin: str = ORIGIN) -> None:
@@ -128,3 +127,14 @@ def test_same_origin_get_without_origin_header_is_allowed(app: Any, client: Any)
     other = client.get("/api/v1/chat/config",
                        headers=auth(keys["pk"], **{"Sec-Fetch-Site": "cross-site"}))
     assert other.status_code == 403 and other.json["error"] == "origin_not_allowed"
+
+
+def test_preflight_never_allows_the_bundle_id_header(app: Any, client: Any) -> None:
+    """A preflight carries no key, so it cannot know whether the key lists the origin: the
+    bundle-id header, which would stand in for the origin, is allowed for none."""
+    make_business(app, "Shop", origins=[ORIGIN], bundle_ids=["com.shop.app"])
+    resp = client.options("/api/v1/chat/config", headers={
+        "Origin": "https://evil.test", "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "authorization,x-tickki-bundle-id"})
+    allowed = {h.strip().lower() for h in resp.headers["Access-Control-Allow-Headers"].split(",")}
+    assert "x-tickki-bundle-id" not in allowed

@@ -70,6 +70,21 @@ def heartbeat() -> Response:
     return commit_answer(OK)
 
 
+@bp.delete("/agents/<int:agent_id>")
+@agent_api("agents:write")
+def deactivate_agent(agent_id: int) -> Response:
+    session = get_session()
+    user = agents.get_agent(session, g.actor.business_id, agent_id)
+    return commit_ok(agents.agent_json(agents.do_deactivate_agent(session, user)))
+
+
+@bp.post("/auth/logout")
+@agent_api("tickets:read")
+def logout() -> Response:
+    agents.do_logout(get_session(), g.actor.user_id)
+    return commit_answer(OK)
+
+
 @bp.post("/auth/login")
 def login() -> Response:
     body = json_body()

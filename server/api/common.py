@@ -31,7 +31,8 @@ def json_body() -> dict[str, Any]:
     if not raw.strip():
         return {}
     try:
-        body = json.loads(raw)
+        # decoded strictly first: json.loads(bytes) lets a raw lone surrogate (ED A0 80) in
+        body = json.loads(raw.decode("utf-8-sig"))
     except (ValueError, UnicodeDecodeError):
         raise InvalidJson() from None
     except RecursionError:  # valid JSON nested deeper than the parser's stack

@@ -12,7 +12,7 @@ import json
 import logging
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from flask import Flask, current_app, request
@@ -31,7 +31,12 @@ from server.models import ApiKey, ChatSession, utcnow
 from server.realtime import relay
 from server.realtime.hub import Hub
 from server.realtime.pusher import PusherSession, SocketSettings
-from server.services.agents import deactivated_since, do_mark_seen, online_counts
+from server.services.agents import (
+    deactivated_since,
+    do_mark_seen,
+    logged_out_since,
+    online_counts,
+)
 from server.services.chat import session_channel_route
 
 log = logging.getLogger("chatdock.realtime")
@@ -136,7 +141,7 @@ class PresenceAnnouncer:
 
 def _watch_revocations(app: Flask, stop: threading.Event) -> None:
     """Close sockets whose key or session was revoked by any process (the database is the
-    truth): a revoked key, an erased contact, a deactivated agent. Also keep agents with an
+    truth): a revoked key, an erased contact, a deactivated or logged-out agent. Keep agents with an
     open business socket "online" (presence is users.last_seen_at, shared by every process)."""
     presence = PresenceAnnouncer(app.extensions["hub"])
     presence_every = 20.0  # well inside the 60 s online window
@@ -145,6 +150,7 @@ def _watch_revocations(app: Flask, stop: threading.Event) -> None:
     since = utcnow() - overlap
     marked: set[int] = set()
     marked_at = 0.0
+    logouts: dict[int, datetime] = {}  # acted on: the window repeats them, a new login stays
     while not stop.wait(REVOCATION_POLL_SECONDS):
         try:
             agents = hub.agents_here()
@@ -156,6 +162,8 @@ def _watch_revocations(app: Flask, stop: threading.Event) -> None:
                 sessions = set(session.scalars(select(ChatSession.id)
                                                .where(ChatSession.revoked_at >= since)))
                 users = deactivated_since(session, since)
+                seen, logouts = logouts, logged_out_since(session, since)
+                users |= {u for u, at in logouts.items() if seen.get(u) != at}
                 if refresh:  # at once for a newly connected agent, else every ~20 s
                     do_mark_seen(session, agents)  # an UPDATE statement: runs at once
                 presence.poll(session)

@@ -203,6 +203,36 @@ def deactivated_since(session: Session, since: datetime) -> set[int]:
     return set(session.scalars(select(User.id).where(User.deactivated_at >= since)))
 
 
+def logged_out_since(session: Session, since: datetime) -> dict[int, datetime]:
+    """Agents who logged out at or after since, and when (their sockets from before close)."""
+    rows = session.execute(select(User.id, User.tokens_valid_after)
+                           .where(User.tokens_valid_after >= since))
+    return {int(user_id): at for user_id, at in rows}
+
+
+def get_agent(session: Session, business_id: int, user_id: int) -> User:
+    """The business's agent or owner with this id, or 404 (another business's: as if absent)."""
+    user = session.get(User, user_id)
+    if user is None or user.business_id != business_id:
+        raise NotFound("No such agent in this business.")
+    return user
+
+
+def do_logout(session: Session, user_id: int | None) -> None:
+    """Refuse every agent token issued to this agent so far, on every process (the token
+    is checked against users.tokens_valid_after); its business sockets close."""
+    if user_id is None:
+        raise Forbidden("Only an agent token logs out; revoke a secret key with "
+                        "DELETE /api/v1/keys/{id}.")
+    session.execute(update(User).where(User.id == user_id).values(tokens_valid_after=utcnow()))
+
+
+def token_revoked(user: User, issued_ms: int) -> bool:
+    """Whether a token issued at issued_ms (ms since the epoch) predates the agent's logout."""
+    after = user.tokens_valid_after
+    return after is not None and issued_ms <= int(after.timestamp() * 1000)
+
+
 # ---------- invitations ---------------------------------------------------
 
 
@@ -286,8 +316,11 @@ def authenticate(session: Session, email: str, password: str, slug: str | None) 
 
 def login_json(serializer: URLSafeTimedSerializer, user: User, mode: str,
                hours: int) -> dict[str, Any]:
-    """The agent token ("at_" + signed {u, b, m}), when it expires, and who it is."""
-    token = "at_" + str(serializer.dumps({"u": user.id, "b": user.business_id, "m": mode}))
+    """The agent token ("at_" + signed {u, b, m, t: issued, ms}), when it expires, and who
+    it is."""
+    issued_ms = int(utcnow().timestamp() * 1000)
+    token = "at_" + str(serializer.dumps({"u": user.id, "b": user.business_id, "m": mode,
+                                          "t": issued_ms}))
     return {"token": token, "expires_at": iso(utcnow() + timedelta(hours=hours)),
             "mode": mode, "agent": agent_json(user)}
 
