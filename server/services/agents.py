@@ -207,7 +207,7 @@ def logged_out_since(session: Session, since: datetime) -> dict[int, datetime]:
     """Agents who logged out at or after since, and when (their sockets from before close)."""
     rows = session.execute(select(User.id, User.tokens_valid_after)
                            .where(User.tokens_valid_after >= since))
-    return {int(user_id): at for user_id, at in rows}
+    return {int(user_id): at for user_id, at in rows if at is not None}
 
 
 def get_agent(session: Session, business_id: int, user_id: int) -> User:
