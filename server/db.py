@@ -59,6 +59,11 @@ def emit(session: Session, topics: list[str], name: str, payload: dict[str, Any]
     session.info.setdefault(PENDING, []).append((list(topics), name, payload))
 
 
+def pending_events(session: Session) -> list[tuple[list[str], str, dict[str, Any]]]:
+    """The events this transaction will publish once it commits."""
+    return list(session.info.get(PENDING, []))
+
+
 def connection(session: Session) -> Connection:
     """The session's connection for this transaction, remembered (asking costs ~20 us)."""
     conn = session.info.get(CONNECTION)

@@ -229,6 +229,9 @@ class IdempotencyRecord(Base):
     fingerprint: Mapped[str] = mapped_column(String(64))
     status: Mapped[int] = mapped_column(Integer)
     body: Mapped[str] = mapped_column(Text)
+    # the realtime events the write committed, published again on a replay: a worker that
+    # died between commit and publish must not leave the event unsent (bench.chaos)
+    events: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

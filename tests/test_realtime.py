@@ -224,3 +224,23 @@ def test_subscribe_for_a_revoked_session_is_refused(live: str, app: Any,
     client.send("pusher:subscribe", {"channel": channel, "auth": auth})
     assert client.expect("pusher:subscription_error")["data"]["status"] == 403
     client.close()
+
+
+def test_a_replay_publishes_the_events_a_dead_worker_never_sent(
+        live: str, app: Any, biz: dict[str, Any], subscribed: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by bench.chaos: a worker killed after its commit, before publishing, left the
+    message stored (the same-key retry is answered from the record) but never pushed."""
+    started, client = subscribed
+    key = {"Idempotency-Key": "dies-before-publishing"}
+    url = f"{live}/api/v1/chat/sessions/{started['conversation_id']}/messages"
+    headers = auth(biz["pk"], started["session_token"], **key)
+    with monkeypatch.context() as crash:  # the commit happens, the publish never does
+        crash.setattr(app.extensions["broker"], "publish", lambda *event: None)
+        first = httpx.post(url, json={"content": "sent once"}, headers=headers)
+    assert first.status_code == 201, first.text
+    assert client.quiet(0.5)  # the event was lost with the worker
+    again = httpx.post(url, json={"content": "sent once"}, headers=headers)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    echoed = client.expect("MessageCreated")["data"]
+    assert echoed["id"] == first.json()["data"]["id"] and echoed["content"] == "sent once"

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from server.channels import check_channel_auth
-from server.db import get_session
+from server.db import get_session, pending_events
 from server.errors import Conflict, InvalidJson, PayloadTooLarge, ValidationError
 from server.models import IdempotencyRecord
 from server.responses import json_response
@@ -95,6 +95,10 @@ def _replay(ident: tuple[str, str, str]) -> Response | None:
         return None
     if record.fingerprint != fingerprint:
         raise Conflict()
+    # The first attempt's worker may have died after its commit, before publishing: publish
+    # its events again (clients deduplicate by id; a second copy changes nothing).
+    for topics, name, payload in json.loads(record.events or "[]"):
+        current_app.extensions["broker"].publish(topics, name, payload)
     resp = json_response(json.loads(record.body), record.status)
     resp.headers["Idempotent-Replayed"] = "true"
     return resp
@@ -112,7 +116,8 @@ def commit_answer(body: dict[str, Any], status: int = 200) -> Response:
     ident = g.get("idempotency")
     if ident:
         session.add(IdempotencyRecord(credential=ident[0], key=ident[1], fingerprint=ident[2],
-                                      status=status, body=json.dumps(body)))
+                                      status=status, body=json.dumps(body),
+                                      events=json.dumps(pending_events(session))))
     try:
         session.commit()
     except IntegrityError:
