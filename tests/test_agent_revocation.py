@@ -10,9 +10,9 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import ServedProcess, agent_token, auth, db_upgrade, make_business
+from tests.conftest import agent_token, auth, make_business
 from tests.test_admin import business_socket
-from tests.test_scaleout import postgres_url, redis_url, worker_pids  # noqa: F401 (fixtures)
+from tests.test_scaleout import postgres_url, redis_url, two_workers, worker_pids  # noqa: F401
 
 API = "/api/v1"
 PASSWORD = "correct horse battery"
@@ -117,9 +117,7 @@ def test_logout_closes_the_agents_sockets_but_not_the_next_login(live: str, app:
 
 def test_deactivation_holds_on_every_worker_at_once(
         tmp_path: Path, postgres_url: str, redis_url: str) -> None:  # noqa: F811
-    db_upgrade(postgres_url)
-    server = ServedProcess(tmp_path, workers=2, env={"CHATDOCK_DATABASE_URL": postgres_url,
-                                                     "CHATDOCK_REDIS_URL": redis_url})
+    server = two_workers(tmp_path, postgres_url, redis_url)
     sockets: list[Any] = []
     try:
         base, sk = server.base, server.sk

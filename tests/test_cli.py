@@ -22,10 +22,10 @@ from server.db import session_scope
 from server.models import Message, RelayEvent, User, utcnow
 from server.realtime.hub import Hub
 from server.realtime.relay import KEEP_SECONDS, RELAY, RelayReader
-from tests.conftest import ServedProcess, auth, db_upgrade, start_visitor
+from tests.conftest import ServedProcess, auth, start_visitor
 from tests.pusher import PusherTestClient
 from tests.test_admin import business_socket
-from tests.test_scaleout import postgres_url, redis_url, worker_pids  # noqa: F401 (fixtures)
+from tests.test_scaleout import postgres_url, redis_url, two_workers, worker_pids  # noqa: F401
 
 API = "/api/v1"
 PASSWORD = "correct horse battery"
@@ -361,9 +361,7 @@ def test_served_cli_reply_reaches_the_visitors_socket(tmp_path: Path) -> None:
 
 def test_relay_reaches_both_workers_on_postgres_and_redis(
         tmp_path: Path, postgres_url: str, redis_url: str) -> None:  # noqa: F811
-    db_upgrade(postgres_url)
-    server = ServedProcess(tmp_path, workers=2, env={"CHATDOCK_DATABASE_URL": postgres_url,
-                                                     "CHATDOCK_REDIS_URL": redis_url})
+    server = two_workers(tmp_path, postgres_url, redis_url)
     sockets = []
     try:
         started = start_visitor(server.base, server.pk, "one-visitor-many-tabs")

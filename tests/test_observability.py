@@ -34,7 +34,7 @@ from tests.conftest import (
     start_visitor,
 )
 from tests.pusher import PusherTestClient
-from tests.test_scaleout import postgres_url, redis_url, worker_pids  # noqa: F401
+from tests.test_scaleout import postgres_url, redis_url, two_workers, worker_pids  # noqa: F401
 
 CHAT = "/api/v1/chat"
 HEX_ID = re.compile(r"[0-9a-f]{32}")
@@ -372,10 +372,7 @@ def socket_holder(port: int) -> int:
 
 def test_two_workers_report_as_one(tmp_path: Path, postgres_url: str,  # noqa: F811
                                    redis_url: str) -> None:  # noqa: F811
-    db_upgrade(postgres_url)
-    server = ServedProcess(tmp_path, workers=2, split_stderr=True,
-                           env={"CHATDOCK_DATABASE_URL": postgres_url,
-                                "CHATDOCK_REDIS_URL": redis_url})
+    server = two_workers(tmp_path, postgres_url, redis_url, split_stderr=True)
     socket = None
     try:
         pids: set[int] = set()

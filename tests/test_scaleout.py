@@ -7,6 +7,7 @@ import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -52,6 +53,14 @@ def redis_url() -> str:
     return REDIS
 
 
+def two_workers(tmp_path: Path, postgres_url: str, redis_url: str,
+                **options: Any) -> ServedProcess:
+    """`chatdock serve --workers 2` on PostgreSQL + Redis, upgraded first as README says."""
+    db_upgrade(postgres_url)
+    return ServedProcess(tmp_path, workers=2, env={"CHATDOCK_DATABASE_URL": postgres_url,
+                                                   "CHATDOCK_REDIS_URL": redis_url}, **options)
+
+
 def worker_pids(port: int) -> set[int]:
     """Pids of the processes holding established connections on the server's port."""
     out = subprocess.run(["ss", "-Htnp", "state", "established", f"( sport = :{port} )"],
@@ -61,10 +70,7 @@ def worker_pids(port: int) -> set[int]:
 
 def test_two_workers_on_postgres_and_redis_act_as_one(tmp_path: Path, postgres_url: str,
                                                       redis_url: str) -> None:
-    db_upgrade(postgres_url)  # as README says
-    server = ServedProcess(tmp_path, workers=2,
-                           env={"CHATDOCK_DATABASE_URL": postgres_url,
-                                "CHATDOCK_REDIS_URL": redis_url})
+    server = two_workers(tmp_path, postgres_url, redis_url)
     clients = []
     try:
         visitors = [start_visitor(server.base, server.pk, f"visitor-{i}") for i in range(24)]
