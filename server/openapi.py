@@ -516,6 +516,14 @@ def _ticket_paths() -> dict[str, dict[str, Schema]]:
             "replyToTicket", "Reply to the customer", "tickets", security=agent("tickets:write"),
             request=body(ref("MessageIn")), params=[TICKET, IDEMPOTENCY_KEY],
             responses={201: ok_response(envelope(ref("Message")), "Sent.")})},
+        f"{ticket}/notes": {"post": op(
+            "addNote", "Add a private note (agents only; never shown to the visitor)",
+            "tickets", security=agent("tickets:write"), request=body(ref("MessageIn")),
+            params=[TICKET, IDEMPOTENCY_KEY], errors=(403,),
+            responses={201: ok_response(envelope(ref("Message")), "Stored (type note).")},
+            description="A ChatMessage with type note, on the business channel only; the "
+                        "ticket's status, unread_count and preview do not change. A secret "
+                        "key is 403 forbidden: notes are written by agents.")},
         "/api/v1/messages": {"get": op(
             "messageFeed", "The business's messages after a position, oldest first", "tickets",
             security=agent("tickets:read"), errors=(400,), params=[
