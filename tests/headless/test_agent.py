@@ -19,6 +19,7 @@ from app_flet.headless import (
     ChatConnectionError,
     ChatSession,
     ConnectionChanged,
+    ContactUpdated,
     ForbiddenError,
     Invite,
     MessageCreated,
@@ -289,6 +290,17 @@ def test_visitor_typing_and_online(live_inbox: AgentClient, visitors: ChatClient
     events.wait_for(lambda e: e == VisitorOnline(session.conversation_id))
 
 
+def test_contact_updated(live_inbox: AgentClient, visitors: ChatClient) -> None:
+    events = listening(live_inbox)
+    session = visitors.start_session(new_visitor())
+    session.identify(name="Nina", email="nina@example.com")
+    changed = events.wait_for(lambda e: isinstance(e, ContactUpdated)
+                              and e.conversation_id == session.conversation_id)
+    assert isinstance(changed, ContactUpdated)
+    assert (changed.contact.name, changed.contact.email) == ("Nina", "nina@example.com")
+    assert changed.conversation_ids == (session.conversation_id,)
+
+
 def test_own_reply_is_delivered_once(live_inbox: AgentClient, visitors: ChatClient) -> None:
     events = listening(live_inbox)
     session = visitors.start_session(new_visitor())
@@ -298,7 +310,7 @@ def test_own_reply_is_delivered_once(live_inbox: AgentClient, visitors: ChatClie
     assert [m.id for m in events.messages()].count(reply.id) == 1
 
 
-def test_reconnect_catches_up_without_duplicates(live: str, ann: Login,
+def test_reconnect_catches_up_without_duplicates(live_inbox: AgentClient, ann: Login,
                                                  visitors: ChatClient,
                                                  proxy: TcpProxy) -> None:
     with AgentClient(proxy.url, token=ann.token, realtime_options=FAST) as client:
@@ -310,12 +322,13 @@ def test_reconnect_catches_up_without_duplicates(live: str, ann: Login,
         proxy.cut()
         events.state("reconnecting", after=mark)
         written = [session.send(f"while cut {i}").id for i in range(3)]
+        written.append(live_inbox.add_note(session.conversation_id, "noted while cut").id)
         proxy.restore()
         connected = events.state("connected", after=mark, timeout=10)
         assert connected.error is None
         settle()
         got = [m.id for m in events.messages()]
-        assert [got.count(i) for i in written] == [1, 1, 1]
+        assert [got.count(i) for i in written] == [1, 1, 1, 1]
         # caught up before "connected" was announced (a UI reloads its list then)
         order = [e.message.id if isinstance(e, MessageCreated) else e
                  for e in events.events[mark:]]
@@ -373,3 +386,49 @@ def test_async_flavour(live: str, ann: Login, visitors: ChatClient) -> None:
 
     content, seen = asyncio.run(asyncio.wait_for(main(), 20))
     assert content == "async answer" and seen[-1] == "async hello"
+
+
+# ---------- notes -------------------------------------------------------------------------
+
+
+def test_note_is_for_the_team(inbox: AgentClient, visitor_chat: ChatClient) -> None:
+    session = start(visitor_chat, "Can I pay by invoice?")
+    before = next(t for t in inbox.list_tickets(per_page=100).tickets
+                  if t.id == session.conversation_id)
+    note = inbox.add_note(session.conversation_id, "Check with billing first")
+    assert (note.type, note.direction, note.content) == ("note", "outbound",
+                                                         "Check with billing first")
+    assert note.sender is not None and (note.sender.role, note.sender.name) == (
+        "agent", "Agent Smith")
+    after = inbox.get_ticket(session.conversation_id)
+    assert [(m.type, m.content) for m in after.messages] == [
+        ("text", "Can I pay by invoice?"), ("note", "Check with billing first")]
+    assert (after.ticket.status, after.ticket.last_message_preview) == (
+        before.status, before.last_message_preview)
+    assert [m.content for m in session.load_history().messages] == ["Can I pay by invoice?"]
+
+
+def test_a_secret_key_writes_no_notes(app: Any, biz: dict[str, Any],
+                                      visitor_chat: ChatClient) -> None:
+    ticket_id = start(visitor_chat).conversation_id
+    with wsgi_agent(app, secret_key=biz["sk"]) as server_side:
+        with pytest.raises(ForbiddenError):
+            server_side.add_note(ticket_id, "from a script")
+        assert [m.type for m in server_side.get_ticket(ticket_id).messages] == ["text"]
+
+
+def test_note_reaches_agents_never_the_visitor(live_inbox: AgentClient,
+                                               visitors: ChatClient) -> None:
+    events = listening(live_inbox)
+    session = visitors.start_session(new_visitor())
+    visitor_events = Collector()
+    session.on(visitor_events)
+    session.connect(wait=True, timeout=5)
+    note = live_inbox.add_note(session.conversation_id, "internal: VIP customer")
+    live_inbox.reply(session.conversation_id, "Hello there")
+    heard = events.wait_for(lambda e: isinstance(e, MessageCreated) and e.message.id == note.id)
+    assert isinstance(heard, MessageCreated) and heard.message.type == "note"
+    visitor_events.message("Hello there")  # written after the note: the note had its chance
+    settle()
+    assert [m.content for m in visitor_events.messages()] == ["Hello there"]
+    assert [m.id for m in events.messages()].count(note.id) == 1
