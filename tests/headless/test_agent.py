@@ -25,12 +25,17 @@ from app_flet.headless import (
     MessageCreated,
     MintedKey,
     NotFoundError,
+    ProtocolError,
     TicketCreated,
+    TicketPage,
     TicketUpdated,
     ValidationError,
+    VisitorOffline,
     VisitorOnline,
     VisitorTyping,
 )
+from app_flet.headless.agent_models import decode_agent_event
+from app_flet.headless.api import parse
 from tests.headless.conftest import (
     FAST,
     PASSWORD,
@@ -432,3 +437,29 @@ def test_note_reaches_agents_never_the_visitor(live_inbox: AgentClient,
     settle()
     assert [m.content for m in visitor_events.messages()] == ["Hello there"]
     assert [m.id for m in events.messages()].count(note.id) == 1
+
+
+# ---------- business channel payloads -----------------------------------------------------
+
+
+def test_business_events_decode() -> None:
+    assert decode_agent_event("TypingStarted", '{"conversation_id": 4, "role": "visitor"}') == (
+        VisitorTyping(4))
+    assert decode_agent_event("TypingStarted", {"conversation_id": 4, "role": "bot"}) is None
+    assert decode_agent_event("VisitorOffline", {"conversation_id": 4}) == VisitorOffline(4)
+    assert decode_agent_event("ContactDeleted", {"id": 1}) is None  # not one of ours
+    by_agent = decode_agent_event("ContactUpdated", {
+        "contact_id": 9, "conversation_ids": [4, 5],
+        "contact": {"id": 9, "name": "Ola", "email": None, "phone": "+4712345678"}})
+    assert isinstance(by_agent, ContactUpdated) and by_agent.conversation_id is None
+    assert by_agent.conversation_ids == (4, 5) and by_agent.contact.id == 9
+    assert by_agent.contact.phone == "+4712345678"
+    with pytest.raises(KeyError):
+        decode_agent_event("ConversationUpdated", {"id": 4})  # a ticket without its fields
+
+
+def test_a_bad_answer_is_a_protocol_error(app: Any, ann: Login) -> None:
+    # A real answer of another endpoint where a ticket page is expected.
+    with wsgi_agent(app, token=ann.token) as client:
+        with pytest.raises(ProtocolError):
+            parse(TicketPage.from_json, client.call("GET", "auth/me"))
