@@ -199,7 +199,14 @@ def _agent_schemas() -> dict[str, Schema]:
                "verified_at": nullable({**ISO_TIME, "description": "First started with a "
                                                                   "valid identity_hash."}),
                "conversations": COUNT}
+    shortcut = string(32, minLength=1, pattern="^[A-Za-z0-9_-]+$",
+                      description="1-32 of a-z 0-9 _ - (stored lower-cased).")
+    canned_content = string(4000, minLength=1, pattern=r"\S")
     return {
+        "CannedResponse": obj({"id": ROW_ID, "shortcut": string(32), "content": string(),
+                               "created_at": ISO_TIME, "updated_at": ISO_TIME}),
+        "CannedResponseIn": obj({"shortcut": shortcut, "content": canned_content}),
+        "CannedResponsePatch": obj({}, {"shortcut": shortcut, "content": canned_content}),
         "Ticket": obj(ticket),
         "TicketWithMessages": obj({**ticket, **messages}),
         "TicketIn": obj({"customer": obj({"email": string(122, pattern=EMAIL_PATTERN)},
@@ -301,6 +308,7 @@ ERRORS: dict[int, tuple[str, str]] = {
     403: ("Forbidden", "`forbidden`, `insufficient_scope`, `origin_not_allowed`, "
                        "`business_suspended`."),
     404: ("NotFound", "`not_found`: absent, or not this credential's (as if absent)."),
+    409: ("Conflict", "`conflict`: it collides with what is stored (`field` names the input)."),
     413: ("PayloadTooLarge", "`payload_too_large`."),
     422: ("IdempotencyConflict", "`idempotency_conflict`: this Idempotency-Key was used "
                                  "with another body."),
@@ -544,6 +552,35 @@ def _ticket_paths() -> dict[str, dict[str, Schema]]:
     }
 
 
+def _canned_paths() -> dict[str, dict[str, Schema]]:
+    one = envelope(ref("CannedResponse"))
+    item = path_param("canned_id", "A canned response of this business.")
+    return {
+        "/api/v1/canned-responses": {
+            "get": op("listCannedResponses", "The business's canned responses, by shortcut",
+                      "tickets", security=agent("tickets:read"), errors=(400,),
+                      params=[query("q", string(32), "A shortcut prefix (any case).")],
+                      responses={200: ok_response(envelope(
+                          {"type": "array", "maxItems": 500, "items": ref("CannedResponse")}))},
+                      description="All of them (a business holds at most 500), shared by test "
+                                  "and live mode."),
+            "post": op("createCannedResponse", "Save a canned response", "tickets",
+                       security=agent("tickets:write"), request=body(ref("CannedResponseIn")),
+                       params=[IDEMPOTENCY_KEY], errors=(409,),
+                       responses={201: ok_response(one, "Saved.")},
+                       description="A shortcut the business already has is 409 conflict "
+                                   "(field shortcut); a 501st canned response is 400.")},
+        "/api/v1/canned-responses/{canned_id}": {
+            "patch": op("updateCannedResponse", "Change a canned response", "tickets",
+                        security=agent("tickets:write"), request=body(ref("CannedResponsePatch")),
+                        params=[item, IDEMPOTENCY_KEY], errors=(409,),
+                        responses={200: ok_response(one)}),
+            "delete": op("deleteCannedResponse", "Delete a canned response", "tickets",
+                         security=agent("tickets:write"), params=[item],
+                         responses={200: ok_response(OK, "Deleted.")})},
+    }
+
+
 def _contact_paths() -> dict[str, dict[str, Schema]]:
     contact = "/api/v1/contacts/{contact_id}"
     read, write = agent("contacts:read"), agent("contacts:write")
@@ -709,8 +746,8 @@ def _served_paths() -> dict[str, dict[str, Schema]]:
 
 def _paths(config: Mapping[str, Any]) -> dict[str, dict[str, Schema]]:
     """Every documented path, each with its operations by lower-case method."""
-    return {**_served_paths(), **_visitor_paths(config), **_ticket_paths(), **_contact_paths(),
-            **_admin_paths()}
+    return {**_served_paths(), **_visitor_paths(config), **_ticket_paths(), **_canned_paths(),
+            **_contact_paths(), **_admin_paths()}
 
 
 def _version() -> str:
