@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import uuid
 from typing import Any
 
 import httpx
@@ -17,6 +18,7 @@ from app_flet.headless import (
     AuthError,
     ChatClient,
     ChatSession,
+    ConflictError,
     ConnectionChanged,
     ContactUpdated,
     ForbiddenError,
@@ -462,3 +464,29 @@ def test_a_bad_answer_is_a_protocol_error(app: Any, ann: Login) -> None:
     with wsgi_agent(app, token=ann.token) as client:
         with pytest.raises(ProtocolError):
             parse(TicketPage.from_json, client.call("GET", "auth/me"))
+
+
+# ---------- canned responses --------------------------------------------------------------
+
+
+def test_canned_responses(inbox: AgentClient) -> None:
+    tag = uuid.uuid4().hex[:6]
+    made = inbox.create_canned_response(f"Refund-{tag}", "Your refund is on its way.")
+    assert made.shortcut == f"refund-{tag}"  # lower-cased by the server
+    other = inbox.create_canned_response(f"rma-{tag}", "Here is your RMA number.")
+    assert [c.id for c in inbox.canned_responses(q=f"refund-{tag}")] == [made.id]
+    assert {made.id, other.id} <= {c.id for c in inbox.canned_responses()}
+
+    with pytest.raises(ConflictError) as err:
+        inbox.create_canned_response(f"refund-{tag}", "A second one")
+    assert (err.value.status, err.value.field) == (409, "shortcut")
+    with pytest.raises(ValidationError) as bad:
+        inbox.update_canned_response(made.id, shortcut="has space")
+    assert bad.value.field == "shortcut"
+
+    changed = inbox.update_canned_response(made.id, content="Refunded today.")
+    assert (changed.shortcut, changed.content) == (f"refund-{tag}", "Refunded today.")
+    inbox.delete_canned_response(made.id)
+    assert made.id not in {c.id for c in inbox.canned_responses()}
+    with pytest.raises(NotFoundError):
+        inbox.delete_canned_response(made.id)
