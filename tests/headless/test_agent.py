@@ -268,12 +268,17 @@ def test_visitor_message_reaches_the_agent(live_inbox: AgentClient,
     events = listening(live_inbox)
     one, two = visitors.start_session(new_visitor()), visitors.start_session(new_visitor())
     only_one: list[MessageCreated] = []
-    live_inbox.on(one.conversation_id, "message", only_one.append)
+    unsubscribe = live_inbox.on(one.conversation_id, "message", only_one.append)
     two.send("from two")
     sent = one.send("from one")
     got = events.message("from one")
     events.message("from two")
     assert got.id == sent.id and got.conversation_id == one.conversation_id and got.from_visitor
+    settle()
+    assert [e.message.content for e in only_one] == ["from one"]
+    unsubscribe()
+    one.send("nobody listens for this one")
+    events.message("nobody listens for this one")
     settle()
     assert [e.message.content for e in only_one] == ["from one"]
     assert events.threads == {"chatdock-agent-events"}
