@@ -19,6 +19,7 @@ from app_flet.headless import (
     AsyncAgentClient,
     AuthError,
     ChatClient,
+    ChatError,
     ChatSession,
     ConflictError,
     ConnectionChanged,
@@ -181,8 +182,8 @@ def test_ticket_list_pages_by_cursor(inbox: AgentClient, visitor_chat: ChatClien
     (lambda c: c.list_tickets(status="lost"), ValidationError, "status"),
     (lambda c: c.list_tickets(sort="random"), ValidationError, "sort"),
 ])
-def test_bad_input_raises_the_named_error(inbox: AgentClient, call: Any, error: type,
-                                          field: str | None) -> None:
+def test_bad_input_raises_the_named_error(inbox: AgentClient, call: Any,
+                                          error: type[ChatError], field: str | None) -> None:
     with pytest.raises(error) as err:
         call(inbox)
     assert err.value.field == field
