@@ -8,6 +8,7 @@ Everything the server sends is shown with `ft.Text(value=…)`: never as markup.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -22,9 +23,11 @@ from app_flet.ui.header import ChatHeader
 from app_flet.ui.strings import ChatStrings
 from app_flet.ui.theme import ERROR, MUTED, Palette
 
-__all__ = ["BrandingPage", "KeysPage", "Panel", "TeamPage"]
+__all__ = ["BrandingPage", "KeysPage", "Panel", "TeamPage", "action"]
 
 T = TypeVar("T")
+P = TypeVar("P", bound="Panel")
+Handler = Callable[[P, ft.Event[Any]], Awaitable[None]]
 
 SAVED = "Saved"
 ONCE_WARNING = "Copy it now: it will not be shown again."
@@ -70,6 +73,25 @@ class Panel(ft.Column):
             self.update()
         except RuntimeError:
             pass  # not on a page (yet, or any more): the next mount renders the state
+
+
+def action(handler: Handler[P]) -> Handler[P]:
+    """A click handler of a Panel that runs one at a time: its button stays disabled (so a
+    double click cannot mint two keys), the status line clears first, the result is pushed."""
+    @functools.wraps(handler)
+    async def run(self: P, e: ft.Event[Any]) -> None:
+        button = e.control
+        if button.disabled:
+            return
+        button.disabled = True
+        self.say("")
+        self.push()
+        try:
+            await handler(self, e)
+        finally:
+            button.disabled = False
+            self.push()
+    return run
 
 
 def _cells(cells: list[str]) -> list[ft.Control]:
@@ -180,13 +202,12 @@ class BrandingPage(Panel):
         self.say("")
         self.paint_preview()
 
+    @action
     async def _save(self, e: ft.Event[Any]) -> None:
-        self.say("")
         branding = await self.attempt(self.client.update_branding(**self._fields()))
         if branding is not None:
             self._fill(branding)
             self.say(SAVED)
-        self.push()
 
 
 # ---------- keys ----------
@@ -195,17 +216,18 @@ KEY_COLUMNS = ["Prefix", "Kind", "Mode", "Name", "Created", "Revoked", ""]
 
 
 class KeyRow(ft.Row):
-    """One key; "Revoke" asks "Yes, revoke" / "Cancel" in the row before `on_revoke` runs."""
+    """One key; "Revoke" asks "Yes, revoke" / "Cancel" in the row; "Yes, revoke" (its `data`
+    the key's id) runs `on_revoke`."""
 
-    def __init__(self, key: ApiKey, on_revoke: Callable[[], Awaitable[None]]) -> None:
-        self._on_revoke = on_revoke
+    def __init__(self, key: ApiKey, on_revoke: Callable[[ft.Event[Any]], Awaitable[None]]
+                 ) -> None:
         self.revoke_button = ft.OutlinedButton("Revoke", key=f"revoke-{key.id}",
                                                visible=not key.revoked,
                                                on_click=self._ask)
         self.confirm = ft.Row([
             ft.Text("Revoke it? Apps using it stop working at once.", color=ERROR),
             ft.FilledButton("Yes, revoke", key=f"confirm-revoke-{key.id}", bgcolor=ERROR,
-                            color="#FFFFFF", on_click=self._confirmed),
+                            color="#FFFFFF", data=key.id, on_click=on_revoke),
             ft.TextButton("Cancel", key=f"cancel-revoke-{key.id}", on_click=self._cancelled),
         ], visible=False, tight=True)
         super().__init__([*_cells([key.prefix, key.kind, key.mode, key.name or "",
@@ -220,9 +242,6 @@ class KeyRow(ft.Row):
 
     async def _cancelled(self, e: ft.Event[Any]) -> None:
         self._asking(False)
-
-    async def _confirmed(self, e: ft.Event[Any]) -> None:
-        await self._on_revoke()
 
 
 class KeysPage(Panel):
@@ -251,22 +270,16 @@ class KeysPage(Panel):
     async def _reload(self) -> None:
         keys = await self.attempt(self.client.list_keys())
         if keys is not None:
-            self.rows.controls = [self._key_row(key) for key in keys]
+            self.rows.controls = [KeyRow(key, self._revoke) for key in keys]
 
-    def _key_row(self, key: ApiKey) -> KeyRow:
-        async def revoke() -> None:
-            await self._revoke(key.id)
-        return KeyRow(key, revoke)
-
-    async def _revoke(self, key_id: int) -> None:
-        self.say("")
-        if await self.attempt(self.client.revoke_key(key_id)) is not None:
+    @action
+    async def _revoke(self, e: ft.Event[Any]) -> None:
+        if await self.attempt(self.client.revoke_key(e.control.data)) is not None:
             self.say("Key revoked")
         await self._reload()
-        self.push()
 
+    @action
     async def _mint(self, e: ft.Event[Any]) -> None:
-        self.say("")
         minted = await self.attempt(self.client.create_key(
             self.kind.value or "secret", self.mode.value or "test",
             name=(self.name.value or "").strip()))
@@ -274,7 +287,6 @@ class KeysPage(Panel):
             self.minted.reveal(minted.secret)
             self.name.value = ""
             await self._reload()
-        self.push()
 
 
 # ---------- team ----------
@@ -312,25 +324,21 @@ class TeamPage(Panel):
             self.rows.controls = [self._agent_row(agent) for agent in agents]
 
     def _agent_row(self, agent: Agent) -> ft.Row:
-        async def deactivate(e: ft.Event[Any]) -> None:
-            await self._deactivate(agent.id)
-
-        button = ft.OutlinedButton("Deactivate", key=f"deactivate-{agent.id}",
-                                   visible=agent.active, on_click=deactivate)
+        button = ft.OutlinedButton("Deactivate", key=f"deactivate-{agent.id}", data=agent.id,
+                                   visible=agent.active, on_click=self._deactivate)
         return ft.Row([*_cells([
             agent.name, agent.email, agent.role, "online" if agent.online else "offline",
             "invited" if agent.invited else "joined", "active" if agent.active else "deactivated",
         ]), button], key=f"agent-{agent.id}", spacing=8)
 
-    async def _deactivate(self, agent_id: int) -> None:
-        self.say("")
-        if await self.attempt(self.client.deactivate_agent(agent_id)) is not None:
+    @action
+    async def _deactivate(self, e: ft.Event[Any]) -> None:
+        if await self.attempt(self.client.deactivate_agent(e.control.data)) is not None:
             self.say("Agent deactivated")
         await self._reload()
-        self.push()
 
+    @action
     async def _invite(self, e: ft.Event[Any]) -> None:
-        self.say("")
         invite = await self.attempt(self.client.invite_agent(
             (self.email.value or "").strip(), (self.name.value or "").strip(),
             role=self.role.value or "agent"))
@@ -339,4 +347,3 @@ class TeamPage(Panel):
                 self.invite.reveal(invite.token)
             self.email.value = self.name.value = ""
             await self._reload()
-        self.push()

@@ -4,6 +4,7 @@ which also proves they tolerate not being on a page)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -172,6 +173,17 @@ def test_mint_refused_shows_the_error_and_mints_nothing(
         assert shown(page) == "name must be a string of at most 200 characters."
         assert not page.minted.visible
         assert {k.id for k in await owner_client.list_keys()} == {owner["pk_id"], owner["sk_id"]}
+    run(scenario)
+
+
+def test_a_double_click_on_mint_mints_one_key(
+        owner_client: AsyncAgentClient, owner: dict[str, Any]) -> None:
+    async def scenario() -> None:
+        page = KeysPage(owner_client)
+        await page.load()
+        await asyncio.gather(fire(page.mint_button), fire(page.mint_button))
+        assert len(await owner_client.list_keys()) == 3 and len(page.rows.controls) == 3
+        assert page.minted.visible and not page.mint_button.disabled
     run(scenario)
 
 
