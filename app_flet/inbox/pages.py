@@ -9,7 +9,7 @@ Everything the server sends is shown with `ft.Text(value=…)`: never as markup.
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -94,9 +94,34 @@ def action(handler: Handler[P]) -> Handler[P]:
     return run
 
 
-def _cells(cells: list[str]) -> list[ft.Control]:
-    return [ft.Text(value=cell, expand=1, max_lines=1, overflow=ft.TextOverflow.ELLIPSIS)
-            for cell in cells]
+class TableRow(ft.Row):
+    """A table row of text cells (server text: `ft.Text(value=…)`) and its buttons."""
+
+    def __init__(self, key: str, columns: int, *buttons: ft.Control) -> None:
+        self.cells = [ft.Text(value="", expand=1, max_lines=1,
+                              overflow=ft.TextOverflow.ELLIPSIS) for _ in range(columns)]
+        super().__init__([*self.cells, *buttons], key=key, spacing=8)
+
+    def fill(self, *values: str) -> None:
+        for cell, value in zip(self.cells, values, strict=True):
+            cell.value = value
+
+
+class Rows(ft.Column):
+    """One row per item id, reused across reloads: Flet freezes a control rebuilt under the
+    key of the one it replaces, and a frozen row's buttons could not change any more."""
+
+    def __init__(self, key: str, make: Callable[[Any], Any]) -> None:
+        super().__init__(key=key, spacing=4)
+        self._make = make
+        self._by_id: dict[int, Any] = {}
+
+    def show(self, items: Sequence[Any]) -> None:
+        """Show these items, in order (each row's `show(item)` repaints it)."""
+        self._by_id = {item.id: self._by_id.get(item.id) or self._make(item) for item in items}
+        for item in items:
+            self._by_id[item.id].show(item)
+        self.controls = list(self._by_id.values())
 
 
 def _header(cells: list[str]) -> ft.Row:
@@ -215,27 +240,34 @@ class BrandingPage(Panel):
 KEY_COLUMNS = ["Prefix", "Kind", "Mode", "Name", "Created", "Revoked", ""]
 
 
-class KeyRow(ft.Row):
+class KeyRow(TableRow):
     """One key; "Revoke" asks "Yes, revoke" / "Cancel" in the row; "Yes, revoke" (its `data`
     the key's id) runs `on_revoke`."""
 
     def __init__(self, key: ApiKey, on_revoke: Callable[[ft.Event[Any]], Awaitable[None]]
                  ) -> None:
         self.revoke_button = ft.OutlinedButton("Revoke", key=f"revoke-{key.id}",
-                                               visible=not key.revoked,
                                                on_click=self._ask)
         self.confirm = ft.Row([
             ft.Text("Revoke it? Apps using it stop working at once.", color=ERROR),
             ft.FilledButton("Yes, revoke", key=f"confirm-revoke-{key.id}", bgcolor=ERROR,
                             color="#FFFFFF", data=key.id, on_click=on_revoke),
             ft.TextButton("Cancel", key=f"cancel-revoke-{key.id}", on_click=self._cancelled),
-        ], visible=False, tight=True)
-        super().__init__([*_cells([key.prefix, key.kind, key.mode, key.name or "",
-                                   when(key.created_at), when(key.revoked_at)]),
-                          self.revoke_button, self.confirm], key=f"key-{key.id}", spacing=8)
+        ], tight=True)
+        super().__init__(f"key-{key.id}", len(KEY_COLUMNS) - 1, self.revoke_button,
+                         self.confirm)
+        self.revoked = False
+
+    def show(self, key: ApiKey) -> None:
+        """Paint this key as it is now (not asking)."""
+        self.fill(key.prefix, key.kind, key.mode, key.name, when(key.created_at),
+                  when(key.revoked_at))
+        self.revoked = key.revoked
+        self._asking(False)
 
     def _asking(self, asking: bool) -> None:
-        self.confirm.visible, self.revoke_button.visible = asking, not asking
+        self.confirm.visible = asking
+        self.revoke_button.visible = not asking and not self.revoked
 
     async def _ask(self, e: ft.Event[Any]) -> None:
         self._asking(True)
@@ -254,7 +286,7 @@ class KeysPage(Panel):
         self.name = ft.TextField(label="Key name", width=240)
         self.mint_button = ft.FilledButton("Mint key", key="mint-key", on_click=self._mint)
         self.minted = OnceBox("minted-secret", "Your new key")
-        self.rows = ft.Column(key="keys", spacing=4)
+        self.rows = Rows("keys", lambda key: KeyRow(key, self._revoke))
         self.controls = [
             ft.Text("API keys", size=20, weight=ft.FontWeight.W_600),
             ft.Row([self.kind, self.mode, self.name, self.mint_button], wrap=True),
@@ -270,7 +302,7 @@ class KeysPage(Panel):
     async def _reload(self) -> None:
         keys = await self.attempt(self.client.list_keys())
         if keys is not None:
-            self.rows.controls = [KeyRow(key, self._revoke) for key in keys]
+            self.rows.show(keys)
 
     @action
     async def _revoke(self, e: ft.Event[Any]) -> None:
@@ -294,6 +326,23 @@ class KeysPage(Panel):
 AGENT_COLUMNS = ["Name", "Email", "Role", "Online", "Invited", "Active", ""]
 
 
+class AgentRow(TableRow):
+    """One agent; "Deactivate" (its `data` the agent's id) runs `on_deactivate`."""
+
+    def __init__(self, agent: Agent,
+                 on_deactivate: Callable[[ft.Event[Any]], Awaitable[None]]) -> None:
+        self.deactivate_button = ft.OutlinedButton("Deactivate", key=f"deactivate-{agent.id}",
+                                                   data=agent.id, on_click=on_deactivate)
+        super().__init__(f"agent-{agent.id}", len(AGENT_COLUMNS) - 1, self.deactivate_button)
+
+    def show(self, agent: Agent) -> None:
+        """Paint this agent as they are now."""
+        self.fill(agent.name, agent.email, agent.role, "online" if agent.online else "offline",
+                  "invited" if agent.invited else "joined",
+                  "active" if agent.active else "deactivated")
+        self.deactivate_button.visible = agent.active
+
+
 class TeamPage(Panel):
     """The business's agents; "Invite" shows the invite token once, "Deactivate" deactivates."""
 
@@ -305,7 +354,7 @@ class TeamPage(Panel):
         self.role = _dropdown("Role", ["agent", "owner"])
         self.invite_button = ft.FilledButton("Invite", key="invite", on_click=self._invite)
         self.invite = OnceBox("invite-token", "Invite token: the new agent signs up with it")
-        self.rows = ft.Column(key="agents", spacing=4)
+        self.rows = Rows("agents", lambda agent: AgentRow(agent, self._deactivate))
         self.controls = [
             ft.Text("Team", size=20, weight=ft.FontWeight.W_600),
             ft.Row([self.email, self.name, self.role, self.invite_button], wrap=True),
@@ -321,15 +370,7 @@ class TeamPage(Panel):
     async def _reload(self) -> None:
         agents = await self.attempt(self.client.list_agents())
         if agents is not None:
-            self.rows.controls = [self._agent_row(agent) for agent in agents]
-
-    def _agent_row(self, agent: Agent) -> ft.Row:
-        button = ft.OutlinedButton("Deactivate", key=f"deactivate-{agent.id}", data=agent.id,
-                                   visible=agent.active, on_click=self._deactivate)
-        return ft.Row([*_cells([
-            agent.name, agent.email, agent.role, "online" if agent.online else "offline",
-            "invited" if agent.invited else "joined", "active" if agent.active else "deactivated",
-        ]), button], key=f"agent-{agent.id}", spacing=8)
+            self.rows.show(agents)
 
     @action
     async def _deactivate(self, e: ft.Event[Any]) -> None:
