@@ -21,7 +21,7 @@ from app_flet.headless.errors import ChatError
 from app_flet.headless.models import Branding
 from app_flet.ui.header import ChatHeader
 from app_flet.ui.strings import ChatStrings
-from app_flet.ui.theme import ERROR, MUTED, Palette
+from app_flet.ui.theme import ERROR, MUTED, WHITE, Palette
 
 __all__ = ["BrandingPage", "KeysPage", "Panel", "TeamPage", "action"]
 
@@ -38,12 +38,13 @@ def when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value is not None else ""
 
 
-async def copy_to_clipboard(text: str) -> None:
-    """Put `text` on the clipboard of the page this runs for; a no-op without a page."""
+async def copy_to_clipboard(text: str) -> bool:
+    """Put `text` on the clipboard of the page this runs for; False without a page."""
     try:
         await ft.Clipboard().set(text)
-    except RuntimeError:
-        pass  # not on a page (tests, or the page is gone): nothing to copy to
+    except RuntimeError:  # not on a page (tests, or the page is gone), or the client refused
+        return False
+    return True
 
 
 class Panel(ft.Column):
@@ -150,12 +151,14 @@ class OnceBox(ft.Container):
 
     def reveal(self, secret: str) -> None:
         self.secret.value, self.visible = secret, True
+        self.copy_button.content = "Copy"
 
     def clear(self) -> None:
         self.secret.value, self.visible = "", False
 
     async def _copy(self, e: ft.Event[Any]) -> None:
-        await copy_to_clipboard(self.secret.value or "")
+        if await copy_to_clipboard(self.secret.value or ""):
+            self.copy_button.content = "Copied"
 
     async def _hide(self, e: ft.Event[Any]) -> None:
         self.clear()
@@ -251,7 +254,7 @@ class KeyRow(TableRow):
         self.confirm = ft.Row([
             ft.Text("Revoke it? Apps using it stop working at once.", color=ERROR),
             ft.FilledButton("Yes, revoke", key=f"confirm-revoke-{key.id}", bgcolor=ERROR,
-                            color="#FFFFFF", data=key.id, on_click=on_revoke),
+                            color=WHITE, data=key.id, on_click=on_revoke),
             ft.TextButton("Cancel", key=f"cancel-revoke-{key.id}", on_click=self._cancelled),
         ], tight=True)
         super().__init__(f"key-{key.id}", len(KEY_COLUMNS) - 1, self.revoke_button,
