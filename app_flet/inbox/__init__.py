@@ -1,0 +1,1 @@
+"""chatdock-inbox: the agent inbox (Flet)."""
