@@ -111,6 +111,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         health,
         identity,
         keys,
+        messages,
         ops,
         tickets,
         widget,
@@ -120,8 +121,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     app.before_request(refuse_unstorable_query)
 
-    for module in (health, ops, chat, tickets, contacts, keys, identity, branding, agents, widget,
-                   docs):
+    for module in (health, ops, chat, tickets, messages, contacts, keys, identity, branding,
+                   agents, widget, docs):
         app.register_blueprint(module.bp)
     routes.init_app(app)
     return app

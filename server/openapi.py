@@ -283,6 +283,10 @@ def _admin_schemas() -> dict[str, Schema]:
         "Login": obj({"token": string(description="at_…: send as Authorization: Bearer."),
                       "expires_at": ISO_TIME, "mode": enum(MODES), "agent": ref("Agent"),
                       "realtime": ref("Realtime")}),
+        "Me": obj({"agent": nullable(ref("Agent")), "mode": enum(MODES), "business_id": ROW_ID,
+                   "realtime": ref("Realtime")},
+                  description="Who the credential is: the agent (null for a secret key), its "
+                              "business and mode, and where its Pusher client connects."),
     }
 
 
@@ -512,6 +516,20 @@ def _ticket_paths() -> dict[str, dict[str, Schema]]:
             "replyToTicket", "Reply to the customer", "tickets", security=agent("tickets:write"),
             request=body(ref("MessageIn")), params=[TICKET, IDEMPOTENCY_KEY],
             responses={201: ok_response(envelope(ref("Message")), "Sent.")})},
+        "/api/v1/messages": {"get": op(
+            "messageFeed", "The business's messages after a position, oldest first", "tickets",
+            security=agent("tickets:read"), errors=(400,), params=[
+                query("after_id", {"type": "integer", "minimum": 0, "maximum": MAX_ROW_ID},
+                      "The last message id the client has; without it the answer is empty "
+                      "and meta.last_id is the newest message id (a starting watermark)."),
+                query("limit", {"type": "integer", "minimum": 1, "maximum": 100})],
+            responses={200: ok_response(envelope(
+                {"type": "array", "items": ref("Message")},
+                obj({"has_more": {"type": "boolean"},
+                     "last_id": {"type": "integer", "minimum": 0, "maximum": MAX_ROW_ID,
+                                 "description": "The last id returned, else after_id."}})))},
+            description="Every message of the credential's business and mode (private notes "
+                        "included), for a client catching up after a reconnect.")},
         f"{ticket}/typing": {"post": op(
             "agentTyping", "Show the visitor an agent is typing", "tickets",
             security=agent("tickets:write"), params=[TICKET], responses={200: ok_response(OK)})},
@@ -602,6 +620,11 @@ def _admin_paths() -> dict[str, dict[str, Schema]]:
                         "403). Every token the agent holds so far answers 401 token_revoked "
                         "on every process, and its business sockets close (4009); a new "
                         "login works at once.")},
+        "/api/v1/auth/me": {"get": op(
+            "me", "Who this credential is, and its realtime block", "agents",
+            security=agent("tickets:read"), responses={200: ok_response(envelope(ref("Me")))},
+            description="The realtime block is the login answer's. A secret key answers "
+                        "agent: null.")},
         "/api/v1/auth/login": {"post": op(
             "login", "Log in: an agent token", "agents", security=PUBLIC,
             request=body(ref("LoginIn")), errors=(401, 403, 429), responses=login_answer)},

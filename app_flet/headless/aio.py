@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -27,6 +27,8 @@ from app_flet.headless.models import (
 from app_flet.headless.realtime import RealtimeOptions
 
 __all__ = ["AsyncChatClient", "AsyncChatSession", "AsyncEvents"]
+
+E = TypeVar("E")
 
 
 class AsyncChatClient:
@@ -156,20 +158,21 @@ class AsyncChatSession:
 
     def events(self) -> AsyncIterator[Event]:
         """An async iterator over events, ending when the session closes."""
-        return AsyncEvents(self.sync._add_listener, self.sync.connect)
+        events: AsyncEvents[Event] = AsyncEvents(self.sync._add_listener, self.sync.connect)
+        return events
 
     async def close(self) -> None:
         """Stop heartbeat and realtime; end event iterators. Idempotent."""
         await asyncio.to_thread(self.sync.close)
 
 
-class AsyncEvents(AsyncIterator[Event]):
+class AsyncEvents(AsyncIterator[E]):
     """Events bridged from a sync client's event thread into this loop's queue; `connect`
     (called with wait=False) starts the source's realtime."""
 
     _END = object()
 
-    def __init__(self, add_listener: AddListener, connect: Callable[..., None]) -> None:
+    def __init__(self, add_listener: AddListener[E], connect: Callable[..., None]) -> None:
         self._loop = asyncio.get_running_loop()
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._done = False
@@ -182,17 +185,17 @@ class AsyncEvents(AsyncIterator[Event]):
         except RuntimeError:  # the loop is closed: nobody is listening any more
             self._remove()
 
-    def __aiter__(self) -> AsyncEvents:
+    def __aiter__(self) -> AsyncEvents[E]:
         return self
 
-    async def __anext__(self) -> Event:
+    async def __anext__(self) -> E:
         if self._done:
             raise StopAsyncIteration
         item = await self._queue.get()
         if item is self._END:
             self._done = True
             raise StopAsyncIteration
-        event: Event = item
+        event: E = item
         return event
 
     async def aclose(self) -> None:

@@ -363,6 +363,34 @@ def do_read_ticket(session: Session, business_id: int, mode: str, ticket_id: int
     return ticket, encode_message_cursor(rows[MESSAGES_PAGE - 1].id) if more else None
 
 
+# ---------- the business's message feed (a client's catch-up) ------------------------------
+
+
+def _feed(business_id: int, mode: str) -> Select[Any]:
+    """This business's and mode's messages. EXISTS, not a join: the planner then walks the
+    messages primary key in order and checks each row's conversation by its primary key
+    (a join lets SQLite collect every message of the business and sort them)."""
+    return select(MESSAGES).where(exists().where(
+        TICKETS.c.id == MESSAGES.c.conversation_id, TICKETS.c.business_id == business_id,
+        TICKETS.c.mode == mode))
+
+
+def newest_message_id(session: Session, business_id: int, mode: str) -> int:
+    """The newest message id of this business and mode, 0 when none (a feed's watermark)."""
+    found = session.execute(_feed(business_id, mode).with_only_columns(MESSAGES.c.id)
+                            .order_by(MESSAGES.c.id.desc()).limit(1)).scalar()
+    return int(found or 0)
+
+
+def list_feed(session: Session, business_id: int, mode: str, after_id: int,
+              limit: int) -> tuple[list[dict[str, Any]], bool]:
+    """Up to limit messages (notes included) after after_id, oldest first; and whether more
+    follow."""
+    rows = session.execute(_feed(business_id, mode).where(MESSAGES.c.id > after_id)
+                           .order_by(MESSAGES.c.id).limit(limit + 1)).all()
+    return [_agent_message_json(m) for m in rows[:limit]], len(rows) > limit
+
+
 # ---------- writing -------------------------------------------------------------------------
 
 
