@@ -105,6 +105,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from server.api import (
         agents,
         branding,
+        canned,
         chat,
         contacts,
         docs,
@@ -121,8 +122,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     app.before_request(refuse_unstorable_query)
 
-    for module in (health, ops, chat, tickets, messages, contacts, keys, identity, branding,
-                   agents, widget, docs):
+    for module in (health, ops, chat, tickets, messages, canned, contacts, keys, identity,
+                   branding, agents, widget, docs):
         app.register_blueprint(module.bp)
     routes.init_app(app)
     return app

@@ -9,13 +9,11 @@ event at a time and in order.
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import logging
 import threading
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Any, Concatenate, Literal, ParamSpec, TypeVar, overload
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Literal, overload
 
 import httpx
 
@@ -35,7 +33,7 @@ from app_flet.headless.agent_models import (
     TicketPage,
     decode_agent_event,
 )
-from app_flet.headless.aio import AsyncEvents
+from app_flet.headless.aio import AsyncEvents, threaded
 from app_flet.headless.api import VERSION, ApiClient, parse
 from app_flet.headless.errors import ChatError, ValidationError
 from app_flet.headless.events import Dispatcher, EventIterator, MessageLedger
@@ -310,6 +308,8 @@ class AgentClient(ApiClient):
     @property
     def connection_state(self) -> str:
         """idle (never started), connecting, connected, reconnecting or closed."""
+        if self._closed:
+            return "closed"
         return self._realtime.state if self._realtime else "idle"
 
     @overload
@@ -423,19 +423,6 @@ def _listener(*args: Any) -> AgentListener:
 
 # ---------- the asyncio flavour ------------------------------------------------------------
 
-P = ParamSpec("P")
-T = TypeVar("T")
-
-
-def _threaded(method: Callable[Concatenate[AgentClient, P], T]
-              ) -> Callable[Concatenate[AsyncAgentClient, P], Coroutine[Any, Any, T]]:
-    """AgentClient's method as a coroutine of AsyncAgentClient, run in `asyncio.to_thread`."""
-    @functools.wraps(method)
-    async def run(self: AsyncAgentClient, *args: P.args, **kwargs: P.kwargs) -> T:
-        return await asyncio.to_thread(method, self.sync, *args, **kwargs)
-    return run
-
-
 class AsyncAgentClient:
     """AgentClient for asyncio code, with the same arguments and methods as coroutines; it
     delegates to (and exposes as `sync`) one AgentClient: one copy of the logic."""
@@ -471,35 +458,35 @@ class AsyncAgentClient:
     def connection_state(self) -> str:
         return self.sync.connection_state
 
-    login = _threaded(AgentClient.login)
-    logout = _threaded(AgentClient.logout)
-    me = _threaded(AgentClient.me)
-    list_tickets = _threaded(AgentClient.list_tickets)
-    get_ticket = _threaded(AgentClient.get_ticket)
-    reply = _threaded(AgentClient.reply)
-    add_note = _threaded(AgentClient.add_note)
-    typing = _threaded(AgentClient.typing)
-    assign = _threaded(AgentClient.assign)
-    resolve = _threaded(AgentClient.resolve)
-    reopen = _threaded(AgentClient.reopen)
-    set_status = _threaded(AgentClient.set_status)
-    set_tags = _threaded(AgentClient.set_tags)
-    get_contact = _threaded(AgentClient.get_contact)
-    update_contact = _threaded(AgentClient.update_contact)
-    list_agents = _threaded(AgentClient.list_agents)
-    invite_agent = _threaded(AgentClient.invite_agent)
-    deactivate_agent = _threaded(AgentClient.deactivate_agent)
-    canned_responses = _threaded(AgentClient.canned_responses)
-    create_canned_response = _threaded(AgentClient.create_canned_response)
-    update_canned_response = _threaded(AgentClient.update_canned_response)
-    delete_canned_response = _threaded(AgentClient.delete_canned_response)
-    get_branding = _threaded(AgentClient.get_branding)
-    update_branding = _threaded(AgentClient.update_branding)
-    list_keys = _threaded(AgentClient.list_keys)
-    create_key = _threaded(AgentClient.create_key)
-    revoke_key = _threaded(AgentClient.revoke_key)
-    connect = _threaded(AgentClient.connect)
-    close = _threaded(AgentClient.close)
+    login = threaded(AgentClient.login)
+    logout = threaded(AgentClient.logout)
+    me = threaded(AgentClient.me)
+    list_tickets = threaded(AgentClient.list_tickets)
+    get_ticket = threaded(AgentClient.get_ticket)
+    reply = threaded(AgentClient.reply)
+    add_note = threaded(AgentClient.add_note)
+    typing = threaded(AgentClient.typing)
+    assign = threaded(AgentClient.assign)
+    resolve = threaded(AgentClient.resolve)
+    reopen = threaded(AgentClient.reopen)
+    set_status = threaded(AgentClient.set_status)
+    set_tags = threaded(AgentClient.set_tags)
+    get_contact = threaded(AgentClient.get_contact)
+    update_contact = threaded(AgentClient.update_contact)
+    list_agents = threaded(AgentClient.list_agents)
+    invite_agent = threaded(AgentClient.invite_agent)
+    deactivate_agent = threaded(AgentClient.deactivate_agent)
+    canned_responses = threaded(AgentClient.canned_responses)
+    create_canned_response = threaded(AgentClient.create_canned_response)
+    update_canned_response = threaded(AgentClient.update_canned_response)
+    delete_canned_response = threaded(AgentClient.delete_canned_response)
+    get_branding = threaded(AgentClient.get_branding)
+    update_branding = threaded(AgentClient.update_branding)
+    list_keys = threaded(AgentClient.list_keys)
+    create_key = threaded(AgentClient.create_key)
+    revoke_key = threaded(AgentClient.revoke_key)
+    connect = threaded(AgentClient.connect)
+    close = threaded(AgentClient.close)
 
     @overload
     def on(self, callback: AgentListener, /) -> Callable[[], None]: ...
