@@ -28,7 +28,7 @@ from app_flet.headless import (
 )
 from app_flet.headless.errors import ChatError
 from app_flet.inbox.contact_panel import ContactPanel
-from app_flet.inbox.conversation import CannedResponses, ConversationView
+from app_flet.inbox.conversation import TYPING_TIMEOUT, CannedResponses, ConversationView
 from app_flet.inbox.login import LoginView
 from app_flet.inbox.pages import BrandingPage, KeysPage, TeamPage
 from app_flet.inbox.ticket_list import TicketList
@@ -53,7 +53,7 @@ class InboxShell(ft.Row):
     """What a logged-in agent sees. `await start()` loads and connects; `close()` stops."""
 
     def __init__(self, client: Any, me: Any, on_logout: Callable[[], Awaitable[None]], *,
-                 typing_timeout: float | None = None) -> None:
+                 typing_timeout: float = TYPING_TIMEOUT) -> None:
         super().__init__(key="shell", expand=True, spacing=0,
                          vertical_alignment=ft.CrossAxisAlignment.STRETCH)
         self.client, self.me, self._on_logout = client, me, on_logout
@@ -63,9 +63,9 @@ class InboxShell(ft.Row):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self.list = TicketList(client, me, self.open_ticket, self._unread_changed)
-        extra = {} if typing_timeout is None else {"typing_timeout": typing_timeout}
         self.conversation = ConversationView(client, me, CannedResponses(client),
-                                             self.list.ticket_updated, **extra)
+                                             self.list.ticket_updated,
+                                             typing_timeout=typing_timeout)
         self.contact = ContactPanel(client, self.open_ticket)
         self.inbox = ft.Row([
             ft.Container(self.list, width=340, padding=8),

@@ -61,12 +61,12 @@ class TicketRow(ft.Container):
         self.preview = ft.Text("", size=12, color=MUTED, max_lines=1,
                                overflow=ft.TextOverflow.ELLIPSIS, expand=True)
         self.badge_text = ft.Text("", size=11, color=WHITE, weight=ft.FontWeight.BOLD)
-        self.badge = ft.Container(self.badge_text, key=f"badge-{ticket.id}",
+        self.unread_badge = ft.Container(self.badge_text, key=f"badge-{ticket.id}",
                                   bgcolor=DEFAULT_PRIMARY, border_radius=10,
                                   padding=ft.Padding.symmetric(horizontal=7, vertical=1))
         self.content = ft.Column([
             ft.Row([self.online, self.name, self.time], spacing=6),
-            ft.Row([self.preview, self.badge], spacing=6),
+            ft.Row([self.preview, self.unread_badge], spacing=6),
         ], spacing=2, tight=True)
         self.show(ticket)
 
@@ -79,7 +79,7 @@ class TicketRow(ft.Container):
         self.online.visible = bool(ticket.visitor_online)
         unread = 0 if selected else ticket.unread_count
         self.badge_text.value = str(unread)
-        self.badge.visible = unread > 0
+        self.unread_badge.visible = unread > 0
         self.bgcolor = SELECTED_BG if selected else None
 
     async def _clicked(self, e: ft.Event[Any]) -> None:

@@ -37,7 +37,7 @@ def badge(shell: InboxShell, ticket_id: int) -> str | None:
     """The row's badge text, None when the badge is hidden."""
     row = shell.list.row(ticket_id)
     assert row is not None, f"no row for ticket {ticket_id}"
-    return row.badge_text.value if row.badge.visible else None
+    return row.badge_text.value if row.unread_badge.visible else None
 
 
 def thread_keys(shell: InboxShell) -> list[str]:
