@@ -10,6 +10,7 @@ from server.api.common import (
     commit_answer,
     commit_ok,
     idempotent,
+    int_arg,
     json_body,
     ok,
     page_args,
@@ -17,6 +18,7 @@ from server.api.common import (
 from server.auth import agent_api
 from server.db import get_session
 from server.errors import ValidationError
+from server.models import MAX_ROW_ID
 from server.services import chat, tickets
 from server.validation import check_content
 
@@ -32,7 +34,8 @@ def _filters() -> tickets.TicketFilters:
         channel=choice_arg("channel", tickets.CHANNELS),
         assigned_to=tickets.check_assignee_filter(request.args.get("assigned_to")),
         tag=tickets.check_tag(tag, "tag") if tag else None,
-        q=tickets.check_query(request.args.get("q")))
+        q=tickets.check_query(request.args.get("q")),
+        contact_id=int_arg("contact_id", 0, 1, MAX_ROW_ID) or None)
 
 
 def _cursor() -> str | None:
