@@ -103,11 +103,14 @@ def reply(ticket_id: int) -> Response:
 @idempotent
 def add_note(ticket_id: int) -> Response:
     actor = g.actor
+    session = get_session()
+    # another business's ticket is 404 as if absent, for a secret key too; then 403
+    conversation_id = chat.find_conversation(session, actor.business_id, actor.mode, ticket_id)
     author = tickets.check_note_author(actor.user_id)
     content = check_content(json_body(), current_app.config["MESSAGE_MAX_LENGTH"])
-    return commit_ok(tickets.do_add_note(get_session(), actor.business_id, actor.mode,
-                                         ticket_id, content, name=actor.name, user_id=author),
-                     201)
+    return commit_ok(tickets.do_add_note(session, actor.business_id, actor.mode,
+                                         conversation_id, content, name=actor.name,
+                                         user_id=author), 201)
 
 
 @bp.post(f"/{TICKET}/typing")

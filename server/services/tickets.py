@@ -509,9 +509,9 @@ def check_note_author(user_id: int | None) -> int:
 
 def do_add_note(session: Session, business_id: int, mode: str, ticket_id: int, content: str,
                 *, name: str, user_id: int) -> dict[str, Any]:
-    """Store an agent's private note: MessageCreated on the business channel only (never a
-    visitor's); the ticket's status, unread_count and preview stay as they are."""
-    find_conversation(session, business_id, mode, ticket_id)
+    """Store an agent's private note on a ticket of this business and mode (checked with
+    find_conversation): MessageCreated on the business channel only (never a visitor's); the
+    ticket's status, unread_count and preview stay as they are."""
     note = message_json(store_message(session, ticket_id, content, direction="outbound",
                                       sender_role="agent", sender_name=name,
                                       sender_user_id=user_id, type=NOTE))
