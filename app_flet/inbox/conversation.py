@@ -14,6 +14,7 @@ Enter, replaces the shortcut with the business's canned response.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import date, datetime
@@ -319,6 +320,9 @@ class ConversationView(ft.Column):
         self.thread.add([message])
         if message.from_visitor:
             self._hide_typing()
+            if self.ticket is not None and self.ticket.status == "resolved":
+                # the server reopens it (no ConversationUpdated for that): follow suit
+                self.show_ticket(dataclasses.replace(self.ticket, status="open"))
         self.push()
 
     def visitor_typing(self, conversation_id: int) -> None:

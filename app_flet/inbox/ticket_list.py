@@ -313,16 +313,22 @@ class TicketList(ft.Column):
             status="open" if message.from_visitor else row.ticket.status)
         self._paint_row(row.ticket)
         self._to_top(row)
+        if not self._matches(row.ticket):  # a visitor reopened it: not "resolved" any more
+            self._drop(tid)
         return row
+
+    def _drop(self, ticket_id: int) -> None:
+        row = self._rows.pop(ticket_id, None)
+        if row is not None:
+            self.rows.controls = [c for c in self.rows.controls if c is not row]
+            self.empty.visible = not self._rows
 
     def ticket_updated(self, ticket: Any) -> None:
         """The server's whole ticket: repaint its row, or drop it from this view."""
         self._remember(ticket)
         row = self._rows.get(ticket.id)
         if not self._matches(ticket):
-            if row is not None:
-                del self._rows[ticket.id]
-                self.rows.controls = [c for c in self.rows.controls if c is not row]
+            self._drop(ticket.id)
         elif row is not None:
             row.ticket = ticket
             self._paint_row(ticket)

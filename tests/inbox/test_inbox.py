@@ -203,7 +203,10 @@ def test_reconnect_reloads_the_list(inbox_client: AsyncAgentClient, team: Team,
         await dana.say("while you were away")
         await settle()
         assert row_keys(shell.list) == []
+        await shell.handle_event(ConnectionChanged("reconnecting", retry_in=1.0))
+        assert shell.banner.visible and shell.banner.text.value == "Reconnecting…"
         await shell.handle_event(ConnectionChanged("connected"))
+        assert not shell.banner.visible
         assert row_keys(shell.list) == [f"ticket-{dana.conversation_id}"]
         assert badge(shell, dana.conversation_id) == "1"
         shell.close()
@@ -359,6 +362,15 @@ def test_resolve_and_reopen_reach_the_visitor(inbox_client: AsyncAgentClient, te
             e, ConversationUpdated)] == ["resolved", "open"], what="the reopen")
         row = shell.list.row(dana.conversation_id)
         assert row is not None and row.ticket.status == "open"
+        # resolved again, then the visitor writes: the server reopens it, the view follows
+        await fire(view.resolve_button)
+        shell.list.status_filter.value = "resolved"
+        await fire(shell.list.status_filter, "select")
+        assert row_keys(shell.list) == [f"ticket-{dana.conversation_id}"]
+        await dana.say("one more thing")
+        await until(lambda: view.status.value == "Open", what="the visitor's reopen")
+        assert view.resolve_button.visible and not view.reopen_button.visible
+        assert row_keys(shell.list) == []  # not resolved any more
         shell.close()
     run(scenario)
 
