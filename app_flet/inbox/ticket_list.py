@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -23,8 +22,6 @@ from app_flet.launch import mark
 from app_flet.ui.theme import DEFAULT_PRIMARY, ERROR, INK, MUTED, WHITE
 
 __all__ = ["PER_PAGE", "VIEWS", "TicketList", "TicketRow", "customer_name", "short_time"]
-
-log = logging.getLogger("chatdock.inbox")
 
 PER_PAGE = 25
 PREVIEW_LENGTH = 140  # as the server cuts it
@@ -129,11 +126,6 @@ class TicketList(ft.Column):
         self._paint_views()
 
     # ---------- what is shown ----------
-
-    @property
-    def tickets(self) -> list[Any]:
-        """The listed tickets, top first."""
-        return [row.ticket for row in self.rows.controls if isinstance(row, TicketRow)]
 
     def row(self, ticket_id: int) -> TicketRow | None:
         return self._rows.get(ticket_id)
