@@ -83,7 +83,7 @@ class InboxShell(ft.Row):
         self.nav = {name: ft.TextButton(name, key=f"nav-{name.lower()}",
                                         on_click=self._nav_clicked)
                     for name in ["Inbox", *self.pages]}
-        who = me.agent.name if me.agent is not None else "secret key"
+        who = (me.agent.name or me.agent.email) if me.agent is not None else "secret key"
         self.logout_button = ft.TextButton("Log out", key="logout", on_click=self._logout)
         self.banner = ConnectionBanner(ChatStrings())
         self.body = ft.Container(self.inbox, key="shell-body", expand=True)
