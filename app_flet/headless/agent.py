@@ -174,6 +174,12 @@ class AgentClient(ApiClient):
         """Assign the ticket to an agent, or unassign it with None."""
         return self._patch_ticket(ticket_id, {"assigned_to": agent_id})
 
+    def mark_read(self, ticket_id: int) -> Ticket:
+        """Set the ticket's unread_count to 0 without fetching its messages (a conversation
+        on screen while the visitor writes)."""
+        return parse(Ticket.from_json, _data(self.call("POST", f"tickets/{ticket_id}/read",
+                                                       retries=1)))
+
     def resolve(self, ticket_id: int) -> Ticket:
         """Mark the ticket resolved."""
         return self.set_status(ticket_id, "resolved")
@@ -451,6 +457,7 @@ class AsyncAgentClient(AsyncWrapper[AgentClient]):
     add_note = threaded(AgentClient.add_note)
     typing = threaded(AgentClient.typing)
     assign = threaded(AgentClient.assign)
+    mark_read = threaded(AgentClient.mark_read)
     resolve = threaded(AgentClient.resolve)
     reopen = threaded(AgentClient.reopen)
     set_status = threaded(AgentClient.set_status)
