@@ -211,9 +211,10 @@ class InboxShell(ft.Row):
         if isinstance(event, MessageCreated):
             self.conversation.message_created(event.message)
             self.list.message_created(event.message)
-            if (event.message.from_visitor
-                    and event.message.conversation_id == self.conversation.ticket_id):
-                await self._mark_read(event.message.conversation_id)
+            open_id = self.conversation.ticket_id
+            if (event.message.from_visitor and open_id is not None
+                    and open_id == event.message.conversation_id):
+                await self._mark_read(open_id)
         elif isinstance(event, TicketUpdated):
             self.list.ticket_updated(event.ticket)
             self.conversation.ticket_updated(event.ticket)
