@@ -525,10 +525,19 @@ def _ticket_paths() -> dict[str, dict[str, Schema]]:
                         security=agent("tickets:write"), request=body(ref("TicketPatch")),
                         params=[TICKET, IDEMPOTENCY_KEY],
                         responses={200: ok_response(envelope(ref("Ticket")))})},
-        f"{ticket}/messages": {"post": op(
-            "replyToTicket", "Reply to the customer", "tickets", security=agent("tickets:write"),
-            request=body(ref("MessageIn")), params=[TICKET, IDEMPOTENCY_KEY],
-            responses={201: ok_response(envelope(ref("Message")), "Sent.")})},
+        f"{ticket}/messages": {
+            "post": op("replyToTicket", "Reply to the customer", "tickets",
+                       security=agent("tickets:write"), request=body(ref("MessageIn")),
+                       params=[TICKET, IDEMPOTENCY_KEY],
+                       responses={201: ok_response(envelope(ref("Message")), "Sent.")}),
+            "get": op("listTicketMessages", "The ticket's messages, newest first", "tickets",
+                      security=agent("tickets:read"), errors=(400,), params=[
+                          TICKET, query("cursor", string()),
+                          query("limit", {"type": "integer", "minimum": 1, "maximum": 100})],
+                      responses={200: ok_response(envelope(
+                          {"type": "array", "items": ref("Message")}, CURSOR_META))},
+                      description="The team's history: notes included, newest first, "
+                                  "meta.next_cursor pages to older ones; marks nothing read.")},
         f"{ticket}/notes": {"post": op(
             "addNote", "Add a private note (agents only; never shown to the visitor)",
             "tickets", security=agent("tickets:write"), request=body(ref("MessageIn")),

@@ -218,3 +218,52 @@ def test_ticket_search_finds_a_note(app: Any, client: Any, biz: dict[str, Any],
     note(client, token, chat["conversation_id"], "Watch out: chargeback last year")
     found = client.get(TICKETS, query_string=search, headers=auth(token)).get_json()["data"]
     assert [t["id"] for t in found] == [chat["conversation_id"]]
+
+
+def test_the_team_history_pages_back_from_the_newest_with_notes(
+        app: Any, client: Any, biz: dict[str, Any], chat: dict[str, Any]) -> None:
+    """GET /tickets/{id}/messages: newest first, notes in place, cursor to older ones, and
+    nothing marked read; the visitor's history of the same conversation has no note."""
+    ticket_id = chat["conversation_id"]
+    _, token = add_agent(app, biz["id"])
+    headers = auth(biz["pk"], chat["session_token"])
+    for text in ("second", "third"):
+        assert client.post(f"{CHAT}/sessions/{ticket_id}/messages", json={"content": text},
+                           headers=headers).status_code == 201
+    written = note(client, token, ticket_id, "checked the courier").get_json()["data"]
+    before = ticket_row(app, ticket_id)
+    seen: list[dict[str, Any]] = []
+    cursor: str | None = None
+    pages = 0
+    while True:
+        resp = client.get(f"{TICKETS}/{ticket_id}/messages",
+                          query_string={"limit": 2, **({"cursor": cursor} if cursor else {})},
+                          headers=auth(token))
+        assert resp.status_code == 200
+        body = resp.get_json()
+        seen += body["data"]
+        pages += 1
+        cursor = body["meta"]["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == 2
+    assert [m["content"] for m in seen] == ["checked the courier", "third", "second",
+                                            "Where is my refund?"]
+    assert seen[0]["id"] == written["id"] and seen[0]["type"] == "note"
+    assert seen[0]["sender"]["user_id"] is not None  # the team's view names the agent
+    assert ticket_row(app, ticket_id) == before  # unread_count and the rest unchanged
+    visitor = client.get(f"{CHAT}/sessions/{ticket_id}/messages", headers=headers).get_json()
+    assert "checked the courier" not in [m["content"] for m in visitor["data"]]
+
+
+def test_the_team_history_refuses_bad_input_and_other_businesses(
+        app: Any, client: Any, biz: dict[str, Any], chat: dict[str, Any]) -> None:
+    ticket_id = chat["conversation_id"]
+    url = f"{TICKETS}/{ticket_id}/messages"
+    for query, field in (({"limit": 0}, "limit"), ({"limit": 101}, "limit"),
+                         ({"cursor": "not-a-cursor"}, "cursor")):
+        resp = client.get(url, query_string=query, headers=auth(biz["sk"]))
+        assert resp.status_code == 400 and resp.get_json()["field"] == field, query
+    stranger = make_business(app, "Stranger")
+    resp = client.get(url, headers=auth(stranger["sk"]))
+    assert resp.status_code == 404 and resp.get_json()["error"] == "not_found"

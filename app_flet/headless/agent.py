@@ -42,7 +42,7 @@ from app_flet.headless.events import (
     MessageLedger,
     dispatch_channel_event,
 )
-from app_flet.headless.models import ChatMessage, MessageCreated
+from app_flet.headless.models import ChatMessage, MessageCreated, MessagePage
 from app_flet.headless.realtime import RealtimeConnection, RealtimeOptions
 
 __all__ = ["AgentClient", "AgentListener", "AsyncAgentClient"]
@@ -154,6 +154,14 @@ class AgentClient(ApiClient):
         """A ticket with its messages and notes, oldest first; marks it read on the server."""
         return parse(TicketDetail.from_json, self.call(
             "GET", f"tickets/{ticket_id}", params=_params(cursor=cursor), retries=1))
+
+    def ticket_messages(self, ticket_id: int, cursor: str | None = None,
+                        limit: int = 50) -> MessagePage:
+        """The ticket's history newest first, notes included (`next_cursor`: older ones);
+        marks nothing read. Opens a long conversation at its end."""
+        return parse(MessagePage.from_json, self.call(
+            "GET", f"tickets/{ticket_id}/messages",
+            params=_params(cursor=cursor, limit=limit), retries=1))
 
     def reply(self, ticket_id: int, content: str, *,
               idempotency_key: str | None = None) -> ChatMessage:
@@ -453,6 +461,7 @@ class AsyncAgentClient(AsyncWrapper[AgentClient]):
     me = threaded(AgentClient.me)
     list_tickets = threaded(AgentClient.list_tickets)
     get_ticket = threaded(AgentClient.get_ticket)
+    ticket_messages = threaded(AgentClient.ticket_messages)
     reply = threaded(AgentClient.reply)
     add_note = threaded(AgentClient.add_note)
     typing = threaded(AgentClient.typing)

@@ -2,9 +2,9 @@
 
 The thread shows messages oldest to newest with day separators: the visitor's on the
 left, agents' on the right, the bot's and system messages marked, private notes marked
-"Note" on another background. A ticket's messages page forward from the oldest (the
-server's cursor), so opening walks every page and shows the newest WINDOW; "Load older"
-shows the WINDOW before them. Message text is only ever `ft.Text(value=…)`.
+"Note" on another background. Opening marks the ticket read and loads its newest WINDOW
+messages (`GET /tickets/{id}/messages`, newest first); "Load older" fetches the WINDOW
+before them by the server's cursor. Message text is only ever `ft.Text(value=…)`.
 
 The composer is the visitor screen's (Enter sends, Shift+Enter adds a line, typing pings at
 most every 3 s) labelled "Reply", plus canned responses: `/shortcut` then a space, or
@@ -33,7 +33,7 @@ from app_flet.ui.theme import AGENT_BUBBLE, ERROR, INK, MUTED
 __all__ = ["CannedResponses", "ConversationView", "MessageRow", "ReplyComposer", "Thread",
            "parse_tags"]
 
-WINDOW = 100                 # messages shown at first, and added by each "Load older"
+WINDOW = 100                 # messages loaded at first, and by each "Load older"
 TYPING_TIMEOUT = 6.0         # seconds "Visitor is typing…" stays up without a new ping
 UNASSIGNED = "none"
 STRINGS = ChatStrings(input_placeholder="Write a reply…", send="Send")
@@ -136,41 +136,36 @@ class MessageRow(ft.Row):
 
 
 class Thread(ft.ListView):
-    """The messages of one conversation, kept once per id, the newest WINDOW shown first."""
+    """The messages of one conversation, kept once per id, oldest first; "Load older"
+    (shown while `older_cursor` is set) asks `on_older` for the page before."""
 
-    def __init__(self, window: int = WINDOW) -> None:
+    def __init__(self) -> None:
         super().__init__(key="thread", expand=True, spacing=6, auto_scroll=True,
                          padding=ft.Padding.symmetric(horizontal=12, vertical=8))
-        self._window = window
         self.visitor_name = "Visitor"  # the contact's, for messages that carry no name
         self._rows: dict[int, MessageRow] = {}
-        self._hidden = 0  # the oldest messages not shown (until "Load older")
+        self.older_cursor: str | None = None
+        self.on_older: Callable[[], Awaitable[None]] | None = None
         self.older_button = ft.TextButton("Load older", key="load-older",
                                           on_click=self._older_clicked)
 
     @property
     def messages(self) -> list[Any]:
-        """Every message known, oldest first (shown or not)."""
+        """Every message loaded, oldest first."""
         return [row.message for row in self._ordered()]
 
     def row(self, message_id: int) -> MessageRow | None:
         return self._rows.get(message_id)
 
     def clear(self) -> None:
-        self._rows, self._hidden, self.visitor_name = {}, 0, "Visitor"
+        self._rows, self.older_cursor, self.visitor_name = {}, None, "Visitor"
         self.controls = []
 
-    def add(self, messages: Iterable[Any], *, history: bool = False) -> None:
-        """Add messages not shown yet; history beyond the window stays behind "Load older"."""
+    def add(self, messages: Iterable[Any]) -> None:
+        """Add messages not shown yet (live ones, or an older page), in time order."""
         for message in messages:
             if message.id not in self._rows:
                 self._rows[message.id] = MessageRow(message, self.visitor_name)
-        if history:
-            self._hidden = max(0, len(self._rows) - self._window)
-        self._relayout()
-
-    def show_older(self) -> None:
-        self._hidden = max(0, self._hidden - self._window)
         self._relayout()
 
     def _ordered(self) -> list[MessageRow]:
@@ -178,9 +173,9 @@ class Thread(ft.ListView):
 
     def _relayout(self) -> None:
         today = datetime.now().astimezone().date()
-        rows: list[ft.Control] = [self.older_button] if self._hidden else []
+        rows: list[ft.Control] = [self.older_button] if self.older_cursor else []
         last_day: date | None = None
-        for row in self._ordered()[self._hidden:]:
+        for row in self._ordered():
             day = row.message.created_at.astimezone().date()
             if day != last_day:
                 separator = DaySeparator(day)
@@ -191,7 +186,8 @@ class Thread(ft.ListView):
         self.controls = rows
 
     async def _older_clicked(self, e: ft.Event[Any]) -> None:
-        self.show_older()
+        if self.on_older is not None:
+            await self.on_older()
 
 
 class ConversationView(ft.Column):
@@ -220,7 +216,9 @@ class ConversationView(ft.Column):
         self.tags = ft.TextField(label="Tags", key="tags", dense=True, expand=True,
                                  on_submit=self._save_tags)
         self.save_tags = ft.TextButton("Save tags", key="save-tags", on_click=self._save_tags)
-        self.thread = Thread(window)
+        self._window = window
+        self.thread = Thread()
+        self.thread.on_older = self.load_older
         self.typing = ft.Text("Visitor is typing…", key="visitor-typing", size=12,
                               italic=True, color=MUTED, visible=False)
         self.notice = ft.Text("", key="conversation-notice", size=12, color=ERROR,
@@ -257,29 +255,43 @@ class ConversationView(ft.Column):
     # ---------- opening ----------
 
     async def open(self, ticket_id: int) -> bool:
-        """Load the conversation (which marks it read) and show it; False when it failed."""
+        """Mark the conversation read and show its newest page; False when it failed."""
         self._opening += 1
         opening = self._opening
         self.ticket_id, self.ticket = ticket_id, None
         self.thread.clear()  # live messages from here on land in it while history loads
         self._hide_typing()
         try:
-            detail = await self.client.get_ticket(ticket_id)
-            history = list(detail.messages)
-            while detail.next_cursor is not None and opening == self._opening:
-                detail = await self.client.get_ticket(ticket_id, cursor=detail.next_cursor)
-                history.extend(detail.messages)
+            ticket = await self.client.mark_read(ticket_id)
+            page = await self.client.ticket_messages(ticket_id, limit=self._window)
         except ChatError as err:
             if opening == self._opening:
                 self._show_notice(f"Could not open the conversation: {err.message}")
             return False
         if opening != self._opening:
             return False  # another conversation was opened meanwhile
-        self.show_ticket(detail.ticket)
-        self.thread.add(history, history=True)
+        self.show_ticket(ticket)
+        self.thread.older_cursor = page.next_cursor
+        self.thread.add(page.messages)
         self.placeholder.visible, self.body.visible = False, True
         self.notice.visible = False
         return True
+
+    async def load_older(self) -> None:
+        """The page before the oldest message shown ("Load older")."""
+        ticket_id, cursor = self.ticket_id, self.thread.older_cursor
+        if ticket_id is None or cursor is None:
+            return
+        try:
+            page = await self.client.ticket_messages(ticket_id, cursor=cursor,
+                                                     limit=self._window)
+        except ChatError as err:
+            self._show_notice(f"Could not load older messages: {err.message}")
+            return
+        if ticket_id == self.ticket_id:  # still the conversation on screen
+            self.thread.older_cursor = page.next_cursor
+            self.thread.add(page.messages)
+            self.push()
 
     def show_ticket(self, ticket: Any) -> None:
         """Paint the header and actions for the ticket's current state."""

@@ -84,6 +84,15 @@ def update_ticket(ticket_id: int) -> Response:
                                               ticket_id, changes, g.actor.ref))
 
 
+@bp.get(f"/{TICKET}/messages")
+@agent_api("tickets:read")
+def ticket_messages(ticket_id: int) -> Response:
+    rows, next_cursor = tickets.list_ticket_messages(
+        get_session(), g.actor.business_id, g.actor.mode, ticket_id,
+        request.args.get("cursor") or None, int_arg("limit", 50, 1, 100))
+    return ok(rows, meta={"next_cursor": next_cursor})
+
+
 @bp.post(f"/{TICKET}/messages")
 @agent_api("tickets:write")
 @idempotent

@@ -9,6 +9,7 @@ the same prebuilt Table insert ~30 us (SQLite itself ~14 us).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -289,10 +290,12 @@ _TOUCH_CONVERSATION = {
 PREVIEW_CHARS = 140
 HISTORY_CURSOR = "m"  # a history cursor: "m" + the id of the oldest message shown
 NOTE = "note"  # a private note: the team's, never on a visitor path (history, socket)
-_HISTORY = (select(MESSAGES).where(MESSAGES.c.conversation_id == bindparam("conversation_id"),
-                                   MESSAGES.c.type != NOTE)
-            .order_by(MESSAGES.c.id.desc()).limit(bindparam("limit")))
-_HISTORY_BEFORE = _HISTORY.where(MESSAGES.c.id < bindparam("before"))
+_TEAM_HISTORY = (select(MESSAGES)
+                 .where(MESSAGES.c.conversation_id == bindparam("conversation_id"))
+                 .order_by(MESSAGES.c.id.desc()).limit(bindparam("limit")))
+_HISTORY = _TEAM_HISTORY.where(MESSAGES.c.type != NOTE)  # the visitor's: never a note
+_HISTORIES = {False: (_HISTORY, _HISTORY.where(MESSAGES.c.id < bindparam("before"))),
+              True: (_TEAM_HISTORY, _TEAM_HISTORY.where(MESSAGES.c.id < bindparam("before")))}
 _FIND_CONVERSATION = select(CONVERSATIONS.c.id).where(
     CONVERSATIONS.c.id == bindparam("conversation_id"),
     CONVERSATIONS.c.business_id == bindparam("business_id"),
@@ -324,15 +327,19 @@ def store_message(session: Session, conversation_id: int, content: str, *, direc
                sender_user_id=sender_user_id, created_at=utcnow()).one()
 
 
-def list_history(session: Session, conversation_id: int, cursor: str | None,
-                 limit: int) -> tuple[list[dict[str, Any]], str | None]:
-    """A page of messages newest first, and the cursor of the next (older) page."""
+def list_history(session: Session, conversation_id: int, cursor: str | None, limit: int, *,
+                 team: bool = False,
+                 render: Callable[[Any], dict[str, Any]] = message_json
+                 ) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of messages newest first, and the cursor of the next (older) page. The
+    visitor's history leaves notes out; the team's (`team`) has them."""
+    first, before = _HISTORIES[team]
     if cursor:
-        rows = run(session, _HISTORY_BEFORE, conversation_id=conversation_id,
+        rows = run(session, before, conversation_id=conversation_id,
                    before=decode_id_cursor(cursor, HISTORY_CURSOR), limit=limit + 1).all()
     else:
-        rows = run(session, _HISTORY, conversation_id=conversation_id, limit=limit + 1).all()
-    page = [message_json(r) for r in rows[:limit]]
+        rows = run(session, first, conversation_id=conversation_id, limit=limit + 1).all()
+    page = [render(r) for r in rows[:limit]]
     more = len(rows) > limit
     return page, encode_id_cursor(HISTORY_CURSOR, page[-1]["id"]) if more else None
 

@@ -39,7 +39,13 @@ from server.channels import business_topic, conversation_topic
 from server.db import emit, upsert
 from server.errors import Forbidden, NotFound, ValidationError
 from server.models import MAX_ROW_ID, Contact, Conversation, Message, TicketTag, User, utcnow
-from server.services.chat import NOTE, do_add_message, find_conversation, store_message
+from server.services.chat import (
+    NOTE,
+    do_add_message,
+    find_conversation,
+    list_history,
+    store_message,
+)
 from server.validation import (
     EMAIL_RE,
     check_content,
@@ -385,6 +391,16 @@ def do_read_ticket(session: Session, business_id: int, mode: str, ticket_id: int
     ticket["messages"] = [_agent_message_json(m) for m in rows[:MESSAGES_PAGE]]
     more = len(rows) > MESSAGES_PAGE
     return ticket, encode_message_cursor(rows[MESSAGES_PAGE - 1].id) if more else None
+
+
+def list_ticket_messages(session: Session, business_id: int, mode: str, ticket_id: int,
+                         cursor: str | None, limit: int
+                         ) -> tuple[list[dict[str, Any]], str | None]:
+    """The team's history of a ticket, newest first (notes included; it marks nothing
+    read): an inbox opens a long conversation at its end and pages back."""
+    find_conversation(session, business_id, mode, ticket_id)
+    return list_history(session, ticket_id, cursor, limit, team=True,
+                        render=_agent_message_json)
 
 
 # ---------- the business's message feed (a client's catch-up) ------------------------------
