@@ -18,14 +18,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
-import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from app_flet.offline import write_index
+from app_flet.launch import has_display, mark, run_app
 
 __all__ = ["PREF_VISITOR_ID", "has_display", "main", "new_visitor_id", "parse_args"]
 
@@ -52,13 +49,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def has_display(platform: str = sys.platform, env: Mapping[str, str] = os.environ) -> bool:
-    """Whether a desktop window can open: always on macOS and Windows, on Linux with X/Wayland."""
-    if platform.startswith("linux"):
-        return bool(env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"))
-    return True
-
-
 def new_visitor_id() -> str:
     """A fresh anonymous visitor id."""
     return f"v_{uuid.uuid4().hex}"
@@ -76,20 +66,14 @@ async def resolve_visitor_id(prefs: Any, given: str | None) -> str:
     return visitor_id
 
 
-def _mark(event: str) -> None:
-    """One timing line for the benchmark (CHATDOCK_TIMING=1), on the shared wall clock."""
-    if os.environ.get("CHATDOCK_TIMING") == "1":
-        print(f"chatdock-timing {event} {time.time() * 1000:.1f}", file=sys.stderr, flush=True)
-
-
 def _timed(client: Any) -> Any:
     """Mark when the chat screen calls start_session and when the session has started."""
     start_session = client.start_session
 
     async def timed_start_session(*args: Any, **kwargs: Any) -> Any:
-        _mark("start_session")
+        mark("start_session")
         session = await start_session(*args, **kwargs)
-        _mark("session_started")
+        mark("session_started")
         return session
     client.start_session = timed_start_session
     return client
@@ -103,7 +87,7 @@ def build_app(args: argparse.Namespace) -> Callable[[Any], Awaitable[None]]:
     from app_flet.ui import ChatWidget
 
     async def app(page: ft.Page) -> None:
-        _mark("main")
+        mark("main")
         page.title = DEFAULT_TITLE
         client = AsyncChatClient(args.key, args.server)
         if os.environ.get("CHATDOCK_TIMING") == "1":  # bench.visitor_app's marks
@@ -143,22 +127,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Run the visitor app (`chatdock-chat`)."""
     args = parse_args(argv)
     try:
-        import flet as ft
+        import flet  # noqa: F401  (the extra is installed: else say how, not a traceback)
     except ImportError:
         sys.exit(INSTALL_HINT)
-    web = args.web or not has_display()
-    if not args.web and web:
-        print(f"chatdock-chat: no display; serving web mode on http://{args.host}:{args.port}",
-              file=sys.stderr)
-    app = build_app(args)
-    if web:
-        with tempfile.TemporaryDirectory(prefix="chatdock-chat-") as assets:
-            # Flet's page with a script policy: no script from a CDN (app_flet/offline.py)
-            ft.run(app, view=ft.AppView.WEB_BROWSER, host=args.host, port=args.port,
-                   no_cdn=True, assets_dir=assets if write_index(Path(assets)) else None)
-    else:
-        # host too: should Flet itself fall back to web, it stays on the chosen interface
-        ft.run(app, view=ft.AppView.FLET_APP, host=args.host)
+    run_app(build_app(args), prog="chatdock-chat", web=args.web, host=args.host,
+            port=args.port)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ from typing import Any
 
 import httpx
 
-from app_flet.headless.client import ChatClient, ChatSession, Listener
+from app_flet.headless.client import ChatClient, ChatSession
+from app_flet.headless.events import AddListener, Listener
 from app_flet.headless.models import (
     ChatConfig,
     ChatMessage,
@@ -25,7 +26,7 @@ from app_flet.headless.models import (
 )
 from app_flet.headless.realtime import RealtimeOptions
 
-__all__ = ["AsyncChatClient", "AsyncChatSession"]
+__all__ = ["AsyncChatClient", "AsyncChatSession", "AsyncEvents"]
 
 
 class AsyncChatClient:
@@ -155,24 +156,25 @@ class AsyncChatSession:
 
     def events(self) -> AsyncIterator[Event]:
         """An async iterator over events, ending when the session closes."""
-        return _AsyncEvents(self.sync)
+        return AsyncEvents(self.sync._add_listener, self.sync.connect)
 
     async def close(self) -> None:
         """Stop heartbeat and realtime; end event iterators. Idempotent."""
         await asyncio.to_thread(self.sync.close)
 
 
-class _AsyncEvents(AsyncIterator[Event]):
-    """Events bridged from the event thread into this loop's queue."""
+class AsyncEvents(AsyncIterator[Event]):
+    """Events bridged from a sync client's event thread into this loop's queue; `connect`
+    (called with wait=False) starts the source's realtime."""
 
     _END = object()
 
-    def __init__(self, session: ChatSession) -> None:
+    def __init__(self, add_listener: AddListener, connect: Callable[..., None]) -> None:
         self._loop = asyncio.get_running_loop()
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._done = False
-        self._remove = session._add_listener(self._push, on_end=lambda: self._push(self._END))
-        session.connect(wait=False)
+        self._remove = add_listener(self._push, on_end=lambda: self._push(self._END))
+        connect(wait=False)
 
     def _push(self, item: Any) -> None:
         try:
@@ -180,7 +182,7 @@ class _AsyncEvents(AsyncIterator[Event]):
         except RuntimeError:  # the loop is closed: nobody is listening any more
             self._remove()
 
-    def __aiter__(self) -> _AsyncEvents:
+    def __aiter__(self) -> AsyncEvents:
         return self
 
     async def __anext__(self) -> Event:

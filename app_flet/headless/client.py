@@ -9,24 +9,23 @@ at a time and in order, never on the caller's or the UI's thread.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import uuid
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 
-from app_flet.headless.errors import ChatConnectionError, ChatError, ProtocolError
-from app_flet.headless.errors import error_from_response as _error_from_response
+from app_flet.headless.api import VERSION, ApiClient, parse
+from app_flet.headless.errors import ChatError
+from app_flet.headless.events import Dispatcher, EventIterator, Listener, MessageLedger
 from app_flet.headless.models import (
     ChatConfig,
     ChatMessage,
     Contact,
-    Event,
     MessageCreated,
     MessagePage,
     SessionDetails,
@@ -38,32 +37,14 @@ __all__ = ["VERSION", "ChatClient", "ChatSession", "Listener"]
 
 log = logging.getLogger("chatdock.client")
 
-T = TypeVar("T")
-Listener = Callable[[Event], None]
-
-try:
-    from importlib.metadata import version as _dist_version
-
-    VERSION = _dist_version("chatdock")
-except Exception:  # running from a checkout that is not installed
-    VERSION = "0"
-USER_AGENT = f"chatdock-python/{VERSION}"
 CATCH_UP_PAGE = 100
-
-
-def _parse(build: Callable[[Any], T], value: Any) -> T:
-    """Build a model, turning a shape mismatch into ProtocolError."""
-    try:
-        return build(value)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise ProtocolError(f"Unexpected response shape: {exc!r}") from exc
 
 
 def _fields(**values: str | None) -> dict[str, str]:
     return {k: v for k, v in values.items() if v is not None}
 
 
-class ChatClient:
+class ChatClient(ApiClient):
     """A business's visitor-side client: configuration and sessions, over one httpx.Client.
 
     `transport` replaces the network (e.g. `httpx.WSGITransport(app=flask_app)` in tests);
@@ -73,83 +54,22 @@ class ChatClient:
     def __init__(self, publishable_key: str, base_url: str, *, bundle_id: str | None = None,
                  timeout: float = 10.0, transport: httpx.BaseTransport | None = None,
                  realtime_options: RealtimeOptions | None = None) -> None:
-        self.base_url = base_url.rstrip("/")
+        super().__init__(base_url, publishable_key, timeout=timeout, transport=transport,
+                         headers={"X-Tickki-Bundle-Id": bundle_id} if bundle_id else None)
         self.realtime_options = realtime_options or RealtimeOptions()
-        headers = {"Authorization": f"Bearer {publishable_key}", "Accept": "application/json",
-                   "User-Agent": USER_AGENT}
-        if bundle_id:
-            headers["X-Tickki-Bundle-Id"] = bundle_id
-        self._http = httpx.Client(base_url=self.base_url + "/api/v1/", headers=headers,
-                                  timeout=timeout, transport=transport)
         self._sessions: weakref.WeakSet[ChatSession] = weakref.WeakSet()
         self._config: tuple[str, ChatConfig] | None = None
-        self._closed = False
 
     def __repr__(self) -> str:
         return f"ChatClient(base_url={self.base_url!r})"
-
-    def __enter__(self) -> ChatClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
 
     def close(self) -> None:
         """Close every session of this client, then the HTTP client. Idempotent."""
         if self._closed:
             return
-        self._closed = True
         for session in list(self._sessions):
             session.close()
-        self._http.close()
-
-    # ---------- HTTP -------------------------------------------------------
-
-    def request(self, method: str, path: str, *, session_token: str | None = None,
-                json: Any = None, data: dict[str, str] | None = None,
-                params: dict[str, str] | None = None, idempotency_key: str | None = None,
-                headers: dict[str, str] | None = None, retries: int = 0) -> httpx.Response:
-        """Send one request; return the 2xx/304 response or raise the matching ChatError.
-
-        `retries` re-sends after a network failure; only for calls that are safe to
-        repeat (reads, or writes carrying an Idempotency-Key).
-        """
-        if self._closed:
-            raise ChatError("The client is closed.", code="client_closed")
-        extra = dict(headers or {})
-        if session_token is not None:
-            extra["X-Tickki-Session"] = session_token
-        if idempotency_key is not None:
-            extra["Idempotency-Key"] = idempotency_key
-        for attempt in range(retries + 1):
-            try:
-                response = self._http.request(method, path, json=json, data=data,
-                                              params=params, headers=extra)
-                break
-            except httpx.TransportError as exc:
-                if attempt == retries:
-                    raise ChatConnectionError(f"{method} {path} failed: {exc!s}") from exc
-                log.info("retrying %s %s after a network error: %s", method, path, exc)
-        if response.status_code >= 400:
-            raise _error_from_response(response)
-        return response
-
-    def call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        """`request`, then the JSON body as a dict (ProtocolError when it is not one)."""
-        response = self.request(method, path, **kwargs)
-        try:
-            body = response.json()
-        except ValueError as exc:
-            raise ProtocolError(f"{method} {path}: the body is not JSON.",
-                                status=response.status_code) from exc
-        if not isinstance(body, dict):
-            raise ProtocolError(f"{method} {path}: the body is not a JSON object.",
-                                status=response.status_code)
-        return body
+        super().close()
 
     # ---------- the API ----------------------------------------------------
 
@@ -160,8 +80,8 @@ class ChatClient:
         response = self.request("GET", "chat/config", headers=headers, retries=1)
         if response.status_code == 304 and cached:
             return cached[1]
-        body = _parse(lambda r: r.json(), response)
-        config = _parse(ChatConfig.from_json, body.get("data") if isinstance(body, dict) else None)
+        body = parse(lambda r: r.json(), response)
+        config = parse(ChatConfig.from_json, body.get("data") if isinstance(body, dict) else None)
         etag = response.headers.get("ETag")
         self._config = (etag, config) if etag else None
         return config
@@ -179,109 +99,9 @@ class ChatClient:
                          json={"visitor_id": visitor_id, **_fields(name=name, email=email,
                                                                     phone=phone),
                                **{k: v for k, v in proof.items() if v is not None}})
-        session = ChatSession(self, _parse(SessionDetails.from_json, body.get("data")))
+        session = ChatSession(self, parse(SessionDetails.from_json, body.get("data")))
         self._sessions.add(session)
         return session
-
-
-class _Dispatcher:
-    """The session's event thread: calls listeners one event at a time, in order."""
-
-    _STOP = object()
-
-    def __init__(self, name: str) -> None:
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._listeners: list[tuple[Listener, Callable[[], None] | None]] = []
-        self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._closed = False
-
-    def add(self, listener: Listener, on_end: Callable[[], None] | None = None
-            ) -> Callable[[], None]:
-        entry = (listener, on_end)
-        with self._lock:
-            self._listeners.append(entry)
-            if not self._thread.is_alive() and not self._closed:
-                self._thread.start()
-
-        def remove() -> None:
-            with self._lock:
-                if entry in self._listeners:
-                    self._listeners.remove(entry)
-        return remove
-
-    def put(self, event: Event) -> None:
-        if self._listeners:
-            self._queue.put(event)
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            started = self._thread.is_alive()
-        self._queue.put(self._STOP)
-        if started and threading.current_thread() is not self._thread:
-            self._thread.join(timeout=5)
-        elif not started:
-            self._end_all()
-
-    def _run(self) -> None:
-        while (event := self._queue.get()) is not self._STOP:
-            with self._lock:
-                listeners = [listener for listener, _ in self._listeners]
-            for listener in listeners:
-                try:
-                    listener(event)
-                except Exception:
-                    log.exception("a chat event listener raised")
-        self._end_all()
-
-    def _end_all(self) -> None:
-        with self._lock:
-            ends = [end for _, end in self._listeners if end is not None]
-            self._listeners.clear()
-        for end in ends:
-            end()
-
-
-class _EventIterator(Iterator[Event]):
-    """A blocking iterator over a session's events; ends when the session closes."""
-
-    _END = object()
-
-    def __init__(self, session: ChatSession) -> None:
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._done = False
-        self._remove = session._add_listener(self._queue.put,
-                                             on_end=lambda: self._queue.put(self._END))
-
-    def __next__(self) -> Event:
-        if self._done:
-            raise StopIteration
-        item = self._queue.get()
-        if item is self._END:
-            self._done = True
-            raise StopIteration
-        event: Event = item
-        return event
-
-    def get(self, timeout: float | None = None) -> Event | None:
-        """The next event, or None on timeout or after the session closed."""
-        if self._done:
-            return None
-        try:
-            item = self._queue.get(timeout=timeout)
-        except queue.Empty:
-            return None
-        if item is self._END:
-            self._done = True
-            return None
-        event: Event = item
-        return event
-
-    def close(self) -> None:
-        """Stop receiving events."""
-        self._done = True
-        self._remove()
 
 
 class ChatSession:
@@ -292,10 +112,9 @@ class ChatSession:
         self._details = details
         self._base = f"chat/sessions/{details.conversation_id}"
         self._lock = threading.RLock()
-        self._seen: set[int] = set()  # every message id given to the consumer
-        self._mark: int | None = None  # all ids up to this one are known (caught up)
         self._origin: int | None = None  # the watermark at the first subscribe: older is history
-        self._dispatcher = _Dispatcher(f"chatdock-events-{details.session_id}")
+        self._dispatcher = Dispatcher(f"chatdock-events-{details.session_id}")
+        self._ledger = MessageLedger(self._lock, self._dispatcher.put)
         self._realtime: RealtimeConnection | None = None
         self._heartbeat: tuple[threading.Thread, threading.Event] | None = None
         self._closed = False
@@ -363,8 +182,8 @@ class ChatSession:
         key = idempotency_key or str(uuid.uuid4())
         body = self._call("POST", "/messages", json={"content": content},
                           idempotency_key=key, retries=1)
-        message = _parse(ChatMessage.from_json, body.get("data"))
-        self._deliver([message], advance=False)
+        message = parse(ChatMessage.from_json, body.get("data"))
+        self._ledger.deliver([message], advance=False)
         return message
 
     def identify(self, name: str | None = None, email: str | None = None,
@@ -375,7 +194,7 @@ class ChatSession:
         (the server never echoes stored email or phone to it), merged here with what this
         session sent before."""
         body = self._call("POST", "/identify", json=_fields(name=name, email=email, phone=phone))
-        contact = _parse(Contact.from_json, body.get("data"))
+        contact = parse(Contact.from_json, body.get("data"))
         if not self._details.verified:
             known = self._details.contact
             contact = Contact(name=contact.name or known.name, email=contact.email or known.email,
@@ -398,14 +217,14 @@ class ChatSession:
         """
         page = self._fetch_page(cursor, limit)
         with self._lock:
-            self._seen.update(m.id for m in page.messages)
+            self._ledger.seen.update(m.id for m in page.messages)
             if cursor is None and page.messages:  # the newest page: nothing newer exists
-                self._mark = max(self._mark or 0, page.messages[0].id)
+                self._ledger.mark = max(self._ledger.mark or 0, page.messages[0].id)
         return page
 
     def _fetch_page(self, cursor: str | None, limit: int) -> MessagePage:
         params = {"limit": str(limit), **({"cursor": cursor} if cursor else {})}
-        return _parse(MessagePage.from_json, self._call("GET", "/messages", params=params))
+        return parse(MessagePage.from_json, self._call("GET", "/messages", params=params))
 
     # ---------- heartbeat ----------------------------------------------------
 
@@ -459,10 +278,10 @@ class ChatSession:
         self.connect(wait=False)
         return remove
 
-    def events(self) -> _EventIterator:
+    def events(self) -> EventIterator:
         """A blocking iterator over events; it ends when the session closes.
         Starts realtime if needed."""
-        iterator = _EventIterator(self)
+        iterator = EventIterator(self._add_listener)
         self.connect(wait=False)
         return iterator
 
@@ -479,14 +298,9 @@ class ChatSession:
             options=self._client.realtime_options, version=VERSION,
             name=f"chatdock-realtime-{self.session_id}")
 
-    def _authorize(self, socket_id: str, channel: str) -> str:
-        body = self._client.call("POST", self._details.realtime.auth_endpoint,
-                                 session_token=self._details.session_token,
-                                 data={"socket_id": socket_id, "channel_name": channel})
-        auth = body.get("auth")
-        if not isinstance(auth, str):
-            raise ProtocolError("The auth endpoint answered without an auth signature.")
-        return auth
+    def _authorize(self, socket_id: str, channel: str) -> dict[str, str]:
+        return self._client.authorize_channel(self._details.realtime.auth_endpoint, socket_id,
+                                              channel, self._details.session_token)
 
     def _on_channel_event(self, name: str, data: Any) -> None:
         try:
@@ -495,24 +309,9 @@ class ChatSession:
             log.warning("dropping a malformed %s event: %r", name, exc)
             return
         if isinstance(event, MessageCreated):
-            self._deliver([event.message], advance=True)
+            self._ledger.deliver([event.message], advance=True)
         elif event is not None:
             self._dispatcher.put(event)
-
-    def _deliver(self, messages: list[ChatMessage], *, advance: bool) -> None:
-        """Hand messages not seen before to listeners, oldest first (the one dedupe path).
-
-        `advance` moves the watermark: only for sources that leave no gap below them
-        (the socket, catch-up), not for send results.
-        """
-        with self._lock:
-            fresh = sorted({m.id: m for m in messages if m.id not in self._seen}.values(),
-                           key=lambda m: m.id)
-            self._seen.update(m.id for m in fresh)
-            if advance and messages:
-                self._mark = max(self._mark or 0, *(m.id for m in messages))
-            for message in fresh:
-                self._dispatcher.put(MessageCreated(message))
 
     def _catch_up(self) -> None:
         """After every subscribe: deliver what was written while we were not listening.
@@ -521,14 +320,14 @@ class ChatSession:
         history itself. Runs on the reader thread, before "connected" is announced.
         """
         with self._lock:
-            floor = self._mark
+            floor = self._ledger.mark
             if self._origin is None:
                 self._origin = floor
         if floor is None:
             page = self._fetch_page(None, 1)
             with self._lock:
                 newest = page.messages[0].id if page.messages else 0
-                self._mark = self._origin = max(self._mark or 0, newest)
+                self._ledger.mark = self._origin = max(self._ledger.mark or 0, newest)
             return
         # Page back to the watermark, delivering every unseen message newer than the origin:
         # also ids below the watermark whose event never came (a process killed between
@@ -539,13 +338,13 @@ class ChatSession:
             page = self._fetch_page(cursor, CATCH_UP_PAGE)
             with self._lock:
                 origin = self._origin or 0
-                missed += [m for m in page.messages if m.id > origin and m.id not in self._seen]
+                missed += [m for m in page.messages
+                           if m.id > origin and m.id not in self._ledger.seen]
             if page.next_cursor is None or any(m.id <= floor for m in page.messages):
                 break
             cursor = page.next_cursor
-        self._deliver(missed, advance=True)
-        if missed:
-            log.info("caught up %d message(s) after subscribing", len(missed))
+        if delivered := self._ledger.deliver(missed, advance=True):
+            log.info("caught up %d message(s) after subscribing", delivered)
 
     # ---------- lifecycle ----------------------------------------------------
 

@@ -92,7 +92,8 @@ def _close_outcome(code: int | None, reason: str) -> Exception:
 class RealtimeConnection:
     """One private channel over one socket, kept alive by one reader thread."""
 
-    def __init__(self, config: RealtimeConfig, *, authorize: Callable[[str, str], str],
+    def __init__(self, config: RealtimeConfig, *,
+                 authorize: Callable[[str, str], dict[str, str]],
                  on_event: Callable[[str, Any], None], on_subscribed: Callable[[], None],
                  on_state: Callable[[ConnectionChanged], None],
                  options: RealtimeOptions | None = None, version: str = "0",
@@ -273,7 +274,7 @@ class RealtimeConnection:
             auth = self._authorize(socket_id, self.config.channel)
         except ChatError as err:
             raise _classify(err) from err
-        self._send(ws, "pusher:subscribe", {"channel": self.config.channel, "auth": auth})
+        self._send(ws, "pusher:subscribe", {"channel": self.config.channel, **auth})
         timeout = data.get("activity_timeout")
         return float(timeout) if isinstance(timeout, int | float) and timeout > 0 else None
 
