@@ -105,12 +105,14 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from server.api import (
         agents,
         branding,
+        canned,
         chat,
         contacts,
         docs,
         health,
         identity,
         keys,
+        messages,
         ops,
         tickets,
         widget,
@@ -120,8 +122,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     app.before_request(refuse_unstorable_query)
 
-    for module in (health, ops, chat, tickets, contacts, keys, identity, branding, agents, widget,
-                   docs):
+    for module in (health, ops, chat, tickets, messages, canned, contacts, keys, identity,
+                   branding, agents, widget, docs):
         app.register_blueprint(module.bp)
     routes.init_app(app)
     return app

@@ -192,6 +192,16 @@ class UnsupportedMediaType(ApiError):
 
 
 class Conflict(ApiError):
+    """409: the write collides with what is stored (e.g. a canned response's shortcut)."""
+
+    status = 409
+    code = "conflict"
+    message = "This conflicts with something that already exists."
+
+
+class IdempotencyConflict(Conflict):
+    """422 (the contract's one use of 422): the key was used with another request."""
+
     status = 422
     code = "idempotency_conflict"
     message = "This Idempotency-Key was used with a different request."

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -143,6 +144,8 @@ class Conversation(Base):
         Index("ix_tickets_status_updated", "business_id", "mode", "status", "updated_at", "id"),
         Index("ix_tickets_assignee_created", "business_id", "mode", "assigned_to", "created_at",
               "id"),
+        # the presence sweep reads the few conversations whose visitor is online
+        Index("ix_conversations_visitor_online", "visitor_online"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id"))
@@ -155,11 +158,28 @@ class Conversation(Base):
     last_message_preview: Mapped[str | None] = mapped_column(String(140), default=None)
     # visitor messages no agent has read yet (reset when an agent reads or replies)
     unread_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # a visitor heartbeat or session start within VISITOR_ONLINE_SECONDS (set on the change
+    # only, cleared by the realtime watcher's sweep: VisitorOnline / VisitorOffline)
+    visitor_online: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                 server_default=false())
     resolved_at: Mapped[datetime | None] = mapped_column(default=None)
     resolved_by: Mapped[str | None] = mapped_column(String(40), default=None)  # user:1 | key:2
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     contact: Mapped[Contact] = relationship()
+
+
+class CannedResponse(Base):
+    """A saved reply agents insert by its shortcut; per business, shared by test and live."""
+
+    __tablename__ = "canned_responses"
+    __table_args__ = (UniqueConstraint("business_id", "shortcut"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id"))
+    shortcut: Mapped[str] = mapped_column(String(32))
+    content: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class TicketTag(Base):

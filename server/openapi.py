@@ -199,7 +199,14 @@ def _agent_schemas() -> dict[str, Schema]:
                "verified_at": nullable({**ISO_TIME, "description": "First started with a "
                                                                   "valid identity_hash."}),
                "conversations": COUNT}
+    shortcut = string(32, minLength=1, pattern="^[A-Za-z0-9_-]+$",
+                      description="1-32 of a-z 0-9 _ - (stored lower-cased).")
+    canned_content = string(4000, minLength=1, pattern=r"\S")
     return {
+        "CannedResponse": obj({"id": ROW_ID, "shortcut": string(32), "content": string(),
+                               "created_at": ISO_TIME, "updated_at": ISO_TIME}),
+        "CannedResponseIn": obj({"shortcut": shortcut, "content": canned_content}),
+        "CannedResponsePatch": obj({}, {"shortcut": shortcut, "content": canned_content}),
         "Ticket": obj(ticket),
         "TicketWithMessages": obj({**ticket, **messages}),
         "TicketIn": obj({"customer": obj({"email": string(122, pattern=EMAIL_PATTERN)},
@@ -283,6 +290,10 @@ def _admin_schemas() -> dict[str, Schema]:
         "Login": obj({"token": string(description="at_…: send as Authorization: Bearer."),
                       "expires_at": ISO_TIME, "mode": enum(MODES), "agent": ref("Agent"),
                       "realtime": ref("Realtime")}),
+        "Me": obj({"agent": nullable(ref("Agent")), "mode": enum(MODES), "business_id": ROW_ID,
+                   "realtime": ref("Realtime")},
+                  description="Who the credential is: the agent (null for a secret key), its "
+                              "business and mode, and where its Pusher client connects."),
     }
 
 
@@ -297,6 +308,7 @@ ERRORS: dict[int, tuple[str, str]] = {
     403: ("Forbidden", "`forbidden`, `insufficient_scope`, `origin_not_allowed`, "
                        "`business_suspended`."),
     404: ("NotFound", "`not_found`: absent, or not this credential's (as if absent)."),
+    409: ("Conflict", "`conflict`: it collides with what is stored (`field` names the input)."),
     413: ("PayloadTooLarge", "`payload_too_large`."),
     422: ("IdempotencyConflict", "`idempotency_conflict`: this Idempotency-Key was used "
                                  "with another body."),
@@ -512,9 +524,60 @@ def _ticket_paths() -> dict[str, dict[str, Schema]]:
             "replyToTicket", "Reply to the customer", "tickets", security=agent("tickets:write"),
             request=body(ref("MessageIn")), params=[TICKET, IDEMPOTENCY_KEY],
             responses={201: ok_response(envelope(ref("Message")), "Sent.")})},
+        f"{ticket}/notes": {"post": op(
+            "addNote", "Add a private note (agents only; never shown to the visitor)",
+            "tickets", security=agent("tickets:write"), request=body(ref("MessageIn")),
+            params=[TICKET, IDEMPOTENCY_KEY], errors=(403,),
+            responses={201: ok_response(envelope(ref("Message")), "Stored (type note).")},
+            description="A ChatMessage with type note, on the business channel only; the "
+                        "ticket's status, unread_count and preview do not change. A secret "
+                        "key is 403 forbidden: notes are written by agents.")},
+        "/api/v1/messages": {"get": op(
+            "messageFeed", "The business's messages after a position, oldest first", "tickets",
+            security=agent("tickets:read"), errors=(400,), params=[
+                query("after_id", {"type": "integer", "minimum": 0, "maximum": MAX_ROW_ID},
+                      "The last message id the client has; without it the answer is empty "
+                      "and meta.last_id is the newest message id (a starting watermark)."),
+                query("limit", {"type": "integer", "minimum": 1, "maximum": 100})],
+            responses={200: ok_response(envelope(
+                {"type": "array", "items": ref("Message")},
+                obj({"has_more": {"type": "boolean"},
+                     "last_id": {"type": "integer", "minimum": 0, "maximum": MAX_ROW_ID,
+                                 "description": "The last id returned, else after_id."}})))},
+            description="Every message of the credential's business and mode (private notes "
+                        "included), for a client catching up after a reconnect.")},
         f"{ticket}/typing": {"post": op(
             "agentTyping", "Show the visitor an agent is typing", "tickets",
             security=agent("tickets:write"), params=[TICKET], responses={200: ok_response(OK)})},
+    }
+
+
+def _canned_paths() -> dict[str, dict[str, Schema]]:
+    one = envelope(ref("CannedResponse"))
+    item = path_param("canned_id", "A canned response of this business.")
+    return {
+        "/api/v1/canned-responses": {
+            "get": op("listCannedResponses", "The business's canned responses, by shortcut",
+                      "tickets", security=agent("tickets:read"), errors=(400,),
+                      params=[query("q", string(32), "A shortcut prefix (any case).")],
+                      responses={200: ok_response(envelope(
+                          {"type": "array", "maxItems": 500, "items": ref("CannedResponse")}))},
+                      description="All of them (a business holds at most 500), shared by test "
+                                  "and live mode."),
+            "post": op("createCannedResponse", "Save a canned response", "tickets",
+                       security=agent("tickets:write"), request=body(ref("CannedResponseIn")),
+                       params=[IDEMPOTENCY_KEY], errors=(409,),
+                       responses={201: ok_response(one, "Saved.")},
+                       description="A shortcut the business already has is 409 conflict "
+                                   "(field shortcut); a 501st canned response is 400.")},
+        "/api/v1/canned-responses/{canned_id}": {
+            "patch": op("updateCannedResponse", "Change a canned response", "tickets",
+                        security=agent("tickets:write"), request=body(ref("CannedResponsePatch")),
+                        params=[item, IDEMPOTENCY_KEY], errors=(409,),
+                        responses={200: ok_response(one)}),
+            "delete": op("deleteCannedResponse", "Delete a canned response", "tickets",
+                         security=agent("tickets:write"), params=[item],
+                         responses={200: ok_response(OK, "Deleted.")})},
     }
 
 
@@ -602,6 +665,11 @@ def _admin_paths() -> dict[str, dict[str, Schema]]:
                         "403). Every token the agent holds so far answers 401 token_revoked "
                         "on every process, and its business sockets close (4009); a new "
                         "login works at once.")},
+        "/api/v1/auth/me": {"get": op(
+            "me", "Who this credential is, and its realtime block", "agents",
+            security=agent("tickets:read"), responses={200: ok_response(envelope(ref("Me")))},
+            description="The realtime block is the login answer's. A secret key answers "
+                        "agent: null.")},
         "/api/v1/auth/login": {"post": op(
             "login", "Log in: an agent token", "agents", security=PUBLIC,
             request=body(ref("LoginIn")), errors=(401, 403, 429), responses=login_answer)},
@@ -678,8 +746,8 @@ def _served_paths() -> dict[str, dict[str, Schema]]:
 
 def _paths(config: Mapping[str, Any]) -> dict[str, dict[str, Schema]]:
     """Every documented path, each with its operations by lower-case method."""
-    return {**_served_paths(), **_visitor_paths(config), **_ticket_paths(), **_contact_paths(),
-            **_admin_paths()}
+    return {**_served_paths(), **_visitor_paths(config), **_ticket_paths(), **_canned_paths(),
+            **_contact_paths(), **_admin_paths()}
 
 
 def _version() -> str:

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import event, func, insert, select
 
 from server import create_app
@@ -851,3 +852,128 @@ def test_seed_mixes_every_dimension() -> None:
     assert {s["assigned_to"] for s in specs} == {None, 1, 2}
     assert len({s["created_at"] for s in specs}) == N // 2  # ties, broken by id
     assert len({s["updated_at"] for s in specs}) < N
+
+
+# ---------- an inbox's starting points: who am I, and the message feed --------------------
+
+FEED = "/api/v1/messages"
+
+
+def feed(client: Any, key: str, **params: Any) -> dict[str, Any]:
+    resp = client.get(FEED, query_string=params, headers=auth(key))
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    return resp.get_json()  # type: ignore[no-any-return]
+
+
+def message_ids(app: Any, business_id: int, mode: str) -> list[int]:
+    with session_scope(app) as s:
+        return list(s.scalars(select(Message.id).join(Conversation).where(
+            Conversation.business_id == business_id, Conversation.mode == mode)
+            .order_by(Message.id)))
+
+
+def test_feed_without_after_id_is_the_starting_watermark(ro: dict[str, Any]) -> None:
+    ours = message_ids(ro["app"], ro["biz"]["id"], "test")
+    with session_scope(ro["app"]) as s:
+        newest_anywhere = s.scalar(select(func.max(Message.id)))
+    assert len(ours) == N and newest_anywhere > ours[-1]  # live mode and Other wrote later
+    assert feed(ro["client"], ro["sk"]) == {"data": [],
+                                            "meta": {"has_more": False, "last_id": ours[-1]}}
+    other = feed(ro["client"], ro["other"]["sk"])["meta"]
+    assert other["last_id"] == message_ids(ro["app"], ro["other"]["id"], "test")[-1]
+
+
+def test_feed_of_an_empty_business_starts_at_zero(client: Any, biz: dict[str, Any]) -> None:
+    assert feed(client, biz["sk"]) == {"data": [], "meta": {"has_more": False, "last_id": 0}}
+    assert feed(client, biz["sk"], after_id=0)["meta"] == {"has_more": False, "last_id": 0}
+
+
+@pytest.mark.parametrize("limit", [1, 7, 66, 100])
+def test_feed_walks_this_business_and_mode_oldest_first(ro: dict[str, Any], limit: int) -> None:
+    ours = message_ids(ro["app"], ro["biz"]["id"], "test")
+    seen: list[int] = []
+    after = 0
+    for _ in range(N + 1):
+        page = feed(ro["client"], ro["sk"], after_id=after, limit=limit)
+        assert len(page["data"]) <= limit
+        seen += [m["id"] for m in page["data"]]
+        after = page["meta"]["last_id"]
+        assert after == (seen[-1] if page["data"] else after)
+        if not page["meta"]["has_more"]:
+            break
+    assert seen == ours
+    first = feed(ro["client"], ro["sk"], after_id=0, limit=1)["data"][0]
+    assert first["conversation_id"] == ro["tickets"][0]["id"]
+    assert first["sender"] == {"role": "visitor", "name": None, "user_id": None}
+    # at the end: nothing more, and the watermark stays where the client is
+    assert feed(ro["client"], ro["sk"], after_id=ours[-1]) == {
+        "data": [], "meta": {"has_more": False, "last_id": ours[-1]}}
+
+
+def test_feed_keeps_live_and_test_apart(app: Any, client: Any, biz: dict[str, Any]) -> None:
+    seed(app, biz["id"], "test", [ticket_spec(i, [None]) for i in range(3)], "t")
+    seed(app, biz["id"], "live", [ticket_spec(i, [None]) for i in range(2)], "l")
+    with session_scope(app) as s:
+        _, live_sk = do_create_key(s, s.get(Business, biz["id"]), "secret", "live")
+    live = feed(client, live_sk, after_id=0)["data"]
+    assert [m["id"] for m in live] == message_ids(app, biz["id"], "live")
+    token = agent_token(app, biz["id"], mode="live")  # an agent token's mode counts too
+    assert feed(client, token, after_id=0)["data"] == live
+    assert feed(client, biz["sk"])["meta"]["last_id"] == message_ids(app, biz["id"], "test")[-1]
+
+
+@pytest.mark.parametrize("query,field", [
+    ("after_id=-1", "after_id"), ("after_id=abc", "after_id"), ("after_id=1.5", "after_id"),
+    ("after_id=2147483648", "after_id"), ("after_id=%C2%B2", "after_id"),
+    ("after_id=1&limit=0", "limit"), ("after_id=1&limit=101", "limit"), ("limit=x", "limit"),
+])
+def test_feed_rejects_bad_positions(ro: dict[str, Any], query: str, field: str) -> None:
+    error(ro["client"].get(f"{FEED}?{query}", headers=auth(ro["sk"])), 400, field)
+
+
+def test_feed_scopes(ro: dict[str, Any]) -> None:
+    with session_scope(ro["app"]) as s:
+        _, no_read = do_create_key(s, s.get(Business, ro["biz"]["id"]), "secret", "test",
+                                   scopes=["tickets:write"])
+    error(ro["client"].get(FEED, headers=auth(no_read)), 403, None, "insufficient_scope")
+    error(ro["client"].get(FEED), 401, None, "missing_api_key")
+
+
+def test_feed_plans_walk_the_messages_key(big: dict[str, Any]) -> None:
+    """Catch-up walks the messages primary key from after_id (each row's conversation by its
+    own key), and the watermark reads it backwards: never a sort, on 100,000 messages."""
+    client = big["app"].test_client()
+    for params in ({}, {"after_id": 0}, {"after_id": BIG // 2}):
+        resp, plans = captured_plans(big["app"], lambda p=params: client.get(  # type: ignore
+            FEED, query_string=p, headers=auth(big["biz"]["sk"])))
+        assert resp.status_code == 200
+        [(statement, plan)] = [p for p in plans if "FROM messages" in p[0]]
+        assert plan[0] in ("SEARCH messages USING INTEGER PRIMARY KEY (rowid>?)",
+                           "SCAN messages"), plan
+        assert "SEARCH conversations USING INTEGER PRIMARY KEY (rowid=?)" in plan, plan
+        assert not any("TEMP B-TREE" in line for line in plan), plan
+    assert resp.get_json()["meta"]["has_more"]
+
+
+def test_me_for_an_agent_token_and_a_secret_key(app: Any, client: Any,
+                                                biz: dict[str, Any]) -> None:
+    with session_scope(app) as s:
+        owner = s.get(User, biz["owner_id"])
+        owner.password_hash = PasswordHasher().hash("owner password!")
+    login = client.post("/api/v1/auth/login", json={
+        "email": "owner@acme.test", "password": "owner password!", "mode": "test"})
+    assert login.status_code == 200, login.get_json()
+    logged = login.get_json()["data"]
+    me = client.get("/api/v1/auth/me", headers=auth(logged["token"]))
+    assert me.status_code == 200
+    data = me.get_json()["data"]
+    assert data == {"agent": logged["agent"], "mode": "test", "business_id": biz["id"],
+                    "realtime": logged["realtime"]}
+    assert data["realtime"]["channel"] == f"private-business.{biz['id']}"
+    assert data["agent"]["id"] == biz["owner_id"] and data["agent"]["role"] == "owner"
+    by_key = client.get("/api/v1/auth/me", headers=auth(biz["sk"])).get_json()["data"]
+    assert by_key == {"agent": None, "mode": "test", "business_id": biz["id"],
+                      "realtime": logged["realtime"]}
+    live = agent_token(app, biz["id"], mode="live")
+    assert client.get("/api/v1/auth/me", headers=auth(live)).get_json()["data"]["mode"] == "live"
+    error(client.get("/api/v1/auth/me", headers=auth(biz["pk"])), 401, None, "wrong_key_type")

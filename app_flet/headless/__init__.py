@@ -7,9 +7,37 @@
         session.on(lambda event: print(event))
         session.send("Hello!")
 
-See docs/client.md for the async flavour, events, errors, reconnect and threading.
+    from app_flet.headless import AgentClient, MessageCreated
+
+    with AgentClient("http://localhost:8000") as agent:    # the inbox's side
+        agent.login("ann@acme.test", "password")
+        agent.on(lambda event: print(event))
+
+See docs/client.md for the async flavours, events, errors, reconnect and threading.
 """
 
+from app_flet.headless.agent import AgentClient, AsyncAgentClient
+from app_flet.headless.agent_models import (
+    Agent,
+    AgentContact,
+    AgentEvent,
+    ApiKey,
+    BrandingSettings,
+    CannedResponse,
+    ContactUpdated,
+    Customer,
+    Invite,
+    Me,
+    MintedKey,
+    Ticket,
+    TicketCreated,
+    TicketDetail,
+    TicketPage,
+    TicketUpdated,
+    VisitorOffline,
+    VisitorOnline,
+    VisitorTyping,
+)
 from app_flet.headless.aio import AsyncChatClient, AsyncChatSession
 from app_flet.headless.client import VERSION, ChatClient, ChatSession
 from app_flet.headless.errors import (
@@ -54,12 +82,16 @@ from app_flet.headless.realtime import RealtimeOptions
 __version__ = VERSION
 
 __all__ = [
-    "AUTH_CODES", "AsyncChatClient", "AsyncChatSession", "Attachment", "AuthError", "Branding",
-    "BrandingUpdated", "Business", "ChatClient", "ChatConfig", "ChatConnectionError",
-    "ChatError", "ChatMessage", "ChatSession", "ConflictError", "ConnectionChanged",
-    "ConnectionState", "Contact", "ConversationUpdated", "Event", "Features", "ForbiddenError",
-    "Limits", "MessageCreated", "MessagePage", "NotFoundError", "PayloadTooLargeError",
-    "PresenceUpdated", "ProtocolError", "RateLimitedError", "RealtimeConfig", "RealtimeOptions",
-    "Sender", "ServerError", "SessionDetails", "TypingStarted", "ValidationError", "__version__",
-    "error_from_response",
+    "AUTH_CODES", "Agent", "AgentClient", "AgentContact", "AgentEvent", "ApiKey",
+    "AsyncAgentClient", "AsyncChatClient", "AsyncChatSession", "Attachment", "AuthError",
+    "Branding", "BrandingSettings", "BrandingUpdated", "Business", "CannedResponse",
+    "ChatClient", "ChatConfig", "ChatConnectionError", "ChatError", "ChatMessage",
+    "ChatSession", "ConflictError", "ConnectionChanged", "ConnectionState", "Contact",
+    "ContactUpdated", "ConversationUpdated", "Customer", "Event", "Features",
+    "ForbiddenError", "Invite", "Limits", "Me", "MessageCreated", "MessagePage", "MintedKey",
+    "NotFoundError", "PayloadTooLargeError", "PresenceUpdated", "ProtocolError",
+    "RateLimitedError", "RealtimeConfig", "RealtimeOptions", "Sender", "ServerError",
+    "SessionDetails", "Ticket", "TicketCreated", "TicketDetail", "TicketPage",
+    "TicketUpdated", "TypingStarted", "ValidationError", "VisitorOffline", "VisitorOnline",
+    "VisitorTyping", "__version__", "error_from_response",
 ]

@@ -8,25 +8,34 @@ parsing, reconnect and dedupe logic: the sync one.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import functools
+from collections.abc import AsyncIterator, Callable, Coroutine
 from types import TracebackType
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import httpx
 
 from app_flet.headless.client import ChatClient, ChatSession
 from app_flet.headless.events import AddListener, Listener
-from app_flet.headless.models import (
-    ChatConfig,
-    ChatMessage,
-    Contact,
-    Event,
-    MessagePage,
-    SessionDetails,
-)
+from app_flet.headless.models import Contact, Event, SessionDetails
 from app_flet.headless.realtime import RealtimeOptions
 
-__all__ = ["AsyncChatClient", "AsyncChatSession", "AsyncEvents"]
+__all__ = ["AsyncChatClient", "AsyncChatSession", "AsyncEvents", "threaded"]
+
+E = TypeVar("E")
+P = ParamSpec("P")
+S = TypeVar("S")
+T = TypeVar("T")
+
+
+def threaded(method: Callable[Concatenate[S, P], T]
+             ) -> Callable[Concatenate[Any, P], Coroutine[Any, Any, T]]:
+    """A sync class's method as a coroutine method of its async wrapper (which holds the
+    sync object as `.sync`): the call runs in `asyncio.to_thread`."""
+    @functools.wraps(method)
+    async def run(self: Any, *args: P.args, **kwargs: P.kwargs) -> T:
+        return await asyncio.to_thread(method, self.sync, *args, **kwargs)
+    return run
 
 
 class AsyncChatClient:
@@ -54,9 +63,7 @@ class AsyncChatClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def fetch_config(self) -> ChatConfig:
-        """Fetch branding, features, limits and presence."""
-        return await asyncio.to_thread(self.sync.fetch_config)
+    fetch_config = threaded(ChatClient.fetch_config)
 
     async def start_session(self, visitor_id: str, name: str | None = None,
                             email: str | None = None, phone: str | None = None, *,
@@ -68,9 +75,7 @@ class AsyncChatClient:
                                           identity_ts=identity_ts)
         return AsyncChatSession(session)
 
-    async def close(self) -> None:
-        """Close every session, then the HTTP client. Idempotent."""
-        await asyncio.to_thread(self.sync.close)
+    close = threaded(ChatClient.close)
 
 
 class AsyncChatSession:
@@ -117,26 +122,13 @@ class AsyncChatSession:
     def connection_state(self) -> str:
         return self.sync.connection_state
 
-    async def send(self, content: str, *, idempotency_key: str | None = None) -> ChatMessage:
-        """Send a text message from the visitor (see ChatSession.send)."""
-        return await asyncio.to_thread(self.sync.send, content, idempotency_key=idempotency_key)
-
-    async def identify(self, name: str | None = None, email: str | None = None,
-                       phone: str | None = None) -> Contact:
-        """Update the contact behind this session."""
-        return await asyncio.to_thread(self.sync.identify, name, email, phone)
-
-    async def send_typing(self) -> None:
-        """Tell the agents the visitor is typing."""
-        await asyncio.to_thread(self.sync.send_typing)
-
-    async def heartbeat(self) -> None:
-        """Mark the visitor online for the agents."""
-        await asyncio.to_thread(self.sync.heartbeat)
-
-    async def load_history(self, cursor: str | None = None, limit: int = 30) -> MessagePage:
-        """A page of messages, newest first."""
-        return await asyncio.to_thread(self.sync.load_history, cursor, limit)
+    send = threaded(ChatSession.send)
+    identify = threaded(ChatSession.identify)
+    send_typing = threaded(ChatSession.send_typing)
+    heartbeat = threaded(ChatSession.heartbeat)
+    load_history = threaded(ChatSession.load_history)
+    connect = threaded(ChatSession.connect)
+    close = threaded(ChatSession.close)
 
     def start_heartbeat(self, interval: float = 30.0) -> None:
         """Start the heartbeat timer thread (does not block, so not a coroutine)."""
@@ -146,30 +138,23 @@ class AsyncChatSession:
         """Stop the heartbeat timer."""
         self.sync.stop_heartbeat()
 
-    async def connect(self, wait: bool = True, timeout: float = 10.0) -> None:
-        """Start realtime; with `wait`, until subscribed and caught up (see ChatSession)."""
-        await asyncio.to_thread(self.sync.connect, wait, timeout)
-
     def on(self, callback: Listener) -> Callable[[], None]:
         """As ChatSession.on: `callback` runs on the session's event thread, not the loop."""
         return self.sync.on(callback)
 
     def events(self) -> AsyncIterator[Event]:
         """An async iterator over events, ending when the session closes."""
-        return AsyncEvents(self.sync._add_listener, self.sync.connect)
-
-    async def close(self) -> None:
-        """Stop heartbeat and realtime; end event iterators. Idempotent."""
-        await asyncio.to_thread(self.sync.close)
+        events: AsyncEvents[Event] = AsyncEvents(self.sync._add_listener, self.sync.connect)
+        return events
 
 
-class AsyncEvents(AsyncIterator[Event]):
+class AsyncEvents(AsyncIterator[E]):
     """Events bridged from a sync client's event thread into this loop's queue; `connect`
     (called with wait=False) starts the source's realtime."""
 
     _END = object()
 
-    def __init__(self, add_listener: AddListener, connect: Callable[..., None]) -> None:
+    def __init__(self, add_listener: AddListener[E], connect: Callable[..., None]) -> None:
         self._loop = asyncio.get_running_loop()
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._done = False
@@ -182,17 +167,17 @@ class AsyncEvents(AsyncIterator[Event]):
         except RuntimeError:  # the loop is closed: nobody is listening any more
             self._remove()
 
-    def __aiter__(self) -> AsyncEvents:
+    def __aiter__(self) -> AsyncEvents[E]:
         return self
 
-    async def __anext__(self) -> Event:
+    async def __anext__(self) -> E:
         if self._done:
             raise StopAsyncIteration
         item = await self._queue.get()
         if item is self._END:
             self._done = True
             raise StopAsyncIteration
-        event: Event = item
+        event: E = item
         return event
 
     async def aclose(self) -> None:

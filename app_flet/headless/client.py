@@ -26,6 +26,7 @@ from app_flet.headless.models import (
     ChatConfig,
     ChatMessage,
     Contact,
+    Event,
     MessageCreated,
     MessagePage,
     SessionDetails,
@@ -113,7 +114,7 @@ class ChatSession:
         self._base = f"chat/sessions/{details.conversation_id}"
         self._lock = threading.RLock()
         self._origin: int | None = None  # the watermark at the first subscribe: older is history
-        self._dispatcher = Dispatcher(f"chatdock-events-{details.session_id}")
+        self._dispatcher: Dispatcher[Event] = Dispatcher(f"chatdock-events-{details.session_id}")
         self._ledger = MessageLedger(self._lock, self._dispatcher.put)
         self._realtime: RealtimeConnection | None = None
         self._heartbeat: tuple[threading.Thread, threading.Event] | None = None
@@ -278,10 +279,10 @@ class ChatSession:
         self.connect(wait=False)
         return remove
 
-    def events(self) -> EventIterator:
+    def events(self) -> EventIterator[Event]:
         """A blocking iterator over events; it ends when the session closes.
         Starts realtime if needed."""
-        iterator = EventIterator(self._add_listener)
+        iterator: EventIterator[Event] = EventIterator(self._add_listener)
         self.connect(wait=False)
         return iterator
 

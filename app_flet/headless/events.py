@@ -7,7 +7,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from app_flet.headless.models import ChatMessage, Event, MessageCreated
 
@@ -15,29 +15,31 @@ __all__ = ["AddListener", "Dispatcher", "EventIterator", "Listener", "MessageLed
 
 log = logging.getLogger("chatdock.client")
 
-Listener = Callable[[Event], None]
+E = TypeVar("E")
+E_co = TypeVar("E_co", covariant=True)
+Listener = Callable[[Event], None]  # a visitor session's listener (AgentListener: agent.py)
 
 
-class AddListener(Protocol):
+class AddListener(Protocol[E_co]):
     """Register a listener (and what to call when events end); return its remover."""
 
-    def __call__(self, callback: Listener, on_end: Callable[[], None] | None = None
-                 ) -> Callable[[], None]: ...
+    def __call__(self, callback: Callable[[E_co], None],
+                 on_end: Callable[[], None] | None = None) -> Callable[[], None]: ...
 
 
-class Dispatcher:
+class Dispatcher(Generic[E]):
     """An event thread: calls listeners one event at a time, in order."""
 
     _STOP = object()
 
     def __init__(self, name: str) -> None:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._listeners: list[tuple[Listener, Callable[[], None] | None]] = []
+        self._listeners: list[tuple[Callable[[E], None], Callable[[], None] | None]] = []
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._closed = False
 
-    def add(self, listener: Listener, on_end: Callable[[], None] | None = None
+    def add(self, listener: Callable[[E], None], on_end: Callable[[], None] | None = None
             ) -> Callable[[], None]:
         entry = (listener, on_end)
         with self._lock:
@@ -51,7 +53,7 @@ class Dispatcher:
                     self._listeners.remove(entry)
         return remove
 
-    def put(self, event: Event) -> None:
+    def put(self, event: E) -> None:
         if self._listeners:
             self._queue.put(event)
 
@@ -84,27 +86,27 @@ class Dispatcher:
             end()
 
 
-class EventIterator(Iterator[Event]):
+class EventIterator(Iterator[E]):
     """A blocking iterator over a source's events; ends when the source closes."""
 
     _END = object()
 
-    def __init__(self, add_listener: AddListener) -> None:
+    def __init__(self, add_listener: AddListener[E]) -> None:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._done = False
         self._remove = add_listener(self._queue.put, on_end=lambda: self._queue.put(self._END))
 
-    def __next__(self) -> Event:
+    def __next__(self) -> E:
         if self._done:
             raise StopIteration
         item = self._queue.get()
         if item is self._END:
             self._done = True
             raise StopIteration
-        event: Event = item
+        event: E = item
         return event
 
-    def get(self, timeout: float | None = None) -> Event | None:
+    def get(self, timeout: float | None = None) -> E | None:
         """The next event, or None on timeout or after the source closed."""
         if self._done:
             return None
@@ -115,7 +117,7 @@ class EventIterator(Iterator[Event]):
         if item is self._END:
             self._done = True
             return None
-        event: Event = item
+        event: E = item
         return event
 
     def close(self) -> None:
@@ -129,7 +131,7 @@ class MessageLedger:
     leave no gap below it. `deliver` is the one path from any source (socket, catch-up,
     a send's answer) to `emit`: each message id goes out once, oldest first."""
 
-    def __init__(self, lock: threading.RLock, emit: Callable[[Event], None]) -> None:
+    def __init__(self, lock: threading.RLock, emit: Callable[[MessageCreated], None]) -> None:
         self.lock = lock
         self.seen: set[int] = set()
         self.mark: int | None = None

@@ -34,11 +34,11 @@ def parse_time(value: Any) -> datetime:
     return parsed.astimezone(UTC)
 
 
-def _opt_str(value: Any) -> str | None:
+def opt_str(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def _obj(value: Any) -> Json:
+def obj(value: Any) -> Json:
     if not isinstance(value, dict):
         raise TypeError(f"expected a JSON object, got {type(value).__name__}")
     return value
@@ -65,8 +65,8 @@ class Branding:
     @classmethod
     def from_json(cls, j: Json) -> Branding:
         return cls(primary_color=str(j["primary_color"]), accent_color=str(j["accent_color"]),
-                   welcome_message=_opt_str(j.get("welcome_message")),
-                   logo_url=_opt_str(j.get("logo_url")))
+                   welcome_message=opt_str(j.get("welcome_message")),
+                   logo_url=opt_str(j.get("logo_url")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,10 +106,10 @@ class ChatConfig:
     def from_json(cls, j: Json) -> ChatConfig:
         presence = j.get("presence") or {}
         identification = j.get("identification") or {}
-        return cls(business=Business.from_json(_obj(j["business"])),
-                   branding=Branding.from_json(_obj(j["branding"])),
-                   features=Features.from_json(_obj(j.get("features") or {})),
-                   limits=Limits.from_json(_obj(j["limits"])),
+        return cls(business=Business.from_json(obj(j["business"])),
+                   branding=Branding.from_json(obj(j["branding"])),
+                   features=Features.from_json(obj(j.get("features") or {})),
+                   limits=Limits.from_json(obj(j["limits"])),
                    agents_online=int(presence.get("agents_online") or 0),
                    identification_required=identification.get("required_on_start") is True)
 
@@ -122,8 +122,8 @@ class Contact:
 
     @classmethod
     def from_json(cls, j: Json) -> Contact:
-        return cls(name=_opt_str(j.get("name")), email=_opt_str(j.get("email")),
-                   phone=_opt_str(j.get("phone")))
+        return cls(name=opt_str(j.get("name")), email=opt_str(j.get("email")),
+                   phone=opt_str(j.get("phone")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,8 +168,8 @@ class SessionDetails:
     def from_json(cls, j: Json) -> SessionDetails:
         return cls(session_id=int(j["session_id"]), session_token=str(j["session_token"]),
                    conversation_id=int(j["conversation_id"]), visitor_id=str(j["visitor_id"]),
-                   contact=Contact.from_json(_obj(j.get("contact") or {})),
-                   realtime=RealtimeConfig.from_json(_obj(j["realtime"])),
+                   contact=Contact.from_json(obj(j.get("contact") or {})),
+                   realtime=RealtimeConfig.from_json(obj(j["realtime"])),
                    verified=j.get("verified") is True)
 
 
@@ -180,7 +180,7 @@ class Sender:
 
     @classmethod
     def from_json(cls, j: Json) -> Sender:
-        return cls(role=str(j["role"]), name=_opt_str(j.get("name")))
+        return cls(role=str(j["role"]), name=opt_str(j.get("name")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +198,7 @@ class Attachment:
         return cls(id=int(j["id"]), file_name=str(j["file_name"]),
                    mime_type=str(j.get("mime_type") or "application/octet-stream"),
                    file_size=int(j.get("file_size") or 0),
-                   signed_url=_opt_str(j.get("signed_url")))
+                   signed_url=opt_str(j.get("signed_url")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +226,7 @@ class ChatMessage:
         return cls(id=int(j["id"]), direction=str(j["direction"]),
                    type=str(j.get("type") or "text"), content=str(j.get("content") or ""),
                    created_at=parse_time(j["created_at"]),
-                   attachments=tuple(Attachment.from_json(_obj(a))
+                   attachments=tuple(Attachment.from_json(obj(a))
                                      for a in j.get("attachments") or ()),
                    sender=Sender.from_json(sender) if isinstance(sender, dict) else None,
                    conversation_id=None if conversation is None else int(conversation))
@@ -245,8 +245,8 @@ class MessagePage:
         if not isinstance(rows, list):
             raise TypeError("history data must be a list")
         meta = body.get("meta") or {}
-        return cls(messages=tuple(ChatMessage.from_json(_obj(r)) for r in rows),
-                   next_cursor=_opt_str(meta.get("next_cursor")))
+        return cls(messages=tuple(ChatMessage.from_json(obj(r)) for r in rows),
+                   next_cursor=opt_str(meta.get("next_cursor")))
 
 
 # ---------- realtime events ------------------------------------------------
@@ -272,7 +272,7 @@ class TypingStarted:
 
     @classmethod
     def from_json(cls, j: Json) -> TypingStarted:
-        return cls(role=str(j.get("role") or "agent"), name=_opt_str(j.get("name")))
+        return cls(role=str(j.get("role") or "agent"), name=opt_str(j.get("name")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,8 +298,8 @@ class BrandingUpdated:
 
     @classmethod
     def from_json(cls, j: Json) -> BrandingUpdated:
-        return cls(business=Business.from_json(_obj(j["business"])),
-                   branding=Branding.from_json(_obj(j["branding"])))
+        return cls(business=Business.from_json(obj(j["business"])),
+                   branding=Branding.from_json(obj(j["branding"])))
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,16 +337,21 @@ _DECODERS: dict[str, Any] = {
 }
 
 
-def decode_event(name: str, data: Any) -> Event | None:
-    """A channel event as a dataclass; None for events this client does not know.
+def decode_payload(decoders: dict[str, Any], name: str, data: Any) -> Any:
+    """Decode a channel event with the table's decoder; None for a name it does not know.
 
     Pusher sends `data` as a JSON string; a decoded object is accepted too.
     Raises KeyError / TypeError / ValueError for a known event with a bad payload.
     """
-    decoder = _DECODERS.get(name)
+    decoder = decoders.get(name)
     if decoder is None:
         return None
     if isinstance(data, str):
         data = json.loads(data)
-    event: Event = decoder(_obj(data))
+    return decoder(obj(data))
+
+
+def decode_event(name: str, data: Any) -> Event | None:
+    """A visitor channel event as a dataclass; None for events this client does not know."""
+    event: Event | None = decode_payload(_DECODERS, name, data)
     return event

@@ -13,6 +13,7 @@ from server.api.common import (
     commit_answer,
     commit_ok,
     json_body,
+    ok,
     ok_page,
     page_args,
     pusher_auth,
@@ -31,16 +32,21 @@ def _invites() -> URLSafeTimedSerializer:
     return agents.invite_serializer(current_app.config["SECRET_KEY"])
 
 
+def _realtime(business_id: int) -> dict[str, object]:
+    """Where an agent's Pusher client connects (the login answer and GET /auth/me)."""
+    base = urlsplit(public_base())
+    scheme = base.scheme or "http"
+    return {"key": current_app.config["REALTIME_APP_KEY"], "host": base.hostname,
+            "port": base.port or (443 if scheme == "https" else 80),
+            "scheme": scheme, "channel": business_channel(business_id),
+            "auth_endpoint": public_base() + "/api/v1/broadcasting/auth"}
+
+
 def _logged_in(user: User, mode: str) -> Response:
     """The login answer, plus where the agent's Pusher client connects."""
     data = agents.login_json(current_app.extensions["agent_tokens"], user, mode,
                              current_app.config["AGENT_TOKEN_HOURS"])
-    base = urlsplit(public_base())
-    scheme = base.scheme or "http"
-    data["realtime"] = {"key": current_app.config["REALTIME_APP_KEY"], "host": base.hostname,
-                        "port": base.port or (443 if scheme == "https" else 80),
-                        "scheme": scheme, "channel": business_channel(user.business_id),
-                        "auth_endpoint": public_base() + "/api/v1/broadcasting/auth"}
+    data["realtime"] = _realtime(user.business_id)
     return commit_ok(data)
 
 
@@ -83,6 +89,17 @@ def deactivate_agent(agent_id: int) -> Response:
 def logout() -> Response:
     agents.do_logout(get_session(), g.actor.user_id)
     return commit_answer(OK)
+
+
+@bp.get("/auth/me")
+@agent_api("tickets:read")
+def me() -> Response:
+    actor = g.actor
+    user = (agents.get_agent(get_session(), actor.business_id, actor.user_id)
+            if actor.user_id is not None else None)
+    return ok({"agent": agents.agent_json(user) if user is not None else None,
+               "mode": actor.mode, "business_id": actor.business_id,
+               "realtime": _realtime(actor.business_id)})
 
 
 @bp.post("/auth/login")

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from server.channels import check_channel_auth
 from server.db import get_session, pending_events
-from server.errors import Conflict, InvalidJson, PayloadTooLarge, ValidationError
+from server.errors import IdempotencyConflict, InvalidJson, PayloadTooLarge, ValidationError
 from server.models import IdempotencyRecord
 from server.responses import json_response
 from server.security import channel_signature
@@ -94,7 +94,7 @@ def _replay(ident: tuple[str, str, str]) -> Response | None:
     if record is None:
         return None
     if record.fingerprint != fingerprint:
-        raise Conflict()
+        raise IdempotencyConflict()
     # The first attempt's worker may have died after its commit, before publishing: publish
     # its events again (clients deduplicate by id; a second copy changes nothing).
     for topics, name, payload in json.loads(record.events or "[]"):

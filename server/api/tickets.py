@@ -95,6 +95,18 @@ def reply(ticket_id: int) -> Response:
     return commit_ok(message, 201)
 
 
+@bp.post(f"/{TICKET}/notes")
+@agent_api("tickets:write")
+@idempotent
+def add_note(ticket_id: int) -> Response:
+    actor = g.actor
+    author = tickets.check_note_author(actor.user_id)
+    content = check_content(json_body(), current_app.config["MESSAGE_MAX_LENGTH"])
+    return commit_ok(tickets.do_add_note(get_session(), actor.business_id, actor.mode,
+                                         ticket_id, content, name=actor.name, user_id=author),
+                     201)
+
+
 @bp.post(f"/{TICKET}/typing")
 @agent_api("tickets:write")
 def typing(ticket_id: int) -> Response:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, case, func, insert, select, update
+from sqlalchemy import Row, Table, bindparam, case, func, insert, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
@@ -274,7 +274,9 @@ _TOUCH_CONVERSATION = {
 }
 PREVIEW_CHARS = 140
 HISTORY_CURSOR = "m"  # a history cursor: "m" + the id of the oldest message shown
-_HISTORY = (select(MESSAGES).where(MESSAGES.c.conversation_id == bindparam("conversation_id"))
+NOTE = "note"  # a private note: the team's, never on a visitor path (history, socket)
+_HISTORY = (select(MESSAGES).where(MESSAGES.c.conversation_id == bindparam("conversation_id"),
+                                   MESSAGES.c.type != NOTE)
             .order_by(MESSAGES.c.id.desc()).limit(bindparam("limit")))
 _HISTORY_BEFORE = _HISTORY.where(MESSAGES.c.id < bindparam("before"))
 _FIND_CONVERSATION = select(CONVERSATIONS.c.id).where(
@@ -288,16 +290,24 @@ def do_add_message(session: Session, business_id: int, mode: str, conversation_i
                    direction: str, sender_role: str, sender_name: str | None = None,
                    sender_user_id: int | None = None) -> dict[str, Any]:
     """Store a message; MessageCreated goes to the visitor's sessions and the business."""
-    now = utcnow()
-    row = run(session, _NEW_MESSAGE, conversation_id=conversation_id, direction=direction,
-              type="text", content=content, sender_role=sender_role, sender_name=sender_name,
-              sender_user_id=sender_user_id, created_at=now).one()
-    run(session, _TOUCH_CONVERSATION[direction], conversation_id=conversation_id, now=now,
-        preview=" ".join(content.split())[:PREVIEW_CHARS])
+    row = store_message(session, conversation_id, content, direction=direction,
+                        sender_role=sender_role, sender_name=sender_name,
+                        sender_user_id=sender_user_id)
+    run(session, _TOUCH_CONVERSATION[direction], conversation_id=conversation_id,
+        now=row.created_at, preview=" ".join(content.split())[:PREVIEW_CHARS])
     payload = message_json(row)
     emit(session, [conversation_topic(conversation_id), business_topic(business_id, mode)],
          "MessageCreated", payload)
     return payload
+
+
+def store_message(session: Session, conversation_id: int, content: str, *, direction: str,
+                  sender_role: str, sender_name: str | None = None,
+                  sender_user_id: int | None = None, type: str = "text") -> Row[Any]:
+    """Insert a message row (nothing else: no counters, no events); return it."""
+    return run(session, _NEW_MESSAGE, conversation_id=conversation_id, direction=direction,
+               type=type, content=content, sender_role=sender_role, sender_name=sender_name,
+               sender_user_id=sender_user_id, created_at=utcnow()).one()
 
 
 def list_history(session: Session, conversation_id: int, cursor: str | None,

@@ -36,9 +36,9 @@ from sqlalchemy.orm import Session
 
 from server.channels import business_topic, conversation_topic
 from server.db import emit, upsert
-from server.errors import NotFound, ValidationError
+from server.errors import Forbidden, NotFound, ValidationError
 from server.models import MAX_ROW_ID, Contact, Conversation, Message, TicketTag, User, utcnow
-from server.services.chat import do_add_message, find_conversation
+from server.services.chat import NOTE, do_add_message, find_conversation, store_message
 from server.validation import (
     EMAIL_RE,
     check_content,
@@ -363,6 +363,34 @@ def do_read_ticket(session: Session, business_id: int, mode: str, ticket_id: int
     return ticket, encode_message_cursor(rows[MESSAGES_PAGE - 1].id) if more else None
 
 
+# ---------- the business's message feed (a client's catch-up) ------------------------------
+
+
+def _feed(business_id: int, mode: str) -> Select[Any]:
+    """This business's and mode's messages. EXISTS, not a join: the planner then walks the
+    messages primary key in order and checks each row's conversation by its primary key
+    (a join lets SQLite collect every message of the business and sort them)."""
+    return select(MESSAGES).where(exists().where(
+        TICKETS.c.id == MESSAGES.c.conversation_id, TICKETS.c.business_id == business_id,
+        TICKETS.c.mode == mode))
+
+
+def newest_message_id(session: Session, business_id: int, mode: str) -> int:
+    """The newest message id of this business and mode, 0 when none (a feed's watermark)."""
+    found = session.execute(_feed(business_id, mode).with_only_columns(MESSAGES.c.id)
+                            .order_by(MESSAGES.c.id.desc()).limit(1)).scalar()
+    return int(found or 0)
+
+
+def list_feed(session: Session, business_id: int, mode: str, after_id: int,
+              limit: int) -> tuple[list[dict[str, Any]], bool]:
+    """Up to limit messages (notes included) after after_id, oldest first; and whether more
+    follow."""
+    rows = session.execute(_feed(business_id, mode).where(MESSAGES.c.id > after_id)
+                           .order_by(MESSAGES.c.id).limit(limit + 1)).all()
+    return [_agent_message_json(m) for m in rows[:limit]], len(rows) > limit
+
+
 # ---------- writing -------------------------------------------------------------------------
 
 
@@ -461,6 +489,25 @@ def visitor_view(ticket: dict[str, Any]) -> dict[str, Any]:
     """What a visitor's devices learn of a ticket change: not tags, assignee or counters."""
     return {"conversation_id": ticket["id"], "status": ticket["status"],
             "updated_at": ticket["updated_at"], "resolved_at": ticket["resolved_at"]}
+
+
+def check_note_author(user_id: int | None) -> int:
+    """A note is an agent's (a secret key is not a person): the agent's user id, else 403."""
+    if user_id is None:
+        raise Forbidden("Notes are written by agents; log in as one.")
+    return user_id
+
+
+def do_add_note(session: Session, business_id: int, mode: str, ticket_id: int, content: str,
+                *, name: str, user_id: int) -> dict[str, Any]:
+    """Store an agent's private note: MessageCreated on the business channel only (never a
+    visitor's); the ticket's status, unread_count and preview stay as they are."""
+    find_conversation(session, business_id, mode, ticket_id)
+    note = message_json(store_message(session, ticket_id, content, direction="outbound",
+                                      sender_role="agent", sender_name=name,
+                                      sender_user_id=user_id, type=NOTE))
+    emit(session, [business_topic(business_id, mode)], "MessageCreated", note)
+    return note
 
 
 def do_agent_typing(session: Session, business_id: int, mode: str, ticket_id: int,

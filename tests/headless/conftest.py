@@ -1,6 +1,7 @@
 """Fixtures for the headless client: clients on the in-process transport and on a real
-socket, an agent that replies through the API, a collector of events, and a TCP proxy the
-tests can cut, freeze and restore to make the client really lose its socket."""
+socket, an agent that replies through the API, agents who log in (AgentClient), a collector
+of events, and a TCP proxy the tests can cut, freeze and restore to make the client really
+lose its socket."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 
 from app_flet.headless import (
+    AgentClient,
     ChatClient,
     ChatMessage,
     ConnectionChanged,
@@ -23,6 +26,8 @@ from app_flet.headless import (
     RealtimeOptions,
 )
 from server import create_app
+from server.db import session_scope
+from server.services.agents import NewAgent, do_create_agent
 from tests.conftest import make_business, serving
 
 # Short timings: a reconnect within a fraction of a second, a dead socket noticed in ~1 s.
@@ -48,6 +53,61 @@ def biz(app: Any) -> dict[str, Any]:
 def live(app: Any) -> Iterator[str]:
     with serving(app) as base:
         yield base
+
+
+PASSWORD = "correct horse battery"
+
+
+@dataclass(frozen=True)
+class Login:
+    """A person of the test business who logs in with email + PASSWORD, and a token of
+    theirs from one login (most tests reuse it: logins are argon2-slow)."""
+
+    id: int
+    email: str
+    role: str
+    token: str
+
+
+def make_login(app: Any, base: str, business_id: int, role: str = "agent") -> Login:
+    """Create an agent (or owner) with PASSWORD in the business; log in once."""
+    email = f"{role}-{uuid.uuid4().hex[:8]}@acme.test"
+    with session_scope(app) as session:
+        user_id = do_create_agent(session, business_id,
+                                  NewAgent(email, f"{role.title()} Smith", role, PASSWORD)).id
+    with AgentClient(base, transport=httpx.WSGITransport(app=app)) as client:
+        client.login(email, PASSWORD)
+        assert client.token is not None
+        return Login(user_id, email, role, client.token)
+
+
+@pytest.fixture(scope="module")
+def ann(app: Any, biz: dict[str, Any]) -> Login:
+    """An agent of the business."""
+    return make_login(app, "http://testserver", biz["id"])
+
+
+@pytest.fixture(scope="module")
+def boss(app: Any, biz: dict[str, Any]) -> Login:
+    """An owner of the business (every scope: keys, branding, team)."""
+    return make_login(app, "http://testserver", biz["id"], role="owner")
+
+
+@pytest.fixture
+def inbox(app: Any, ann: Login) -> Iterator[AgentClient]:
+    """Ann's AgentClient on the in-process transport."""
+    client = AgentClient("http://testserver", token=ann.token,
+                         transport=httpx.WSGITransport(app=app))
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def live_inbox(live: str, ann: Login) -> Iterator[AgentClient]:
+    """Ann's AgentClient on the live server (realtime works)."""
+    client = AgentClient(live, token=ann.token, realtime_options=FAST)
+    yield client
+    client.close()
 
 
 def new_visitor() -> str:

@@ -17,6 +17,7 @@ import sys
 sys.modules["flet"] = None  # any `import flet` now raises ImportError
 import app_flet.headless
 from app_flet.headless import AsyncChatClient, ChatClient, ChatSession, MessageCreated
+from app_flet.headless.agent import AgentClient, AsyncAgentClient
 heavy = sorted(m for m, module in sys.modules.items() if module is not None and (
     m.split(".")[0] in {"flet", "flet_web", "playwright", "psycopg"}
     or m.startswith("app_flet.ui")))
