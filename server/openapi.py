@@ -184,10 +184,14 @@ def _agent_schemas() -> dict[str, Schema]:
     ticket = {"id": ROW_ID, "status": enum(["open", "pending", "resolved"]),
               "channel": enum(["widget", "api"]), "subject": nullable(string()),
               "created_at": ISO_TIME, "updated_at": ISO_TIME,
-              "customer": obj({"name": nullable(string()), "email": nullable(string()),
+              "customer": obj({"id": {**ROW_ID, "description": "The contact: GET /contacts/{id}."},
+                               "name": nullable(string()), "email": nullable(string()),
                                "visitor_id": string()}),
               "assigned_to": nullable(ROW_ID), "tags": {"type": "array", "items": string()},
               "last_message_preview": nullable(string()), "unread_count": COUNT,
+              "visitor_online": {"type": "boolean", "description": "A session of the visitor "
+                                                                 "was seen within "
+                                                                 "VISITOR_ONLINE_SECONDS."},
               "resolved_at": nullable(ISO_TIME),
               "resolved_by": nullable(string(description="user:<id> or key:<id>"))}
     messages = {"messages": {"type": "array", "items": ref("Message")}}
@@ -499,6 +503,7 @@ def _ticket_paths() -> dict[str, dict[str, Schema]]:
                query("assigned_to", string(pattern="^([0-9]+|unassigned)$"),
                      "An agent id, or unassigned."),
                query("tag", string(50)), query("q", string(200)),
+               query("contact_id", ROW_ID, "One contact's conversations."),
                query("sort", enum(["created_desc", "created_asc", "updated_desc"])),
                *page_params(), query("cursor", string(), "Instead of page.")]
     return {

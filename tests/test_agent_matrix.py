@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from server.auth import ROLE_SCOPES
 from server.db import session_scope
-from server.models import Business, Contact
+from server.models import Business, CannedResponse, Contact
 from server.services.keys import SCOPES, do_create_key
 from tests.conftest import agent_token, auth, make_business
 
@@ -49,8 +49,13 @@ def world(app: Any, client: Any) -> dict[str, Any]:
                           headers=auth(a["pk"])).get_json()["data"]
     with session_scope(app) as session:
         contact_id = session.scalar(select(Contact.id).where(Contact.visitor_id == "alpha-visitor"))
+        canned = CannedResponse(business_id=a["id"], shortcut="hello", content="Hello!")
+        session.add(canned)
+        session.flush()
+        canned_id = canned.id
     an_agent = agent_token(app, a["id"])
     ids = {"ticket_id": started["conversation_id"], "contact_id": contact_id,
+           "canned_id": canned_id,
            "key_id": a["pk_id"], "id": started["conversation_id"],
            "agent_id": app.extensions["agent_tokens"].loads(an_agent[3:])["u"]}
     return {"a": a, "b": b, "ids": ids,
@@ -62,7 +67,7 @@ def valid_body(method: str, path: str) -> dict[str, Any] | None:
     """A body each write route accepts, so that only ownership or scope can fail."""
     if method not in ("POST", "PUT", "PATCH"):
         return None
-    if path.endswith("/messages"):
+    if path.endswith(("/messages", "/notes")):
         return {"content": "hello"}
     if "/tickets/" in path and method == "PATCH":
         return {"status": "open"}
@@ -127,7 +132,8 @@ def test_another_business_sees_404_on_every_route_with_an_id(app: Any, client: A
 
 @pytest.mark.parametrize("path,id_name", [("/api/v1/tickets", "ticket_id"),
                                           ("/api/v1/contacts", "contact_id"),
-                                          ("/api/v1/keys", "key_id")])
+                                          ("/api/v1/keys", "key_id"),
+                                          ("/api/v1/canned-responses", "canned_id")])
 def test_lists_of_another_business_do_not_show_a(client: Any, world: dict[str, Any],
                                                  path: str, id_name: str) -> None:
     mine = client.get(path, headers=auth(world["a"]['sk']))

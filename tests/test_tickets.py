@@ -26,8 +26,8 @@ from tests.pusher import PusherTestClient
 TICKETS = "/api/v1/tickets"
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 ROW_KEYS = {"id", "status", "channel", "subject", "created_at", "updated_at", "customer",
-            "assigned_to", "tags", "last_message_preview", "unread_count", "resolved_at",
-            "resolved_by"}
+            "assigned_to", "tags", "last_message_preview", "unread_count", "visitor_online",
+            "resolved_at", "resolved_by"}
 BASE = datetime(2025, 3, 1, 9, 0, tzinfo=timezone.utc)
 N = 66  # tickets in the inbox fixture: every filter has several pages' worth of choice
 SORTS = ("created_desc", "created_asc", "updated_desc")
@@ -174,7 +174,8 @@ def test_list_default_page_shape(ro: dict[str, Any]) -> None:
         assert (row["status"], row["channel"], row["assigned_to"], row["subject"]) == (
             seeded["status"], seeded["channel"], seeded["assigned_to"], seeded["subject"])
         assert row["customer"]["email"].endswith("@example.com")
-        assert set(row["customer"]) == {"name", "email", "visitor_id"}
+        assert set(row["customer"]) == {"id", "name", "email", "visitor_id"}
+        assert row["visitor_online"] is False  # no visitor session in a seeded inbox
         assert row["last_message_preview"] == seeded["message"] and row["unread_count"] == 1
 
 
@@ -543,8 +544,10 @@ def test_create_ticket(app: Any, client: Any, biz: dict[str, Any],
     assert set(data) == ROW_KEYS | {"messages"}
     assert (data["status"], data["channel"], data["subject"], data["tags"]) == (
         "open", "api", "Invoice missing", ["billing", "vip"])
-    assert data["customer"] == {"name": "Dana", "email": "dana@example.com",
+    assert data["customer"] == {"id": data["customer"]["id"], "name": "Dana",
+                                "email": "dana@example.com",
                                 "visitor_id": "email:dana@example.com"}
+    assert data["visitor_online"] is False  # an api ticket's customer has no session
     assert data["unread_count"] == 1 and data["assigned_to"] is None
     assert data["last_message_preview"] == NEW["message"]
     assert [(m["direction"], m["content"]) for m in data["messages"]] == [
@@ -553,6 +556,7 @@ def test_create_ticket(app: Any, client: Any, biz: dict[str, Any],
         conv = s.get(Conversation, data["id"])
         assert conv is not None and conv.business_id == biz["id"] and conv.mode == "test"
         assert conv.contact.visitor_id == "email:dana@example.com"
+        assert conv.contact_id == data["customer"]["id"]
         assert s.scalars(select(Message.sender_role).where(
             Message.conversation_id == data["id"])).all() == ["visitor"]
     names = [(name, channels) for channels, name, _ in published]
@@ -977,3 +981,48 @@ def test_me_for_an_agent_token_and_a_secret_key(app: Any, client: Any,
     live = agent_token(app, biz["id"], mode="live")
     assert client.get("/api/v1/auth/me", headers=auth(live)).get_json()["data"]["mode"] == "live"
     error(client.get("/api/v1/auth/me", headers=auth(biz["pk"])), 401, None, "wrong_key_type")
+
+
+# ---------- one contact's conversations (the contact panel's "past conversations") --------
+
+
+def test_contact_id_lists_one_contacts_tickets(app: Any, client: Any,
+                                               biz: dict[str, Any]) -> None:
+    made = [client.post(TICKETS, json={"customer": {"email": email}, "message": text},
+                        headers=auth(biz["sk"])).get_json()["data"]
+            for email, text in (("dana@example.com", "one"), ("eve@example.com", "eve's"),
+                                ("dana@example.com", "two"), ("dana@example.com", "three"))]
+    dana = made[0]["customer"]["id"]
+    assert {t["customer"]["id"] for t in made} == {dana, made[1]["customer"]["id"]}
+    contact = client.get(f"/api/v1/contacts/{dana}", headers=auth(biz["sk"])).get_json()["data"]
+    assert contact["email"] == "dana@example.com"  # customer.id is the contact's id
+    ids, meta = list_ids(client, biz["sk"], contact_id=dana)
+    assert ids == [made[3]["id"], made[2]["id"], made[0]["id"]] and meta["total"] == 3
+    patch(client, biz["sk"], made[2]["id"], status="resolved")
+    assert list_ids(client, biz["sk"], contact_id=dana, status="resolved")[0] == [made[2]["id"]]
+    assert list_ids(client, biz["sk"], contact_id=dana, sort="created_asc",
+                    per_page=2)[1]["next_cursor"]
+    other = make_business(app, "Other")
+    assert list_ids(client, other["sk"], contact_id=dana)[0] == []  # not theirs: nothing
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "abc", "2147483648", "1.0"])
+def test_contact_id_must_be_an_id(ro: dict[str, Any], value: str) -> None:
+    error(ro["client"].get(TICKETS, query_string={"contact_id": value}, headers=auth(ro["sk"])),
+          400, "contact_id")
+
+
+def test_contact_id_plan_uses_the_contact_index(big: dict[str, Any]) -> None:
+    """A contact has a handful of conversations: its own index finds them (then they are
+    sorted), never a walk of the whole inbox."""
+    client = big["app"].test_client()
+    with session_scope(big["app"]) as s:
+        contact_id = s.get(Conversation, big["last"]["id"]).contact_id  # type: ignore[union-attr]
+    resp, plans = captured_plans(big["app"], lambda: client.get(
+        TICKETS, query_string={"contact_id": contact_id}, headers=auth(big["biz"]["sk"])))
+    assert [t["id"] for t in resp.get_json()["data"]] == [big["last"]["id"]]
+    assert plans
+    for _statement, plan in plans:
+        [walk] = [line for line in plan if "conversations" in line]
+        assert re.match(r"SEARCH conversations USING (COVERING )?INDEX "
+                        r"ix_conversations_contact_status \(contact_id=\?\)", walk), plan

@@ -33,7 +33,7 @@ class ContactPanel(Panel):
                                            on_click=self._save, disabled=True)
         self.visitor = ft.Text("", key="contact-visitor", color=MUTED, selectable=True)
         self.custom = ft.Column(key="contact-custom-fields", spacing=2)
-        self.past = ft.Column(key="past-conversations", spacing=4)
+        self.past = ft.Column(key="contact-conversations", spacing=4)
         self.controls = [
             ft.Text("Contact", size=16, weight=ft.FontWeight.W_600),
             self.visitor, self.name, self.email, self.phone,

@@ -65,6 +65,19 @@ class CannedResponses:
         return self._by_shortcut.get(shortcut)
 
 
+def resync(field: ft.TextField, shown: str) -> None:
+    """Make the client take the field's new value. Flet diffs a value against the last one
+    it sent, not against what the user typed since, so clearing a field it last sent as ""
+    sends nothing: send what the user sees first, then the new value."""
+    value, field.value = field.value, shown
+    try:
+        field.update()
+        field.value = value
+        field.update()
+    except RuntimeError:
+        field.value = value  # not mounted: nothing to resync
+
+
 class ReplyComposer(Composer):
     """The visitor screen's composer, labelled "Reply", expanding `/shortcut`s."""
 
@@ -86,13 +99,18 @@ class ReplyComposer(Composer):
         if content is None:
             return False
         self.field.value = text[:typed.start()] + content
+        resync(self.field, text)
         return True
 
     async def submit(self) -> bool:
         """Enter: expand a trailing shortcut if there is one, else send."""
         if await self.expand_shortcut(on_enter=True):
             return False
-        return await super().submit()
+        shown = self.field.value or ""
+        sent = await super().submit()
+        if sent:
+            resync(self.field, shown)
+        return sent
 
     async def _changed(self, e: ft.Event[Any]) -> None:
         await self.expand_shortcut(on_enter=False)
@@ -391,6 +409,7 @@ class ConversationView(ft.Column):
         note = await self._act(lambda: self.client.add_note(tid, text))
         if note is not None:
             self.note.value = ""
+            resync(self.note, text)
             self.message_created(note)
 
     async def _assign_me(self, e: ft.Event[Any]) -> None:

@@ -113,7 +113,7 @@ class TicketList(ft.Column):
                              for name in VIEWS}
         self.status_filter = ft.Dropdown(
             label="Status", key="status-filter", value=ALL_STATUSES, dense=True, width=140,
-            options=[ft.DropdownOption(key=ALL_STATUSES, text="Any status")]
+            options=[ft.DropdownOption(key=ALL_STATUSES, text="Any")]
             + [ft.DropdownOption(key=s, text=s.capitalize()) for s in STATUSES],
             on_select=self._status_changed)
         self.search = ft.TextField(label="Search", key="search", dense=True, expand=True,

@@ -10,6 +10,7 @@ from server.api.common import (
     commit_answer,
     commit_ok,
     idempotent,
+    int_arg,
     json_body,
     ok,
     page_args,
@@ -17,6 +18,7 @@ from server.api.common import (
 from server.auth import agent_api
 from server.db import get_session
 from server.errors import ValidationError
+from server.models import MAX_ROW_ID
 from server.services import chat, tickets
 from server.validation import check_content
 
@@ -32,7 +34,8 @@ def _filters() -> tickets.TicketFilters:
         channel=choice_arg("channel", tickets.CHANNELS),
         assigned_to=tickets.check_assignee_filter(request.args.get("assigned_to")),
         tag=tickets.check_tag(tag, "tag") if tag else None,
-        q=tickets.check_query(request.args.get("q")))
+        q=tickets.check_query(request.args.get("q")),
+        contact_id=int_arg("contact_id", 0, 1, MAX_ROW_ID) or None)
 
 
 def _cursor() -> str | None:
@@ -100,11 +103,14 @@ def reply(ticket_id: int) -> Response:
 @idempotent
 def add_note(ticket_id: int) -> Response:
     actor = g.actor
+    session = get_session()
+    # another business's ticket is 404 as if absent, for a secret key too; then 403
+    conversation_id = chat.find_conversation(session, actor.business_id, actor.mode, ticket_id)
     author = tickets.check_note_author(actor.user_id)
     content = check_content(json_body(), current_app.config["MESSAGE_MAX_LENGTH"])
-    return commit_ok(tickets.do_add_note(get_session(), actor.business_id, actor.mode,
-                                         ticket_id, content, name=actor.name, user_id=author),
-                     201)
+    return commit_ok(tickets.do_add_note(session, actor.business_id, actor.mode,
+                                         conversation_id, content, name=actor.name,
+                                         user_id=author), 201)
 
 
 @bp.post(f"/{TICKET}/typing")

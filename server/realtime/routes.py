@@ -37,7 +37,7 @@ from server.services.agents import (
     logged_out_since,
     online_counts,
 )
-from server.services.chat import session_channel_route
+from server.services.chat import do_sweep_offline, session_channel_route
 
 log = logging.getLogger("chatdock.realtime")
 sock = Sock()
@@ -142,7 +142,8 @@ class PresenceAnnouncer:
 def _watch_revocations(app: Flask, stop: threading.Event) -> None:
     """Close sockets whose key or session was revoked by any process (the database is the
     truth): a revoked key, an erased contact, a deactivated or logged-out agent. Keep agents with an
-    open business socket "online" (presence is users.last_seen_at, shared by every process)."""
+    open business socket "online" (presence is users.last_seen_at, shared by every process), and
+    turn visitors whose sessions went silent offline (VisitorOffline, once, by one process)."""
     presence = PresenceAnnouncer(app.extensions["hub"])
     presence_every = 20.0  # well inside the 60 s online window
     hub: Hub = app.extensions["hub"]
@@ -167,6 +168,8 @@ def _watch_revocations(app: Flask, stop: threading.Event) -> None:
                 if refresh:  # at once for a newly connected agent, else every ~20 s
                     do_mark_seen(session, agents)  # an UPDATE statement: runs at once
                 presence.poll(session)
+                # VisitorOffline is published when this transaction commits
+                do_sweep_offline(session, app.config["VISITOR_ONLINE_SECONDS"])
             since = polled_at - overlap  # a sliding window, not everything since start
             if refresh:
                 marked, marked_at = agents, time.monotonic()

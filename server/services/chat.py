@@ -13,7 +13,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, bindparam, case, func, insert, select, update
+from sqlalchemy import (
+    Row,
+    Table,
+    bindparam,
+    case,
+    exists,
+    false,
+    func,
+    insert,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
@@ -219,7 +231,9 @@ def do_start_session(session: Session, key: KeyInfo, visitor_id: str,
     stored = load_contact(session, contact_id)
     if created:
         emit(session, [business_topic(key.business_id, key.mode)], "TicketCreated",
-             {"conversation_id": conversation_id, "channel": "widget", "customer": stored})
+             {"conversation_id": conversation_id, "channel": "widget",
+              "customer": {"id": contact_id, **stored}})
+    do_mark_online(session, key.business_id, key.mode, conversation_id, int(session_id))
     return StartedSession(int(session_id), token, conversation_id,
                           stored if verified else sent_contact(visitor_id, fields), verified)
 
@@ -361,7 +375,44 @@ def do_visitor_typing(session: Session, chat_session: SessionInfo) -> None:
 
 
 def do_heartbeat(session: Session, chat_session: SessionInfo) -> None:
-    """Record that the visitor is here; agents watch it as VisitorOnline."""
+    """Record that the visitor is here (agents hear VisitorOnline when that is news)."""
     do_touch_session(session, chat_session)
-    emit(session, [business_topic(chat_session.business_id, chat_session.mode)], "VisitorOnline",
-         {"conversation_id": chat_session.conversation_id, "session_id": chat_session.id})
+    do_mark_online(session, chat_session.business_id, chat_session.mode,
+                   chat_session.conversation_id, chat_session.id)
+
+
+# Conditional: only the request that turns the flag on announces it (a heartbeat every 30 s
+# from every device of every visitor would otherwise flood the business channel).
+_MARK_ONLINE = (update(CONVERSATIONS)
+                .where(CONVERSATIONS.c.id == bindparam("conversation_id"),
+                       CONVERSATIONS.c.visitor_online == false())
+                .values(visitor_online=True))
+# Conditional too, and RETURNING the rows it changed: of several processes sweeping at once,
+# each row is turned off, and announced, by exactly one.
+_SWEEP_OFFLINE = (update(CONVERSATIONS)
+                  .where(CONVERSATIONS.c.visitor_online == true(),
+                         ~exists().where(SESSIONS.c.conversation_id == CONVERSATIONS.c.id,
+                                         SESSIONS.c.last_seen_at >= bindparam(
+                                             "since", type_=SESSIONS.c.last_seen_at.type)))
+                  .values(visitor_online=False)
+                  .returning(CONVERSATIONS.c.id, CONVERSATIONS.c.business_id,
+                             CONVERSATIONS.c.mode))
+
+
+def do_mark_online(session: Session, business_id: int, mode: str, conversation_id: int,
+                   session_id: int) -> None:
+    """Set the conversation's visitor online; emit VisitorOnline only if it was not."""
+    if run(session, _MARK_ONLINE, conversation_id=conversation_id).rowcount:
+        emit(session, [business_topic(business_id, mode)], "VisitorOnline",
+             {"conversation_id": conversation_id, "session_id": session_id})
+
+
+def do_sweep_offline(session: Session, online_seconds: int) -> int:
+    """Set visitors offline whose sessions were all silent for online_seconds; emit
+    VisitorOffline for each conversation this call changed. Return how many."""
+    since = utcnow() - timedelta(seconds=online_seconds)
+    rows = run(session, _SWEEP_OFFLINE, since=since).all()
+    for row in rows:
+        emit(session, [business_topic(row.business_id, row.mode)], "VisitorOffline",
+             {"conversation_id": row.id})
+    return len(rows)

@@ -7,10 +7,12 @@ from __future__ import annotations
 import asyncio
 import threading
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import update
 
 from app_flet.headless import (
     AgentClient,
@@ -37,6 +39,9 @@ from app_flet.headless import (
 )
 from app_flet.headless.agent_models import decode_agent_event
 from app_flet.headless.api import parse
+from server.db import session_scope
+from server.models import ChatSession as ServerChatSession
+from server.models import utcnow
 from tests.headless.conftest import (
     FAST,
     PASSWORD,
@@ -263,12 +268,17 @@ def test_visitor_message_reaches_the_agent(live_inbox: AgentClient,
     events = listening(live_inbox)
     one, two = visitors.start_session(new_visitor()), visitors.start_session(new_visitor())
     only_one: list[MessageCreated] = []
-    live_inbox.on(one.conversation_id, "message", only_one.append)
+    unsubscribe = live_inbox.on(one.conversation_id, "message", only_one.append)
     two.send("from two")
     sent = one.send("from one")
     got = events.message("from one")
     events.message("from two")
     assert got.id == sent.id and got.conversation_id == one.conversation_id and got.from_visitor
+    settle()
+    assert [e.message.content for e in only_one] == ["from one"]
+    unsubscribe()
+    one.send("nobody listens for this one")
+    events.message("nobody listens for this one")
     settle()
     assert [e.message.content for e in only_one] == ["from one"]
     assert events.threads == {"chatdock-agent-events"}
@@ -287,13 +297,11 @@ def test_ticket_events(live_inbox: AgentClient, visitors: ChatClient) -> None:
     assert isinstance(updated, TicketUpdated) and updated.ticket.status == "resolved"
 
 
-def test_visitor_typing_and_online(live_inbox: AgentClient, visitors: ChatClient) -> None:
+def test_visitor_typing(live_inbox: AgentClient, visitors: ChatClient) -> None:
     events = listening(live_inbox)
     session = visitors.start_session(new_visitor())
     session.send_typing()
     events.wait_for(lambda e: e == VisitorTyping(session.conversation_id))
-    session.heartbeat()
-    events.wait_for(lambda e: e == VisitorOnline(session.conversation_id))
 
 
 def test_contact_updated(live_inbox: AgentClient, visitors: ChatClient) -> None:
@@ -490,3 +498,65 @@ def test_canned_responses(inbox: AgentClient) -> None:
     assert made.id not in {c.id for c in inbox.canned_responses()}
     with pytest.raises(NotFoundError):
         inbox.delete_canned_response(made.id)
+
+
+# ---------- contacts and visitor presence -------------------------------------------------
+
+
+def test_contact_behind_a_ticket(inbox: AgentClient, visitor_chat: ChatClient) -> None:
+    session = start(visitor_chat)
+    again = visitor_chat.start_session(new_visitor())  # someone else
+    ticket = inbox.get_ticket(session.conversation_id).ticket
+    assert ticket.customer.id is not None
+    contact = inbox.get_contact(ticket.customer.id)
+    assert (contact.name, contact.email, contact.visitor_id, contact.conversations) == (
+        "Vera", "vera@example.com", session.visitor_id, 1)
+    changed = inbox.update_contact(contact.id, phone="+4712345678",
+                                   custom_fields={"plan": "pro"})
+    assert (changed.phone, changed.custom_fields, changed.name) == (
+        "+4712345678", {"plan": "pro"}, "Vera")
+    with pytest.raises(ValidationError) as err:
+        inbox.update_contact(contact.id, email="not an address")
+    assert err.value.field == "email" and inbox.get_contact(contact.id) == changed
+    theirs = inbox.list_tickets(contact_id=contact.id).tickets
+    assert [t.id for t in theirs] == [session.conversation_id]
+    assert again.conversation_id not in {t.id for t in theirs}
+
+
+def silence(app: Any, conversation_id: int) -> None:
+    """Every session of the conversation last seen an hour ago."""
+    with session_scope(app) as s:
+        s.execute(update(ServerChatSession)
+                  .where(ServerChatSession.conversation_id == conversation_id)
+                  .values(last_seen_at=utcnow() - timedelta(hours=1)))
+
+
+def test_visitor_online_then_offline(app: Any, live_inbox: AgentClient,
+                                     visitors: ChatClient) -> None:
+    events = listening(live_inbox)
+    session = visitors.start_session(new_visitor())
+    events.wait_for(lambda e: e == VisitorOnline(session.conversation_id))
+    assert live_inbox.get_ticket(session.conversation_id).ticket.visitor_online
+    silence(app, session.conversation_id)
+    events.wait_for(lambda e: e == VisitorOffline(session.conversation_id), timeout=10)
+    assert not live_inbox.get_ticket(session.conversation_id).ticket.visitor_online
+    mark = len(events.events)
+    session.heartbeat()  # back: online again, announced once
+    session.heartbeat()
+    events.wait_for(lambda e: e == VisitorOnline(session.conversation_id), after=mark)
+    settle()
+    assert events.events[mark:].count(VisitorOnline(session.conversation_id)) == 1
+
+
+def test_agent_edit_of_a_contact_is_heard(live_inbox: AgentClient,
+                                          visitors: ChatClient) -> None:
+    events = listening(live_inbox)
+    session = visitors.start_session(new_visitor(), name="Otto")
+    contact_id = live_inbox.get_ticket(session.conversation_id).ticket.customer.id
+    assert contact_id is not None
+    live_inbox.update_contact(contact_id, name="Otto Hansen")
+    heard = events.wait_for(lambda e: isinstance(e, ContactUpdated)
+                            and e.contact.id == contact_id)
+    assert isinstance(heard, ContactUpdated) and heard.conversation_id is None
+    assert heard.contact.name == "Otto Hansen"
+    assert heard.conversation_ids == (session.conversation_id,)

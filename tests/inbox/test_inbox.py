@@ -194,6 +194,7 @@ def test_reconnect_reloads_the_list(inbox_client: AsyncAgentClient, team: Team,
                                     visitors: Any) -> None:
     async def scenario() -> None:
         shell = await logged_in(inbox_client)
+        await settle()  # the first "connected" and its reload are done
         assert row_keys(shell.list) == []
         assert shell._unsubscribe is not None
         shell._unsubscribe()  # away: events of this time never reach the shell
@@ -492,3 +493,39 @@ def test_app_logs_in_on_a_page_and_marks_timing(
              if line.startswith("chatdock-timing ")]
     assert [m[0] for m in marks][:3] == ["main", "login_done", "list_shown"]
     assert ["badge", str(ticket_id), str(message_id)] in [m[:3] for m in marks]
+
+
+
+def test_the_cleared_reply_and_note_reach_the_client(inbox_client: AsyncAgentClient, team: Team,
+                                                      visitors: Any) -> None:
+    """Flet sends a value only when it differs from the last it sent: a field cleared after
+    each send must still be cleared on the client, twice in a row."""
+    def cleared(fp: InMemoryPage, since: int) -> bool:
+        """Whether a patch since then set some control's value to "" (only one changed)."""
+        return any(op[2:] == ["value", ""] for frame in fp.connection.sent[since:]
+                   if frame[0] == 2 for op in frame[1]["patch"][1:])
+
+    async def scenario() -> None:
+        dana = await visitors("Dana")
+        await dana.say("hi")
+        async with InMemoryPage() as fp:
+            screen = InboxScreen(inbox_client)
+            fp.page.add(screen)
+            fp.type_into("login-email", AGENT_EMAIL)
+            fp.type_into("login-password", PASSWORD)
+            await fp.click("login-submit")
+            await fp.wait_for(lambda: fp.visible(f"ticket-{dana.conversation_id}"), what="row")
+            await fp.click(f"ticket-{dana.conversation_id}")
+            reply, note = fp.find("reply"), fp.find("note")
+            for text in ("first", "second"):
+                fp.type_into("reply", text)
+                since = len(fp.connection.sent)
+                await fp.click("send")
+                assert reply.value == "" and cleared(fp, since), text
+                fp.type_into("note", f"note {text}")
+                since = len(fp.connection.sent)
+                await fp.click("add-note")
+                assert note.value == "" and cleared(fp, since), text
+            assert screen.shell is not None
+            screen.shell.close()
+    run(scenario)

@@ -95,6 +95,10 @@ def test_on_a_page_typing_a_color_sends_the_repainted_preview(
             await fp.session.dispatch_event(page.primary._i, "change", None)
             # only the preview repaint carries the upper-cased color to the client
             await fp.wait_for(lambda: fp.sent("#0E7490"), what="the preview patch")
+            fp.page.remove(page)  # the shell shows another page while this one saves
+            await fire(page.save_button)
+            assert shown(page) == SAVED
+            assert (await owner_client.get_branding()).primary_color == "#0E7490"
     run(scenario)
 
 
