@@ -91,3 +91,24 @@ def settled_screenshot(page: Any, path: str, timeout: float = 5) -> bytes:
         shots.append(page.screenshot())
     Path(path).write_bytes(shots[-1])
     return shots[-1]
+
+
+FOCUSED_VALUE = "() => document.activeElement ? document.activeElement.value : null"
+
+
+def type_text(page: Any, selector: str, text: str, delay_ms: int = 0) -> None:
+    """Click a text field and type `text` key by key, as a person does.
+
+    Right after the click Flutter moves the focus into its own editing node and now and then
+    drops the first keys meanwhile ("es, it left…"): what the field holds is checked, and
+    typed again, like a person who saw it, while it is not `text`.
+    """
+    page.locator(selector).click()
+    for _ in range(3):
+        page.keyboard.type(text, delay=delay_ms)
+        if page.evaluate(FOCUSED_VALUE) == text:
+            return
+        page.keyboard.press("ControlOrMeta+A")
+        page.keyboard.press("Backspace")
+    raise AssertionError(f"{selector} does not take {text!r}: it holds "
+                         f"{page.evaluate(FOCUSED_VALUE)!r}")

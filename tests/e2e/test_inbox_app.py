@@ -29,7 +29,7 @@ from app_flet.headless import (
 from tests.browser import artifact
 from tests.conftest import ServedProcess, auth, free_port
 from tests.e2e.app import InboxApp, owner_login
-from tests.e2e.browse import open_app, settled_screenshot
+from tests.e2e.browse import open_app, settled_screenshot, type_text
 from tests.e2e.png import pixel_rows
 
 pytest.importorskip("flet", reason="the inbox app needs the flet extra")
@@ -97,10 +97,9 @@ class Inbox:
 
     def log_in(self, email: str, password: str) -> None:
         open_app(self.page, self.app, EMAIL, "inbox_app")
-        # typed key by key: after a `fill` the app saw empty fields now and then (a
-        # person's typing never is)
-        self.type_into(EMAIL, email)
-        self.type_into(PASSWORD, password)
+        # typed key by key (after a `fill` the app saw empty fields now and then)
+        type_text(self.page, EMAIL, email)
+        type_text(self.page, PASSWORD, password)
         self.page.get_by_role("button", name="Log in", exact=True).click()
         self.wait_until("logged in (the list's views)", lambda: self.in_page("Unassigned"))
 
@@ -132,11 +131,6 @@ class Inbox:
 
     def button(self, name: str) -> Any:
         return self.page.get_by_role("button", name=name, exact=True)
-
-    def type_into(self, selector: str, text: str, delay_ms: int = 0) -> None:
-        """Type key by key (each key a change the app sees, as a person's typing is)."""
-        self.page.locator(selector).click()
-        self.page.keyboard.type(text, delay=delay_ms)
 
 
 def lines(node: Any) -> list[str]:
@@ -208,7 +202,7 @@ def test_agent_answers_a_visitor_live(server: ServedProcess, inbox: InboxApp, pa
     # reply with the Reply field and Enter: the visitor's socket brings the text
     seen: list[Event] = []
     answer = f"Yes, it left the warehouse this morning. {tag}"
-    agent.type_into(REPLY, answer)
+    type_text(page, REPLY, answer)
     page.keyboard.press("Enter")
     got = next_event(events, lambda e: isinstance(e, MessageCreated)
                      and e.message.content == answer, "the agent's reply", seen)
@@ -221,7 +215,7 @@ def test_agent_answers_a_visitor_live(server: ServedProcess, inbox: InboxApp, pa
 
     # the agent types: the visitor's client is told (the composer pings at most every 3 s,
     # and the reply's own typing just pinged: these keys take longer than that)
-    agent.type_into(REPLY, "One more thing", delay_ms=300)
+    type_text(page, REPLY, "One more thing", delay_ms=300)
     typing = next_event(events, lambda e: isinstance(e, TypingStarted), "TypingStarted", seen)
     assert isinstance(typing, TypingStarted) and typing.role == "agent", typing
 
@@ -234,7 +228,7 @@ def test_agent_answers_a_visitor_live(server: ServedProcess, inbox: InboxApp, pa
 
     # a private note: on the agent's screen and stored, never on the visitor's side
     note = f"Customer asked twice; courier called. {tag}"
-    agent.type_into(NOTE, note)
+    type_text(page, NOTE, note)
     agent.button("Add note").click()
     agent.wait_until("the note is in the thread", lambda: agent.in_thread(note))
     stored = httpx.get(f"{server.base}/api/v1/tickets/{session.conversation_id}",
