@@ -16,7 +16,9 @@ What is measured, all on this machine's wall clock (browser, app and visitors sh
   CanvasKit loaded, the client's websocket session up). App side: `chatdock-timing main`.
 - form_ms: `main` -> the login form's "Email" field is in the page (browser side, an
   in-page probe stamping each animation frame, ~17 ms resolution).
-- login_ms: the "Log in" click (browser side) -> `login_done` (app side).
+- login_ms: the "Log in" click (browser side) -> `login_done` (app side): the click's
+  trip to the app, `POST /auth/login` and `GET /auth/me`. login_api_ms: one
+  `POST /auth/login` alone (httpx, before the browser starts), its server share.
 - list_ms: `login_done` -> `list_shown` (the first list painted, app side).
 - list_after_boot_ms: form_ms + login_ms + list_ms, the app's own time from `main` to
   the list (the bench's typing of the login left out; with_typing_ms: `main` ->
@@ -35,6 +37,8 @@ import json
 import time
 import uuid
 from typing import Any
+
+import httpx
 
 from app_flet.headless import ChatClient, ChatSession
 from bench.lib import (
@@ -90,6 +94,15 @@ def wait_mark(app: InboxApp, event: str, since_ms: float, fields: list[str] | No
         time.sleep(0.005)
     raise RuntimeError(f"the app logged no {event} {fields or ''} mark after {since_ms}:\n"
                        f"{app.log()[-4000:]}")
+
+
+def login_api(server: Server, email: str, password: str) -> float:
+    """ms of one `POST /auth/login` by itself (the password check is argon2): login_ms's
+    server share."""
+    t0 = time.perf_counter()
+    httpx.post(f"{server.base}/api/v1/auth/login",
+               json={"email": email, "password": password, "mode": "test"}).raise_for_status()
+    return (time.perf_counter() - t0) * 1000
 
 
 def start_visitors(client: ChatClient) -> list[ChatSession]:
@@ -158,6 +171,7 @@ def measure(conversations: int, messages: int, shot: str | None) -> dict[str, An
         t0 = time.perf_counter()
         seed(server.env["CHATDOCK_DATABASE_URL"], conversations, conversations * 2)
         seeded_s = time.perf_counter() - t0
+        login_api_ms = login_api(server, email, password)
         with ChatClient(server.pk, server.base) as visitors:
             sessions = start_visitors(visitors)
             app = InboxApp(server, free_port(), env={"CHATDOCK_TIMING": "1"})
@@ -180,7 +194,8 @@ def measure(conversations: int, messages: int, shot: str | None) -> dict[str, An
         stop_and_clean(server)
     return {"conversations": conversations, "seed_s": round(seeded_s, 1),
             "boot_ms": main - marks["origin"], "form_ms": marks["form"] - main,
-            "login_ms": login_done - marks["clicked"], "list_ms": list_shown - login_done,
+            "login_ms": login_done - marks["clicked"], "login_api_ms": login_api_ms,
+            "list_ms": list_shown - login_done,
             "list_after_boot_ms": (marks["form"] - main) + (list_shown - marks["clicked"]),
             "with_typing_ms": list_shown - main, "row_in_page_ms": marks["row"] - list_shown,
             "badges_ms": badges, "on_screen_ms": shown}

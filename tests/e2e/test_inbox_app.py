@@ -206,7 +206,8 @@ def test_agent_answers_a_visitor_live(server: ServedProcess, inbox: InboxApp, pa
     page.keyboard.press("Enter")
     got = next_event(events, lambda e: isinstance(e, MessageCreated)
                      and e.message.content == answer, "the agent's reply", seen)
-    assert isinstance(got, MessageCreated) and got.message.sender.role == "agent", got
+    assert isinstance(got, MessageCreated) and got.message.sender is not None, got
+    assert (got.message.sender.role, got.message.sender.name) == ("agent", email), got
     agent.wait_until("the reply is in the thread", lambda: agent.in_thread(answer))
 
     # the visitor types: the agent sees it
