@@ -14,6 +14,7 @@ Enter, replaces the shortcut with the business's canned response.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import date, datetime
@@ -120,7 +121,7 @@ class ReplyComposer(Composer):
 class MessageRow(ft.Row):
     """One message from the team's side: the visitor left, agents right, notes marked."""
 
-    def __init__(self, message: Any) -> None:
+    def __init__(self, message: Any, visitor_name: str = "Visitor") -> None:
         role = getattr(message.sender, "role", None)
         self.kind = ("note" if message.type == "note" else
                      "system" if role is None or message.type == "system" else
@@ -134,7 +135,7 @@ class MessageRow(ft.Row):
         name = getattr(message.sender, "name", None)
         label = {"note": f"Note · {name}" if name else "Note", "bot": "Bot",
                  "system": "System", "agent": name or "Agent",
-                 "visitor": name or "Visitor"}[self.kind]
+                 "visitor": name or visitor_name}[self.kind]
         self.label = ft.Text(label, key=f"msg-{message.id}-label", size=11,
                              weight=ft.FontWeight.W_600, color=MUTED)
         self.text = ft.Text(value=message.content, key=f"msg-{message.id}-text", size=14,
@@ -158,6 +159,7 @@ class Thread(ft.ListView):
         super().__init__(key="thread", expand=True, spacing=6, auto_scroll=True,
                          padding=ft.Padding.symmetric(horizontal=12, vertical=8))
         self._window = window
+        self.visitor_name = "Visitor"  # the contact's, for messages that carry no name
         self._rows: dict[int, MessageRow] = {}
         self._hidden = 0  # the oldest messages not shown (until "Load older")
         self.older_button = ft.TextButton("Load older", key="load-older",
@@ -172,14 +174,14 @@ class Thread(ft.ListView):
         return self._rows.get(message_id)
 
     def clear(self) -> None:
-        self._rows, self._hidden = {}, 0
+        self._rows, self._hidden, self.visitor_name = {}, 0, "Visitor"
         self.controls = []
 
     def add(self, messages: Iterable[Any], *, history: bool = False) -> None:
         """Add messages not shown yet; history beyond the window stays behind "Load older"."""
         for message in messages:
             if message.id not in self._rows:
-                self._rows[message.id] = MessageRow(message)
+                self._rows[message.id] = MessageRow(message, self.visitor_name)
         if history:
             self._hidden = max(0, len(self._rows) - self._window)
         self._relayout()
@@ -290,8 +292,8 @@ class ConversationView(ft.Column):
             return False
         if opening != self._opening:
             return False  # another conversation was opened meanwhile
-        self.thread.add(history, history=True)
         self.show_ticket(detail.ticket)
+        self.thread.add(history, history=True)
         self.placeholder.visible, self.body.visible = False, True
         self.notice.visible = False
         return True
@@ -299,7 +301,7 @@ class ConversationView(ft.Column):
     def show_ticket(self, ticket: Any) -> None:
         """Paint the header and actions for the ticket's current state."""
         self.ticket = ticket
-        self.name.value = customer_name(ticket)
+        self.name.value = self.thread.visitor_name = customer_name(ticket)
         self.online.visible = bool(ticket.visitor_online)
         self.status.value = ticket.status.capitalize()
         resolved = ticket.status == "resolved"
@@ -318,6 +320,9 @@ class ConversationView(ft.Column):
         self.thread.add([message])
         if message.from_visitor:
             self._hide_typing()
+            if self.ticket is not None and self.ticket.status == "resolved":
+                # the server reopens it (no ConversationUpdated for that): follow suit
+                self.show_ticket(dataclasses.replace(self.ticket, status="open"))
         self.push()
 
     def visitor_typing(self, conversation_id: int) -> None:

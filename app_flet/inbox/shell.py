@@ -33,6 +33,8 @@ from app_flet.inbox.login import LoginView
 from app_flet.inbox.pages import BrandingPage, KeysPage, TeamPage
 from app_flet.inbox.ticket_list import TicketList
 from app_flet.launch import mark
+from app_flet.ui.states import ConnectionBanner
+from app_flet.ui.strings import ChatStrings
 from app_flet.ui.theme import MUTED, SURFACE
 
 __all__ = ["TITLE", "InboxScreen", "InboxShell", "title_for"]
@@ -81,15 +83,16 @@ class InboxShell(ft.Row):
         self.nav = {name: ft.TextButton(name, key=f"nav-{name.lower()}",
                                         on_click=self._nav_clicked)
                     for name in ["Inbox", *self.pages]}
-        who = me.agent.name if me.agent is not None else "secret key"
+        who = (me.agent.name or me.agent.email) if me.agent is not None else "secret key"
         self.logout_button = ft.TextButton("Log out", key="logout", on_click=self._logout)
+        self.banner = ConnectionBanner(ChatStrings())
         self.body = ft.Container(self.inbox, key="shell-body", expand=True)
         self.controls = [
             ft.Container(ft.Column([ft.Text(TITLE, weight=ft.FontWeight.BOLD),
                                     ft.Text(who, size=12, color=MUTED), *self.nav.values(),
                                     ft.Container(expand=True), self.logout_button],
                                    spacing=4), width=150, padding=8, bgcolor=SURFACE),
-            self.body]
+            ft.Column([self.banner, self.body], expand=True, spacing=0)]
 
     # ---------- lifecycle ----------
 
@@ -215,9 +218,12 @@ class InboxShell(ft.Row):
             for conversation_id in event.conversation_ids:
                 self.list.contact_updated(conversation_id, event.contact)
                 self.conversation.contact_updated(conversation_id, event.contact)
-        elif isinstance(event, ConnectionChanged) and event.state == "connected":
-            await self.list.load()  # caught up: what changed meanwhile is in the list
+        elif isinstance(event, ConnectionChanged):
+            self.banner.show_state(event.state)
             self.push()
+            if event.state == "connected":
+                await self.list.load()  # caught up: what changed meanwhile is in the list
+                self.push()
 
 
 class InboxScreen(ft.Column):

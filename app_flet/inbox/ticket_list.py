@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -23,8 +22,6 @@ from app_flet.launch import mark
 from app_flet.ui.theme import DEFAULT_PRIMARY, ERROR, INK, MUTED, WHITE
 
 __all__ = ["PER_PAGE", "VIEWS", "TicketList", "TicketRow", "customer_name", "short_time"]
-
-log = logging.getLogger("chatdock.inbox")
 
 PER_PAGE = 25
 PREVIEW_LENGTH = 140  # as the server cuts it
@@ -129,11 +126,6 @@ class TicketList(ft.Column):
         self._paint_views()
 
     # ---------- what is shown ----------
-
-    @property
-    def tickets(self) -> list[Any]:
-        """The listed tickets, top first."""
-        return [row.ticket for row in self.rows.controls if isinstance(row, TicketRow)]
 
     def row(self, ticket_id: int) -> TicketRow | None:
         return self._rows.get(ticket_id)
@@ -313,16 +305,22 @@ class TicketList(ft.Column):
             status="open" if message.from_visitor else row.ticket.status)
         self._paint_row(row.ticket)
         self._to_top(row)
+        if not self._matches(row.ticket):  # a visitor reopened it: not "resolved" any more
+            self._drop(tid)
         return row
+
+    def _drop(self, ticket_id: int) -> None:
+        row = self._rows.pop(ticket_id, None)
+        if row is not None:
+            self.rows.controls = [c for c in self.rows.controls if c is not row]
+            self.empty.visible = not self._rows
 
     def ticket_updated(self, ticket: Any) -> None:
         """The server's whole ticket: repaint its row, or drop it from this view."""
         self._remember(ticket)
         row = self._rows.get(ticket.id)
         if not self._matches(ticket):
-            if row is not None:
-                del self._rows[ticket.id]
-                self.rows.controls = [c for c in self.rows.controls if c is not row]
+            self._drop(ticket.id)
         elif row is not None:
             row.ticket = ticket
             self._paint_row(ticket)

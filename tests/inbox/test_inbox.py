@@ -23,7 +23,8 @@ from app_flet.inbox.conversation import NOTE_BG, MessageRow
 from app_flet.inbox.shell import InboxScreen, InboxShell, title_for
 from app_flet.inbox.ticket_list import TicketList, TicketRow
 from server.db import session_scope
-from server.models import Message
+from server.models import ChatSession, Message, utcnow
+from tests.conftest import Agent
 from tests.flet_page import InMemoryPage, find_all
 from tests.inbox.conftest import AGENT_EMAIL, OWNER_EMAIL, PASSWORD, Team, logged_in, settle
 from tests.ui.conftest import fire, run, until
@@ -202,7 +203,10 @@ def test_reconnect_reloads_the_list(inbox_client: AsyncAgentClient, team: Team,
         await dana.say("while you were away")
         await settle()
         assert row_keys(shell.list) == []
+        await shell.handle_event(ConnectionChanged("reconnecting", retry_in=1.0))
+        assert shell.banner.visible and shell.banner.text.value == "Reconnecting…"
         await shell.handle_event(ConnectionChanged("connected"))
+        assert not shell.banner.visible
         assert row_keys(shell.list) == [f"ticket-{dana.conversation_id}"]
         assert badge(shell, dana.conversation_id) == "1"
         shell.close()
@@ -358,6 +362,15 @@ def test_resolve_and_reopen_reach_the_visitor(inbox_client: AsyncAgentClient, te
             e, ConversationUpdated)] == ["resolved", "open"], what="the reopen")
         row = shell.list.row(dana.conversation_id)
         assert row is not None and row.ticket.status == "open"
+        # resolved again, then the visitor writes: the server reopens it, the view follows
+        await fire(view.resolve_button)
+        shell.list.status_filter.value = "resolved"
+        await fire(shell.list.status_filter, "select")
+        assert row_keys(shell.list) == [f"ticket-{dana.conversation_id}"]
+        await dana.say("one more thing")
+        await until(lambda: view.status.value == "Open", what="the visitor's reopen")
+        assert view.resolve_button.visible and not view.reopen_button.visible
+        assert row_keys(shell.list) == []  # not resolved any more
         shell.close()
     run(scenario)
 
@@ -528,4 +541,50 @@ def test_the_cleared_reply_and_note_reach_the_client(inbox_client: AsyncAgentCli
                 assert note.value == "" and cleared(fp, since), text
             assert screen.shell is not None
             screen.shell.close()
+    run(scenario)
+
+
+def test_visitor_online_dot_follows_the_visitor(app: Any, inbox_client: AsyncAgentClient,
+                                                team: Team, visitors: Any) -> None:
+    async def scenario() -> None:
+        dana = await visitors("Dana")
+        await dana.say("hi")
+        shell = await logged_in(inbox_client)
+        await shell.open_ticket(dana.conversation_id)
+        dot, row = shell.conversation.online, shell.list.row(dana.conversation_id)
+        assert row is not None
+        assert dot.visible and row.online.visible  # the session start put her online
+        with session_scope(app) as session:  # her sessions go silent: the watcher sweeps
+            session.execute(update(ChatSession).where(
+                ChatSession.conversation_id == dana.conversation_id).values(
+                last_seen_at=utcnow() - timedelta(hours=1)))
+        await until(lambda: not dot.visible, timeout=15, what="VisitorOffline")
+        assert not row.online.visible
+        await dana.session.heartbeat()
+        await until(lambda: dot.visible and row.online.visible, what="VisitorOnline")
+        shell.close()
+    run(scenario)
+
+
+def test_contact_panel_shows_the_customer_and_opens_past_conversations(
+        live: str, biz: dict[str, Any], inbox_client: AsyncAgentClient, team: Team) -> None:
+    api = Agent(live, biz["sk"])
+    first, second = (api._call("POST", "/tickets", 201, json={
+        "customer": {"email": "dana@example.com", "name": "Dana"}, "message": text,
+        "subject": text}) for text in ("Invoice missing", "Refund please"))
+
+    async def scenario() -> None:
+        shell = await logged_in(inbox_client)
+        await shell.open_ticket(first["id"])
+        panel = shell.contact
+        assert panel.name.value == "Dana" and panel.email.value == "dana@example.com"
+        (past,) = find_all(panel, lambda c: str(c.key or "").startswith("past-"))
+        assert past.key == f"past-{second['id']}"
+        await fire(past)
+        assert shell.conversation.ticket_id == second["id"]
+        assert shell.list.open_id == second["id"]
+        assert [m.content for m in shell.conversation.thread.messages] == ["Refund please"]
+        row = shell.conversation.thread.row(shell.conversation.thread.messages[0].id)
+        assert row is not None and row.label.value == "Dana"  # the contact's name
+        shell.close()
     run(scenario)
