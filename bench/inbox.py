@@ -59,6 +59,8 @@ from tests.e2e.browse import settled_screenshot, type_text
 VISITORS = 5  # conversations the messages go to, newest first in the list
 EMAIL = 'input[aria-label="Email"]'
 PASSWORD = 'input[aria-label="Password"]'
+REPLY = '[aria-label^="Reply"]'  # (a focused empty field's label gains its hint)
+NOTE = '[aria-label^="Note"]'
 VISITOR_NAME = "Bench visitor 0"  # the newest row's customer: in the page once the list is
 
 MARKS = """
@@ -132,10 +134,15 @@ def log_in(page: Any, app: InboxApp, email: str, password: str) -> dict[str, flo
 
 
 def screenshot(page: Any, path: str) -> None:
-    """Open the newest visitor's conversation and save what the agent sees (docs/inbox.png)."""
+    """Open the newest visitor's conversation, reply and add a note as an agent would, and
+    save what the agent sees (docs/inbox.png)."""
     page.locator("flt-semantics[role=button]").filter(has_text=VISITOR_NAME).click()
-    page.locator('[aria-label^="Reply"]').wait_for()
-    page.wait_for_timeout(500)  # its history: one request after the composer is up
+    type_text(page, REPLY, "It left the warehouse this morning: the tracking link is in "
+                           "your email.")
+    page.keyboard.press("Enter")
+    type_text(page, NOTE, "Courier confirmed: on the van, delivery before 6 pm.")
+    page.get_by_role("button", name="Add note", exact=True).click()
+    page.wait_for_function(f"() => document.querySelector({json.dumps(NOTE)}).value === ''")
     settled_screenshot(page, path)
     print(f"\nwrote {path}")
 
@@ -208,7 +215,8 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=40,
                         help="visitor messages sent while the list is up (each badged)")
     parser.add_argument("--screenshot", metavar="PATH",
-                        help="then open the newest conversation and save a PNG of the page")
+                        help="then open the newest conversation, reply, add a note and save "
+                             "a PNG of the page")
     args = parser.parse_args()
     result = measure(args.conversations, args.messages, args.screenshot)
     badge, shown = percentiles(result["badges_ms"]), percentiles(result["on_screen_ms"])
