@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from app_flet.headless import (
     MessageCreated,
     TypingStarted,
 )
+from app_flet.inbox.conversation import AGENT_BG, NOTE_BG
 from tests.browser import artifact
 from tests.conftest import ServedProcess, auth, free_port
 from tests.e2e.app import InboxApp, owner_login
@@ -114,7 +116,8 @@ class Inbox:
     def in_thread(self, text: str) -> bool:
         """Whether `text` is in the semantics tree above the Reply field and within its
         column (the open conversation: not a row's preview), outside any text field (not
-        what is still being typed: what the app shows)."""
+        what is still being typed: what the app shows). A selectable `ft.Text` is not:
+        Flutter exposes it as a read-only field with no value (bench/visitor_app.py)."""
         return bool(self.page.evaluate(IN_THREAD, [REPLY, text]))
 
     def in_page(self, text: str) -> bool:
@@ -152,20 +155,20 @@ def next_event(events: Any, wanted: Callable[[Event], bool], what: str,
     raise AssertionError(f"the visitor did not receive {what} within {timeout} s; got {seen}")
 
 
-def ink_rows(png: bytes, box: tuple[int, int, int, int]) -> int:
-    """How many pixel rows of box (x0, y0, x1, y1) hold a color other than the box's
-    background (its most common color): 0 for a blank area such as the splash screen's."""
+def paint(png: bytes, box: tuple[int, int, int, int]) -> tuple[Counter[str], int]:
+    """The colors (as #RRGGBB, pixel counts) of box (x0, y0, x1, y1), and how many of its
+    pixel rows hold a color far from its background (the most common color): ink."""
     x0, y0, x1, y1 = box
     bpp, rows = pixel_rows(png, y1)
-    counts: dict[bytes, int] = {}
-    cells = [[row[x * bpp:x * bpp + 3] for x in range(x0, x1)] for row in rows[y0:y1]]
-    for line in cells:
-        for rgb in line:
-            counts[rgb] = counts.get(rgb, 0) + 1
-    background = max(counts, key=lambda rgb: counts[rgb])
-    return sum(1 for line in cells
-               if any(max(abs(a - b) for a, b in zip(rgb, background, strict=True)) > 60
-                      for rgb in line))
+    cells = [["#" + row[x * bpp:x * bpp + 3].hex().upper() for x in range(x0, x1)]
+             for row in rows[y0:y1]]
+    colors = Counter(rgb for line in cells for rgb in line)
+    background = int(colors.most_common(1)[0][0][1:], 16)
+
+    def far(rgb: str) -> bool:
+        value = int(rgb[1:], 16)
+        return max(abs((value >> s & 255) - (background >> s & 255)) for s in (0, 8, 16)) > 60
+    return colors, sum(1 for line in cells if any(far(rgb) for rgb in set(line)))
 
 
 def visitor_history(session: ChatSession) -> list[str]:
@@ -253,7 +256,12 @@ def test_agent_answers_a_visitor_live(server: ServedProcess, inbox: InboxApp, pa
     shot = tmp_path / "inbox.png"
     png = settled_screenshot(page, str(shot))
     shutil.copy(shot, artifact("inbox_app.png"))
-    thread = (VIEWPORT["width"] // 2, 120, VIEWPORT["width"] - 20, VIEWPORT["height"] - 120)
-    assert ink_rows(png, thread) >= 30, (
-        f"the conversation area of {artifact('inbox_app.png')} is (nearly) blank: "
-        "is this still the splash screen?")
+    # the thread: the Reply field's column, from below the header's rows down to the field
+    field = page.locator(REPLY).bounding_box()
+    assert field is not None
+    thread = (int(field["x"]), 150, int(field["x"] + field["width"]), int(field["y"]) - 10)
+    colors, ink = paint(png, thread)
+    assert ink >= 3 * 14 and colors[AGENT_BG] > 2000 and colors[NOTE_BG] > 2000, (
+        f"the conversation area {thread} of {artifact('inbox_app.png')} shows {ink} rows of "
+        f"ink, {colors[AGENT_BG]} pixels of the agent's bubble color and {colors[NOTE_BG]} "
+        "of the note's, not three messages (the splash screen or the login form?)")
