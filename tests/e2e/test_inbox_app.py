@@ -199,6 +199,7 @@ def test_agent_answers_a_visitor_live(server: ServedProcess, inbox: InboxApp, pa
     # open it: the thread shows the question; it is read, so the badge and the count go
     row.click()
     agent.wait_until("the conversation opens", lambda: page.locator(REPLY).count() == 1)
+    agent.wait_until("the question is in the thread", lambda: agent.in_thread(question))
     agent.wait_until("the open conversation is read",
                      lambda: page.title() == "chatdock inbox" and lines(row)[-1] == question)
 
@@ -210,7 +211,7 @@ def test_agent_answers_a_visitor_live(server: ServedProcess, inbox: InboxApp, pa
     got = next_event(events, lambda e: isinstance(e, MessageCreated)
                      and e.message.content == answer, "the agent's reply", seen)
     assert isinstance(got, MessageCreated) and got.message.sender is not None, got
-    assert (got.message.sender.role, got.message.sender.name) == ("agent", email), got
+    assert got.message.sender.role == "agent", got
     agent.wait_until("the reply is in the thread", lambda: agent.in_thread(answer))
 
     # the visitor types: the agent sees it
