@@ -551,6 +551,13 @@ def _ticket_paths() -> dict[str, dict[str, Schema]]:
                                  "description": "The last id returned, else after_id."}})))},
             description="Every message of the credential's business and mode (private notes "
                         "included), for a client catching up after a reconnect.")},
+        f"{ticket}/read": {"post": op(
+            "markTicketRead", "Mark a ticket read (unread_count 0)", "tickets",
+            security=agent("tickets:read"), params=[TICKET],
+            responses={200: ok_response(envelope(ref("Ticket")))},
+            description="What GET /tickets/{id} does to unread_count, without the messages: "
+                        "for an inbox with the conversation on screen while the visitor "
+                        "writes. The count is shared by the team.")},
         f"{ticket}/typing": {"post": op(
             "agentTyping", "Show the visitor an agent is typing", "tickets",
             security=agent("tickets:write"), params=[TICKET], responses={200: ok_response(OK)})},

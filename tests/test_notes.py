@@ -208,3 +208,13 @@ def test_a_live_mode_note_stays_in_live(app: Any, client: Any, biz: dict[str, An
     assert test_feed["data"] == []
     live_feed = client.get("/api/v1/messages?after_id=0", headers=auth(live)).get_json()
     assert [m["type"] for m in live_feed["data"]] == ["note"]
+
+
+def test_ticket_search_finds_a_note(app: Any, client: Any, biz: dict[str, Any],
+                                    chat: dict[str, Any]) -> None:
+    _, token = add_agent(app, biz["id"])
+    search = {"q": "chargeback"}
+    assert client.get(TICKETS, query_string=search, headers=auth(token)).get_json()["data"] == []
+    note(client, token, chat["conversation_id"], "Watch out: chargeback last year")
+    found = client.get(TICKETS, query_string=search, headers=auth(token)).get_json()["data"]
+    assert [t["id"] for t in found] == [chat["conversation_id"]]

@@ -476,6 +476,27 @@ def test_get_ticket_marks_read(app: Any, client: Any, biz: dict[str, Any],
         assert s.get(Conversation, inbox["tickets"][14]["id"]).unread_count == 1  # type: ignore
 
 
+def test_mark_read_clears_unread_without_the_messages(app: Any, client: Any,
+                                                     biz: dict[str, Any],
+                                                     inbox: dict[str, Any]) -> None:
+    ticket, other = inbox["tickets"][15], inbox["tickets"][16]
+    with session_scope(app) as s:
+        assert s.get(Conversation, ticket["id"]).unread_count == 1  # type: ignore[union-attr]
+    resp = client.post(f"{TICKETS}/{ticket['id']}/read", headers=auth(biz["sk"]))
+    assert resp.status_code == 200
+    data = resp.get_json()["data"]
+    assert set(data) == ROW_KEYS and data["id"] == ticket["id"] and data["unread_count"] == 0
+    with session_scope(app) as s:
+        assert s.get(Conversation, ticket["id"]).unread_count == 0  # type: ignore[union-attr]
+        assert s.get(Conversation, other["id"]).unread_count == 1  # type: ignore[union-attr]
+    # another business's ticket is absent, and the unread count there stays
+    stranger = make_business(app, "Stranger")
+    resp = client.post(f"{TICKETS}/{other['id']}/read", headers=auth(stranger["sk"]))
+    assert resp.status_code == 404 and resp.get_json()["error"] == "not_found"
+    with session_scope(app) as s:
+        assert s.get(Conversation, other["id"]).unread_count == 1  # type: ignore[union-attr]
+
+
 def test_get_ticket_pages_messages_oldest_first(app: Any, client: Any, biz: dict[str, Any],
                                                 inbox: dict[str, Any]) -> None:
     ticket = inbox["tickets"][0]["id"]

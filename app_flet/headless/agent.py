@@ -33,10 +33,15 @@ from app_flet.headless.agent_models import (
     TicketPage,
     decode_agent_event,
 )
-from app_flet.headless.aio import AsyncEvents, threaded
+from app_flet.headless.aio import AsyncEvents, AsyncWrapper, threaded
 from app_flet.headless.api import VERSION, ApiClient, parse
 from app_flet.headless.errors import ChatError, ValidationError
-from app_flet.headless.events import Dispatcher, EventIterator, MessageLedger
+from app_flet.headless.events import (
+    Dispatcher,
+    EventIterator,
+    MessageLedger,
+    dispatch_channel_event,
+)
 from app_flet.headless.models import ChatMessage, MessageCreated
 from app_flet.headless.realtime import RealtimeConnection, RealtimeOptions
 
@@ -106,15 +111,17 @@ class AgentClient(ApiClient):
 
     def logout(self) -> None:
         """End the agent's token on the server, forget it here and stop realtime (event
-        iterators end). A later `login` starts over."""
+        iterators end). A later `login` starts over. Realtime stops first, so the consumer
+        sees a plain "closed", never the server refusing the dead token on the socket."""
+        with self._lock:
+            token, self._token, self._me = self._token, None, None
+        self._stop_realtime()
         try:
-            if self._token is not None:
+            if token is not None:
                 self.call("POST", "auth/logout")
         finally:
             with self._lock:
-                self._token, self._me = None, None
                 self._set_credential(None)
-            self._stop_realtime()
             self._new_feed()
 
     def me(self) -> Me:
@@ -166,6 +173,12 @@ class AgentClient(ApiClient):
     def assign(self, ticket_id: int, agent_id: int | None) -> Ticket:
         """Assign the ticket to an agent, or unassign it with None."""
         return self._patch_ticket(ticket_id, {"assigned_to": agent_id})
+
+    def mark_read(self, ticket_id: int) -> Ticket:
+        """Set the ticket's unread_count to 0 without fetching its messages (a conversation
+        on screen while the visitor writes)."""
+        return parse(Ticket.from_json, _data(self.call("POST", f"tickets/{ticket_id}/read",
+                                                       retries=1)))
 
     def resolve(self, ticket_id: int) -> Ticket:
         """Mark the ticket resolved."""
@@ -345,15 +358,7 @@ class AgentClient(ApiClient):
         return self.authorize_channel(self.me().realtime.auth_endpoint, socket_id, channel)
 
     def _on_channel_event(self, name: str, data: Any) -> None:
-        try:
-            event = decode_agent_event(name, data)
-        except (KeyError, TypeError, ValueError) as exc:
-            log.warning("dropping a malformed %s event: %r", name, exc)
-            return
-        if isinstance(event, MessageCreated):
-            self._ledger.deliver([event.message], advance=True)
-        elif event is not None:
-            self._dispatcher.put(event)
+        dispatch_channel_event(decode_agent_event, name, data, self._ledger, self._dispatcher.put)
 
     def _feed(self, after_id: int | None) -> MessageFeed:
         params = _params(after_id=after_id, limit=FEED_PAGE)
@@ -423,7 +428,7 @@ def _listener(*args: Any) -> AgentListener:
 
 # ---------- the asyncio flavour ------------------------------------------------------------
 
-class AsyncAgentClient:
+class AsyncAgentClient(AsyncWrapper[AgentClient]):
     """AgentClient for asyncio code, with the same arguments and methods as coroutines; it
     delegates to (and exposes as `sync`) one AgentClient: one copy of the logic."""
 
@@ -431,24 +436,9 @@ class AsyncAgentClient:
                  secret_key: str | None = None, timeout: float = 10.0,
                  transport: httpx.BaseTransport | None = None,
                  realtime_options: RealtimeOptions | None = None) -> None:
-        self.sync = AgentClient(base_url, token=token, secret_key=secret_key, timeout=timeout,
-                                transport=transport, realtime_options=realtime_options)
-
-    @classmethod
-    def from_client(cls, client: AgentClient) -> AsyncAgentClient:
-        """Wrap an existing sync client."""
-        wrapper = cls.__new__(cls)
-        wrapper.sync = client
-        return wrapper
-
-    def __repr__(self) -> str:
-        return f"Async{self.sync!r}"
-
-    async def __aenter__(self) -> AsyncAgentClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
+        super().__init__(AgentClient(base_url, token=token, secret_key=secret_key,
+                                     timeout=timeout, transport=transport,
+                                     realtime_options=realtime_options))
 
     @property
     def token(self) -> str | None:
@@ -467,6 +457,7 @@ class AsyncAgentClient:
     add_note = threaded(AgentClient.add_note)
     typing = threaded(AgentClient.typing)
     assign = threaded(AgentClient.assign)
+    mark_read = threaded(AgentClient.mark_read)
     resolve = threaded(AgentClient.resolve)
     reopen = threaded(AgentClient.reopen)
     set_status = threaded(AgentClient.set_status)
@@ -486,7 +477,6 @@ class AsyncAgentClient:
     create_key = threaded(AgentClient.create_key)
     revoke_key = threaded(AgentClient.revoke_key)
     connect = threaded(AgentClient.connect)
-    close = threaded(AgentClient.close)
 
     @overload
     def on(self, callback: AgentListener, /) -> Callable[[], None]: ...

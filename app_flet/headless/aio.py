@@ -10,8 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import AsyncIterator, Callable, Coroutine
-from types import TracebackType
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, Generic, ParamSpec, Protocol, Self, TypeVar
 
 import httpx
 
@@ -20,7 +19,7 @@ from app_flet.headless.events import AddListener, Listener
 from app_flet.headless.models import Contact, Event, SessionDetails
 from app_flet.headless.realtime import RealtimeOptions
 
-__all__ = ["AsyncChatClient", "AsyncChatSession", "AsyncEvents", "threaded"]
+__all__ = ["AsyncChatClient", "AsyncChatSession", "AsyncEvents", "AsyncWrapper", "threaded"]
 
 E = TypeVar("E")
 P = ParamSpec("P")
@@ -38,30 +37,50 @@ def threaded(method: Callable[Concatenate[S, P], T]
     return run
 
 
-class AsyncChatClient:
-    """ChatClient for asyncio code; see ChatClient for the arguments."""
+class _Closable(Protocol):
+    def close(self) -> None: ...
 
-    def __init__(self, publishable_key: str, base_url: str, *, bundle_id: str | None = None,
-                 timeout: float = 10.0, transport: httpx.BaseTransport | None = None,
-                 realtime_options: RealtimeOptions | None = None) -> None:
-        self.sync = ChatClient(publishable_key, base_url, bundle_id=bundle_id, timeout=timeout,
-                               transport=transport, realtime_options=realtime_options)
+
+W = TypeVar("W", bound=_Closable)
+
+
+class AsyncWrapper(Generic[W]):
+    """What every async flavour shares: it wraps (and exposes as `sync`) one sync object;
+    `close` (and leaving `async with`) closes that."""
+
+    def __init__(self, sync: W) -> None:
+        self.sync = sync
 
     @classmethod
-    def from_client(cls, client: ChatClient) -> AsyncChatClient:
-        """Wrap an existing sync client (they share the HTTP client and sessions)."""
+    def from_client(cls, client: W) -> Self:
+        """Wrap an existing sync object (they share its HTTP client, sessions, events)."""
         wrapper = cls.__new__(cls)
         wrapper.sync = client
         return wrapper
 
     def __repr__(self) -> str:
-        return f"AsyncChatClient(base_url={self.sync.base_url!r})"
+        return f"Async{self.sync!r}"
 
-    async def __aenter__(self) -> AsyncChatClient:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+    async def close(self) -> None:
+        """Close the sync object (idempotent), off the loop."""
+        await asyncio.to_thread(self.sync.close)
+
+
+class AsyncChatClient(AsyncWrapper[ChatClient]):
+    """ChatClient for asyncio code; see ChatClient for the arguments."""
+
+    def __init__(self, publishable_key: str, base_url: str, *, bundle_id: str | None = None,
+                 timeout: float = 10.0, transport: httpx.BaseTransport | None = None,
+                 realtime_options: RealtimeOptions | None = None) -> None:
+        super().__init__(ChatClient(publishable_key, base_url, bundle_id=bundle_id,
+                                    timeout=timeout, transport=transport,
+                                    realtime_options=realtime_options))
 
     fetch_config = threaded(ChatClient.fetch_config)
 
@@ -75,24 +94,9 @@ class AsyncChatClient:
                                           identity_ts=identity_ts)
         return AsyncChatSession(session)
 
-    close = threaded(ChatClient.close)
 
-
-class AsyncChatSession:
+class AsyncChatSession(AsyncWrapper[ChatSession]):
     """ChatSession for asyncio code; wraps (and exposes as `sync`) a ChatSession."""
-
-    def __init__(self, session: ChatSession) -> None:
-        self.sync = session
-
-    def __repr__(self) -> str:
-        return f"Async{self.sync!r}"
-
-    async def __aenter__(self) -> AsyncChatSession:
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        await self.close()
 
     @property
     def details(self) -> SessionDetails:
@@ -128,7 +132,6 @@ class AsyncChatSession:
     heartbeat = threaded(ChatSession.heartbeat)
     load_history = threaded(ChatSession.load_history)
     connect = threaded(ChatSession.connect)
-    close = threaded(ChatSession.close)
 
     def start_heartbeat(self, interval: float = 30.0) -> None:
         """Start the heartbeat timer thread (does not block, so not a coroutine)."""

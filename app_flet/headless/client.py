@@ -21,13 +21,18 @@ import httpx
 
 from app_flet.headless.api import VERSION, ApiClient, parse
 from app_flet.headless.errors import ChatError
-from app_flet.headless.events import Dispatcher, EventIterator, Listener, MessageLedger
+from app_flet.headless.events import (
+    Dispatcher,
+    EventIterator,
+    Listener,
+    MessageLedger,
+    dispatch_channel_event,
+)
 from app_flet.headless.models import (
     ChatConfig,
     ChatMessage,
     Contact,
     Event,
-    MessageCreated,
     MessagePage,
     SessionDetails,
     decode_event,
@@ -304,15 +309,7 @@ class ChatSession:
                                               channel, self._details.session_token)
 
     def _on_channel_event(self, name: str, data: Any) -> None:
-        try:
-            event = decode_event(name, data)
-        except (KeyError, TypeError, ValueError) as exc:
-            log.warning("dropping a malformed %s event: %r", name, exc)
-            return
-        if isinstance(event, MessageCreated):
-            self._ledger.deliver([event.message], advance=True)
-        elif event is not None:
-            self._dispatcher.put(event)
+        dispatch_channel_event(decode_event, name, data, self._ledger, self._dispatcher.put)
 
     def _catch_up(self) -> None:
         """After every subscribe: deliver what was written while we were not listening.

@@ -11,7 +11,8 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from app_flet.headless.models import ChatMessage, Event, MessageCreated
 
-__all__ = ["AddListener", "Dispatcher", "EventIterator", "Listener", "MessageLedger"]
+__all__ = ["AddListener", "Dispatcher", "EventIterator", "Listener", "MessageLedger",
+           "dispatch_channel_event"]
 
 log = logging.getLogger("chatdock.client")
 
@@ -153,3 +154,18 @@ class MessageLedger:
             for message in fresh:  # under the lock: two sources never interleave
                 self._emit(MessageCreated(message))
         return len(fresh)
+
+
+def dispatch_channel_event(decode: Callable[[str, Any], Any], name: str, data: Any,
+                           ledger: MessageLedger, put: Callable[[Any], None]) -> None:
+    """One channel event to the consumer: a MessageCreated through the ledger (once per id),
+    any other known event straight on; a malformed payload is logged and dropped."""
+    try:
+        event = decode(name, data)
+    except (KeyError, TypeError, ValueError) as exc:
+        log.warning("dropping a malformed %s event: %r", name, exc)
+        return
+    if isinstance(event, MessageCreated):
+        ledger.deliver([event.message], advance=True)
+    elif event is not None:
+        put(event)

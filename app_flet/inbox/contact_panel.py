@@ -9,7 +9,7 @@ import flet as ft
 
 from app_flet.headless.agent import AsyncAgentClient
 from app_flet.headless.agent_models import AgentContact, Ticket
-from app_flet.inbox.pages import SAVED, Panel, when
+from app_flet.inbox.pages import SAVED, Panel, action, when
 from app_flet.ui.theme import MUTED
 
 __all__ = ["ContactPanel"]
@@ -80,14 +80,13 @@ class ContactPanel(Panel):
                                              overflow=ft.TextOverflow.ELLIPSIS),
                              key=f"past-{ticket.id}", on_click=open_it)
 
+    @action
     async def _save(self, e: ft.Event[Any]) -> None:
         if self.contact_id is None:
             return
-        self.say("")
         contact = await self.attempt(self.client.update_contact(
             self.contact_id, name=(self.name.value or "").strip(),
             email=(self.email.value or "").strip(), phone=(self.phone.value or "").strip()))
         if contact is not None:
             self._fill(contact)
             self.say(SAVED)
-        self.push()

@@ -25,7 +25,7 @@ import flet as ft
 from app_flet.headless.errors import ChatError
 from app_flet.inbox.ticket_list import ONLINE, customer_name
 from app_flet.ui.bubble import local_time
-from app_flet.ui.composer import Composer
+from app_flet.ui.composer import Composer, resync
 from app_flet.ui.message_list import DaySeparator, day_label
 from app_flet.ui.strings import ChatStrings
 from app_flet.ui.theme import AGENT_BUBBLE, ERROR, INK, MUTED
@@ -66,19 +66,6 @@ class CannedResponses:
         return self._by_shortcut.get(shortcut)
 
 
-def resync(field: ft.TextField, shown: str) -> None:
-    """Make the client take the field's new value. Flet diffs a value against the last one
-    it sent, not against what the user typed since, so clearing a field it last sent as ""
-    sends nothing: send what the user sees first, then the new value."""
-    value, field.value = field.value, shown
-    try:
-        field.update()
-        field.value = value
-        field.update()
-    except RuntimeError:
-        field.value = value  # not mounted: nothing to resync
-
-
 class ReplyComposer(Composer):
     """The visitor screen's composer, labelled "Reply", expanding `/shortcut`s."""
 
@@ -107,11 +94,7 @@ class ReplyComposer(Composer):
         """Enter: expand a trailing shortcut if there is one, else send."""
         if await self.expand_shortcut(on_enter=True):
             return False
-        shown = self.field.value or ""
-        sent = await super().submit()
-        if sent:
-            resync(self.field, shown)
-        return sent
+        return await super().submit()
 
     async def _changed(self, e: ft.Event[Any]) -> None:
         await self.expand_shortcut(on_enter=False)

@@ -8,7 +8,8 @@ Everything the server sends is shown with `ft.Text(value=…)`: never as markup.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import functools
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -20,11 +21,13 @@ from app_flet.headless.errors import ChatError
 from app_flet.headless.models import Branding
 from app_flet.ui.header import ChatHeader
 from app_flet.ui.strings import ChatStrings
-from app_flet.ui.theme import ERROR, MUTED, Palette
+from app_flet.ui.theme import ERROR, MUTED, WHITE, Palette
 
-__all__ = ["BrandingPage", "KeysPage", "Panel", "TeamPage"]
+__all__ = ["BrandingPage", "KeysPage", "Panel", "TeamPage", "action"]
 
 T = TypeVar("T")
+P = TypeVar("P", bound="Panel")
+Handler = Callable[[P, ft.Event[Any]], Awaitable[None]]
 
 SAVED = "Saved"
 ONCE_WARNING = "Copy it now: it will not be shown again."
@@ -35,12 +38,13 @@ def when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value is not None else ""
 
 
-async def copy_to_clipboard(text: str) -> None:
-    """Put `text` on the clipboard of the page this runs for; a no-op without a page."""
+async def copy_to_clipboard(text: str) -> bool:
+    """Put `text` on the clipboard of the page this runs for; False without a page."""
     try:
         await ft.Clipboard().set(text)
-    except RuntimeError:
-        pass  # not on a page (tests, or the page is gone): nothing to copy to
+    except RuntimeError:  # not on a page (tests, or the page is gone), or the client refused
+        return False
+    return True
 
 
 class Panel(ft.Column):
@@ -72,9 +76,53 @@ class Panel(ft.Column):
             pass  # not on a page (yet, or any more): the next mount renders the state
 
 
-def _cells(cells: list[str]) -> list[ft.Control]:
-    return [ft.Text(value=cell, expand=1, max_lines=1, overflow=ft.TextOverflow.ELLIPSIS)
-            for cell in cells]
+def action(handler: Handler[P]) -> Handler[P]:
+    """A click handler of a Panel that runs one at a time: its button stays disabled (so a
+    double click cannot mint two keys), the status line clears first, the result is pushed."""
+    @functools.wraps(handler)
+    async def run(self: P, e: ft.Event[Any]) -> None:
+        button = e.control
+        if button.disabled:
+            return
+        button.disabled = True
+        self.say("")
+        self.push()
+        try:
+            await handler(self, e)
+        finally:
+            button.disabled = False
+            self.push()
+    return run
+
+
+class TableRow(ft.Row):
+    """A table row of text cells (server text: `ft.Text(value=…)`) and its buttons."""
+
+    def __init__(self, key: str, columns: int, *buttons: ft.Control) -> None:
+        self.cells = [ft.Text(value="", expand=1, max_lines=1,
+                              overflow=ft.TextOverflow.ELLIPSIS) for _ in range(columns)]
+        super().__init__([*self.cells, *buttons], key=key, spacing=8)
+
+    def fill(self, *values: str) -> None:
+        for cell, value in zip(self.cells, values, strict=True):
+            cell.value = value
+
+
+class Rows(ft.Column):
+    """One row per item id, reused across reloads: Flet freezes a control rebuilt under the
+    key of the one it replaces, and a frozen row's buttons could not change any more."""
+
+    def __init__(self, key: str, make: Callable[[Any], Any]) -> None:
+        super().__init__(key=key, spacing=4)
+        self._make = make
+        self._by_id: dict[int, Any] = {}
+
+    def show(self, items: Sequence[Any]) -> None:
+        """Show these items, in order (each row's `show(item)` repaints it)."""
+        self._by_id = {item.id: self._by_id.get(item.id) or self._make(item) for item in items}
+        for item in items:
+            self._by_id[item.id].show(item)
+        self.controls = list(self._by_id.values())
 
 
 def _header(cells: list[str]) -> ft.Row:
@@ -103,12 +151,14 @@ class OnceBox(ft.Container):
 
     def reveal(self, secret: str) -> None:
         self.secret.value, self.visible = secret, True
+        self.copy_button.content = "Copy"
 
     def clear(self) -> None:
         self.secret.value, self.visible = "", False
 
     async def _copy(self, e: ft.Event[Any]) -> None:
-        await copy_to_clipboard(self.secret.value or "")
+        if await copy_to_clipboard(self.secret.value or ""):
+            self.copy_button.content = "Copied"
 
     async def _hide(self, e: ft.Event[Any]) -> None:
         self.clear()
@@ -180,13 +230,12 @@ class BrandingPage(Panel):
         self.say("")
         self.paint_preview()
 
+    @action
     async def _save(self, e: ft.Event[Any]) -> None:
-        self.say("")
         branding = await self.attempt(self.client.update_branding(**self._fields()))
         if branding is not None:
             self._fill(branding)
             self.say(SAVED)
-        self.push()
 
 
 # ---------- keys ----------
@@ -194,35 +243,40 @@ class BrandingPage(Panel):
 KEY_COLUMNS = ["Prefix", "Kind", "Mode", "Name", "Created", "Revoked", ""]
 
 
-class KeyRow(ft.Row):
-    """One key; "Revoke" asks "Yes, revoke" / "Cancel" in the row before `on_revoke` runs."""
+class KeyRow(TableRow):
+    """One key; "Revoke" asks "Yes, revoke" / "Cancel" in the row; "Yes, revoke" (its `data`
+    the key's id) runs `on_revoke`."""
 
-    def __init__(self, key: ApiKey, on_revoke: Callable[[], Awaitable[None]]) -> None:
-        self._on_revoke = on_revoke
+    def __init__(self, key: ApiKey, on_revoke: Callable[[ft.Event[Any]], Awaitable[None]]
+                 ) -> None:
         self.revoke_button = ft.OutlinedButton("Revoke", key=f"revoke-{key.id}",
-                                               visible=not key.revoked,
                                                on_click=self._ask)
         self.confirm = ft.Row([
             ft.Text("Revoke it? Apps using it stop working at once.", color=ERROR),
             ft.FilledButton("Yes, revoke", key=f"confirm-revoke-{key.id}", bgcolor=ERROR,
-                            color="#FFFFFF", on_click=self._confirmed),
+                            color=WHITE, data=key.id, on_click=on_revoke),
             ft.TextButton("Cancel", key=f"cancel-revoke-{key.id}", on_click=self._cancelled),
-        ], visible=False, tight=True)
-        super().__init__([*_cells([key.prefix, key.kind, key.mode, key.name or "",
-                                   when(key.created_at), when(key.revoked_at)]),
-                          self.revoke_button, self.confirm], key=f"key-{key.id}", spacing=8)
+        ], tight=True)
+        super().__init__(f"key-{key.id}", len(KEY_COLUMNS) - 1, self.revoke_button,
+                         self.confirm)
+        self.revoked = False
+
+    def show(self, key: ApiKey) -> None:
+        """Paint this key as it is now (not asking)."""
+        self.fill(key.prefix, key.kind, key.mode, key.name, when(key.created_at),
+                  when(key.revoked_at))
+        self.revoked = key.revoked
+        self._asking(False)
 
     def _asking(self, asking: bool) -> None:
-        self.confirm.visible, self.revoke_button.visible = asking, not asking
+        self.confirm.visible = asking
+        self.revoke_button.visible = not asking and not self.revoked
 
     async def _ask(self, e: ft.Event[Any]) -> None:
         self._asking(True)
 
     async def _cancelled(self, e: ft.Event[Any]) -> None:
         self._asking(False)
-
-    async def _confirmed(self, e: ft.Event[Any]) -> None:
-        await self._on_revoke()
 
 
 class KeysPage(Panel):
@@ -235,7 +289,7 @@ class KeysPage(Panel):
         self.name = ft.TextField(label="Key name", width=240)
         self.mint_button = ft.FilledButton("Mint key", key="mint-key", on_click=self._mint)
         self.minted = OnceBox("minted-secret", "Your new key")
-        self.rows = ft.Column(key="keys", spacing=4)
+        self.rows = Rows("keys", lambda key: KeyRow(key, self._revoke))
         self.controls = [
             ft.Text("API keys", size=20, weight=ft.FontWeight.W_600),
             ft.Row([self.kind, self.mode, self.name, self.mint_button], wrap=True),
@@ -251,22 +305,16 @@ class KeysPage(Panel):
     async def _reload(self) -> None:
         keys = await self.attempt(self.client.list_keys())
         if keys is not None:
-            self.rows.controls = [self._key_row(key) for key in keys]
+            self.rows.show(keys)
 
-    def _key_row(self, key: ApiKey) -> KeyRow:
-        async def revoke() -> None:
-            await self._revoke(key.id)
-        return KeyRow(key, revoke)
-
-    async def _revoke(self, key_id: int) -> None:
-        self.say("")
-        if await self.attempt(self.client.revoke_key(key_id)) is not None:
+    @action
+    async def _revoke(self, e: ft.Event[Any]) -> None:
+        if await self.attempt(self.client.revoke_key(e.control.data)) is not None:
             self.say("Key revoked")
         await self._reload()
-        self.push()
 
+    @action
     async def _mint(self, e: ft.Event[Any]) -> None:
-        self.say("")
         minted = await self.attempt(self.client.create_key(
             self.kind.value or "secret", self.mode.value or "test",
             name=(self.name.value or "").strip()))
@@ -274,12 +322,28 @@ class KeysPage(Panel):
             self.minted.reveal(minted.secret)
             self.name.value = ""
             await self._reload()
-        self.push()
 
 
 # ---------- team ----------
 
 AGENT_COLUMNS = ["Name", "Email", "Role", "Online", "Invited", "Active", ""]
+
+
+class AgentRow(TableRow):
+    """One agent; "Deactivate" (its `data` the agent's id) runs `on_deactivate`."""
+
+    def __init__(self, agent: Agent,
+                 on_deactivate: Callable[[ft.Event[Any]], Awaitable[None]]) -> None:
+        self.deactivate_button = ft.OutlinedButton("Deactivate", key=f"deactivate-{agent.id}",
+                                                   data=agent.id, on_click=on_deactivate)
+        super().__init__(f"agent-{agent.id}", len(AGENT_COLUMNS) - 1, self.deactivate_button)
+
+    def show(self, agent: Agent) -> None:
+        """Paint this agent as they are now."""
+        self.fill(agent.name, agent.email, agent.role, "online" if agent.online else "offline",
+                  "invited" if agent.invited else "joined",
+                  "active" if agent.active else "deactivated")
+        self.deactivate_button.visible = agent.active
 
 
 class TeamPage(Panel):
@@ -293,7 +357,7 @@ class TeamPage(Panel):
         self.role = _dropdown("Role", ["agent", "owner"])
         self.invite_button = ft.FilledButton("Invite", key="invite", on_click=self._invite)
         self.invite = OnceBox("invite-token", "Invite token: the new agent signs up with it")
-        self.rows = ft.Column(key="agents", spacing=4)
+        self.rows = Rows("agents", lambda agent: AgentRow(agent, self._deactivate))
         self.controls = [
             ft.Text("Team", size=20, weight=ft.FontWeight.W_600),
             ft.Row([self.email, self.name, self.role, self.invite_button], wrap=True),
@@ -309,28 +373,16 @@ class TeamPage(Panel):
     async def _reload(self) -> None:
         agents = await self.attempt(self.client.list_agents())
         if agents is not None:
-            self.rows.controls = [self._agent_row(agent) for agent in agents]
+            self.rows.show(agents)
 
-    def _agent_row(self, agent: Agent) -> ft.Row:
-        async def deactivate(e: ft.Event[Any]) -> None:
-            await self._deactivate(agent.id)
-
-        button = ft.OutlinedButton("Deactivate", key=f"deactivate-{agent.id}",
-                                   visible=agent.active, on_click=deactivate)
-        return ft.Row([*_cells([
-            agent.name, agent.email, agent.role, "online" if agent.online else "offline",
-            "invited" if agent.invited else "joined", "active" if agent.active else "deactivated",
-        ]), button], key=f"agent-{agent.id}", spacing=8)
-
-    async def _deactivate(self, agent_id: int) -> None:
-        self.say("")
-        if await self.attempt(self.client.deactivate_agent(agent_id)) is not None:
+    @action
+    async def _deactivate(self, e: ft.Event[Any]) -> None:
+        if await self.attempt(self.client.deactivate_agent(e.control.data)) is not None:
             self.say("Agent deactivated")
         await self._reload()
-        self.push()
 
+    @action
     async def _invite(self, e: ft.Event[Any]) -> None:
-        self.say("")
         invite = await self.attempt(self.client.invite_agent(
             (self.email.value or "").strip(), (self.name.value or "").strip(),
             role=self.role.value or "agent"))
@@ -339,4 +391,3 @@ class TeamPage(Panel):
                 self.invite.reveal(invite.token)
             self.email.value = self.name.value = ""
             await self._reload()
-        self.push()

@@ -196,6 +196,14 @@ class InboxShell(ft.Row):
         except (RuntimeError, AttributeError):
             pass  # the page's session or loop is gone: nobody is looking
 
+    async def _mark_read(self, ticket_id: int) -> None:
+        """The open conversation's new message is read: say so to the server too (the
+        unread count is the team's; a reload or another agent would see it unread)."""
+        try:
+            await self.client.mark_read(ticket_id)
+        except ChatError as err:  # the next open or reply clears it
+            log.warning("could not mark ticket %s read: %r", ticket_id, err)
+
     async def handle_event(self, event: Any) -> None:
         """Apply one business-channel event (on Flet's loop)."""
         if self.closed:
@@ -203,6 +211,10 @@ class InboxShell(ft.Row):
         if isinstance(event, MessageCreated):
             self.conversation.message_created(event.message)
             self.list.message_created(event.message)
+            open_id = self.conversation.ticket_id
+            if (event.message.from_visitor and open_id is not None
+                    and open_id == event.message.conversation_id):
+                await self._mark_read(open_id)
         elif isinstance(event, TicketUpdated):
             self.list.ticket_updated(event.ticket)
             self.conversation.ticket_updated(event.ticket)

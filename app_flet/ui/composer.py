@@ -11,9 +11,22 @@ import flet as ft
 from app_flet.ui.strings import ChatStrings
 from app_flet.ui.theme import ERROR, Palette
 
-__all__ = ["Composer"]
+__all__ = ["Composer", "resync"]
 
 TYPING_INTERVAL = 3.0  # seconds between typing pings while the visitor keeps typing
+
+
+def resync(field: ft.TextField, shown: str) -> None:
+    """Make the client take the field's new value. Flet diffs a value against the last one
+    it sent, not against what the user typed since, so clearing a field it last sent as ""
+    sends nothing: send what the user sees first, then the new value."""
+    value, field.value = field.value, shown
+    try:
+        field.update()
+        field.value = value
+        field.update()
+    except RuntimeError:
+        field.value = value  # not mounted: nothing to resync
 
 
 class Composer(ft.Container):
@@ -89,6 +102,7 @@ class Composer(ft.Container):
             current = self.field.value or ""
             self.field.value = current.strip()[len(text):].lstrip() if current.strip().startswith(
                 text) else current
+            resync(self.field, current)  # else a second "" never reaches the client
             self._last_ping = None
         return sent
 

@@ -98,6 +98,14 @@ def reply(ticket_id: int) -> Response:
     return commit_ok(message, 201)
 
 
+@bp.post(f"/{TICKET}/read")
+@agent_api("tickets:read")
+def mark_read(ticket_id: int) -> Response:
+    # as reading it does: an agent who may read a ticket may mark it read
+    return commit_ok(tickets.do_mark_read(get_session(), g.actor.business_id, g.actor.mode,
+                                          ticket_id))
+
+
 @bp.post(f"/{TICKET}/notes")
 @agent_api("tickets:write")
 @idempotent

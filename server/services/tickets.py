@@ -355,6 +355,24 @@ def _agent_message_json(m: Row[Any]) -> dict[str, Any]:
     return out
 
 
+def _clear_unread(session: Session, ticket: dict[str, Any]) -> None:
+    """Mark a loaded ticket read; only when there is something to clear, so a plain read
+    takes no write lock."""
+    if ticket["unread_count"]:
+        session.execute(update(TICKETS).where(TICKETS.c.id == ticket["id"])
+                        .values(unread_count=0))
+        ticket["unread_count"] = 0
+
+
+def do_mark_read(session: Session, business_id: int, mode: str,
+                 ticket_id: int) -> dict[str, Any]:
+    """Mark a ticket read without fetching its messages (an agent with it open on screen
+    while the visitor writes); return the ticket."""
+    ticket = load_ticket(session, business_id, mode, ticket_id)
+    _clear_unread(session, ticket)
+    return ticket
+
+
 def do_read_ticket(session: Session, business_id: int, mode: str, ticket_id: int,
                    cursor: str | None) -> tuple[dict[str, Any], str | None]:
     """A ticket with up to 100 messages oldest first (after cursor); marks it read."""
@@ -363,10 +381,7 @@ def do_read_ticket(session: Session, business_id: int, mode: str, ticket_id: int
     rows = session.execute(select(MESSAGES).where(MESSAGES.c.conversation_id == ticket_id,
                                                   MESSAGES.c.id > after)
                            .order_by(MESSAGES.c.id).limit(MESSAGES_PAGE + 1)).all()
-    if ticket["unread_count"]:
-        # only when there is something to clear: a plain read takes no write lock
-        session.execute(update(TICKETS).where(TICKETS.c.id == ticket_id).values(unread_count=0))
-        ticket["unread_count"] = 0
+    _clear_unread(session, ticket)
     ticket["messages"] = [_agent_message_json(m) for m in rows[:MESSAGES_PAGE]]
     more = len(rows) > MESSAGES_PAGE
     return ticket, encode_message_cursor(rows[MESSAGES_PAGE - 1].id) if more else None

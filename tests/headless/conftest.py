@@ -18,6 +18,7 @@ import pytest
 
 from app_flet.headless import (
     AgentClient,
+    AgentEvent,
     ChatClient,
     ChatMessage,
     ConnectionChanged,
@@ -133,24 +134,28 @@ def remote(live: str, biz: dict[str, Any]) -> Iterator[ChatClient]:
     client.close()
 
 
+AnyEvent = Event | AgentEvent
+
+
 class Collector:
-    """An `on()` callback that records events and lets the test wait for one."""
+    """An `on()` callback (of a session or an AgentClient) that records events and lets the
+    test wait for one."""
 
     def __init__(self) -> None:
-        self.events: list[Event] = []
+        self.events: list[AnyEvent] = []
         self.threads: set[str] = set()
         self._cond = threading.Condition()
 
-    def __call__(self, event: Event) -> None:
+    def __call__(self, event: AnyEvent) -> None:
         with self._cond:
             self.events.append(event)
             self.threads.add(threading.current_thread().name)
             self._cond.notify_all()
 
-    def wait_for(self, match: Callable[[Event], bool], timeout: float = 5.0,
-                 after: int = 0) -> Event:
+    def wait_for(self, match: Callable[[AnyEvent], bool], timeout: float = 5.0,
+                 after: int = 0) -> AnyEvent:
         """The first event at index >= `after` that matches, waiting up to `timeout` s."""
-        found: list[Event] = []
+        found: list[AnyEvent] = []
 
         def seen() -> bool:
             found[:] = [e for e in self.events[after:] if match(e)][:1]

@@ -19,6 +19,7 @@ from app_flet.headless import (
     AsyncAgentClient,
     AuthError,
     ChatClient,
+    ChatError,
     ChatSession,
     ConflictError,
     ConnectionChanged,
@@ -181,8 +182,8 @@ def test_ticket_list_pages_by_cursor(inbox: AgentClient, visitor_chat: ChatClien
     (lambda c: c.list_tickets(status="lost"), ValidationError, "status"),
     (lambda c: c.list_tickets(sort="random"), ValidationError, "sort"),
 ])
-def test_bad_input_raises_the_named_error(inbox: AgentClient, call: Any, error: type,
-                                          field: str | None) -> None:
+def test_bad_input_raises_the_named_error(inbox: AgentClient, call: Any,
+                                          error: type[ChatError], field: str | None) -> None:
     with pytest.raises(error) as err:
         call(inbox)
     assert err.value.field == field
@@ -560,3 +561,30 @@ def test_agent_edit_of_a_contact_is_heard(live_inbox: AgentClient,
     assert isinstance(heard, ContactUpdated) and heard.conversation_id is None
     assert heard.contact.name == "Otto Hansen"
     assert heard.conversation_ids == (session.conversation_id,)
+
+
+def test_async_logout_ends_the_async_iterator(app: Any, live: str,
+                                              biz: dict[str, Any]) -> None:
+    leaver = make_login(app, live, biz["id"])
+
+    async def main() -> list[Any]:
+        sync = AgentClient(live, realtime_options=FAST)
+        client = AsyncAgentClient.from_client(sync)
+        assert client.sync is sync and client.connection_state == "idle"
+        me = await client.login(leaver.email, PASSWORD)
+        assert me.agent is not None and client.token == sync.token
+        stream = client.events()
+        await client.connect(timeout=5)
+        assert client.connection_state == "connected"
+        async def log_out_soon() -> None:
+            await asyncio.sleep(0.2)
+            await client.logout()
+        logout = asyncio.create_task(log_out_soon())
+        seen = [event async for event in stream]  # ends at logout
+        await logout
+        assert client.token is None
+        await client.close()
+        return seen
+
+    seen = asyncio.run(asyncio.wait_for(main(), 20))
+    assert seen[-1] == ConnectionChanged("closed")

@@ -5,6 +5,7 @@ title, on an in-memory Flet page."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -244,6 +245,13 @@ def test_open_clears_the_badge_and_shows_history_by_day(
         await until(lambda: shell.conversation.thread.row(live.id) is not None,
                     what="the live message in the thread")
         assert badge(shell, dana.conversation_id) is None and shell.title == "chatdock inbox"
+        # ...and read on the server: a reload (or a teammate's list) shows no badge either
+        async def read_on_server() -> bool:
+            return [t.unread_count for t in (await inbox_client.list_tickets()).tickets] == [0]
+        deadline = asyncio.get_running_loop().time() + 5
+        while not await read_on_server():
+            assert asyncio.get_running_loop().time() < deadline, "still unread on the server"
+            await asyncio.sleep(0.05)
         shell.close()
     run(scenario)
 

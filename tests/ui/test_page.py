@@ -39,6 +39,27 @@ def test_show_pushes_a_full_page_view(chat_client: AsyncChatClient) -> None:
     run(scenario)
 
 
+def test_the_cleared_field_reaches_the_client_send_after_send(
+        chat_client: AsyncChatClient) -> None:
+    """Flet sends a value only when it differs from the last it sent, not from what the
+    user typed since: without the composer's resync the second clear never reaches the
+    browser, and the next message carries the previous one's text."""
+    def cleared(fp: InMemoryPage, since: int) -> bool:
+        return any(op[2:] == ["value", ""] for frame in fp.connection.sent[since:]
+                   if frame[0] == 2 for op in frame[1]["patch"][1:])
+
+    async def scenario() -> None:
+        async with InMemoryPage() as fp:
+            screen = await opened(fp, chat_client, visitor_id="pv-resync")
+            for text in ("first", "second", "third"):
+                fp.type_into("chat-input", text)
+                since = len(fp.connection.sent)
+                await fp.click("chat-send")
+                assert fp.find("chat-input").value == "" and cleared(fp, since), text
+            await screen.close()
+    run(scenario)
+
+
 def test_typing_and_clicking_send_posts_a_message(chat_client: AsyncChatClient,
                                                    agent: Agent, live: str,
                                                    biz: dict[str, Any]) -> None:
