@@ -1,7 +1,7 @@
 """The visitor app end to end: `chatdock serve`, `python -m app_flet.visitor --web`, Chromium.
 
-Flutter draws on a canvas; the page's accessibility semantics (switched on by clicking
-`flt-semantics-placeholder`) give the DOM nodes to type into, click and read.
+Flutter draws on a canvas; the page's accessibility semantics (tests/e2e/browse.py) give
+the DOM nodes to type into, click and read.
 
 The browser reaches anything but loopback only through a recording proxy (`Egress`): a
 request that left the browser for another host shows up there, whatever this machine's
@@ -16,7 +16,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,6 +25,7 @@ import pytest
 from tests.browser import artifact
 from tests.conftest import ServedProcess, auth, free_port
 from tests.e2e.app import VisitorApp
+from tests.e2e.browse import open_app, settled_screenshot, wait_for_text
 from tests.e2e.png import pixel
 
 pytest.importorskip("flet", reason="the visitor app needs the flet extra")
@@ -33,7 +33,6 @@ pytest.importorskip("flet", reason="the visitor app needs the flet extra")
 BRAND = "#0B6E4F"
 BUSINESS = "Green Grocer"
 COMPOSER = 'textarea[aria-label="Type a message…"]'
-BOOT_TIMEOUT_MS = 30_000  # Flutter web boot (CanvasKit, fonts, first frame) takes seconds
 
 
 # Chromium's own traffic, not any page's (no page sees it as a request): its autofill asks
@@ -113,53 +112,12 @@ def start_app(server: ServedProcess) -> Iterator[Callable[..., VisitorApp]]:
 
 def open_chat(page: Any, app: VisitorApp) -> None:
     """Load the app, switch on Flutter's semantics, wait for the composer."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    page.set_default_timeout(BOOT_TIMEOUT_MS)
-    page.goto(app.url)
-    placeholder = page.locator("flt-semantics-placeholder")
-    deadline = time.monotonic() + BOOT_TIMEOUT_MS / 1000
-    try:
-        placeholder.wait_for(state="attached")
-        while True:
-            # Flutter removes the placeholder once semantics are on; under load a click can
-            # land before its listener, so click again only while it is still there
-            if placeholder.count():
-                placeholder.dispatch_event("click")
-            try:
-                page.locator(COMPOSER).wait_for(timeout=3_000)
-                return
-            except PlaywrightTimeout:
-                if time.monotonic() > deadline:
-                    raise
-    except Exception as err:
-        page.screenshot(path=str(artifact("visitor_app_not_up.png")))
-        raise AssertionError(
-            f"the chat screen did not come up ({err}); placeholder present: "
-            f"{placeholder.count()}, semantics nodes: {page.locator('flt-semantics').count()}"
-            f"; screenshot test-artifacts/visitor_app_not_up.png; app output:\n{app.log()}"
-        ) from err
+    open_app(page, app, COMPOSER, "visitor_app")
 
 
 def send(page: Any, text: str) -> None:
     page.locator(COMPOSER).fill(text)
     page.get_by_role("button", name="Send", exact=True).click()
-
-
-# Text reaches the DOM as a node's text, its aria-label, or a (read-only) field's value.
-SHOWN = """text => [...document.querySelectorAll('flt-semantics-host *')].some(
-    e => (e.children.length === 0 && e.textContent.includes(text))
-         || (e.getAttribute('aria-label') || '').includes(text)
-         || (e.value || '').includes(text))"""
-
-
-def wait_for_text(page: Any, text: str, app: VisitorApp, timeout_ms: int = 15_000) -> None:
-    """Wait until `text` is in the page's accessibility tree (what a screen reader reads)."""
-    try:
-        page.wait_for_function(SHOWN, arg=text, timeout=timeout_ms)
-    except Exception as err:
-        raise AssertionError(f"{text!r} is not in the page's semantics tree ({err}); app "
-                             f"output:\n{app.log()}") from err
 
 
 def stored_ticket(server: ServedProcess, text: str, timeout: float = 10) -> dict[str, Any]:
@@ -175,29 +133,6 @@ def stored_ticket(server: ServedProcess, text: str, timeout: float = 10) -> dict
             return ticket  # type: ignore[no-any-return]
         time.sleep(0.2)
     raise AssertionError(f"the server has no ticket with a message {text!r}")
-
-
-FRAMES = """n => new Promise(done => {
-    let i = 0;
-    const frame = () => (++i >= n ? done() : requestAnimationFrame(frame));
-    requestAnimationFrame(frame);
-})"""
-
-
-def settled_screenshot(page: Any, path: str, timeout: float = 5) -> bytes:
-    """A screenshot of what the page shows now, not of a frame still in the pipeline.
-
-    Headless Chromium's captures trail the semantics tree: right after a text appeared in
-    the tree, captures showed frames from before the last two updates, even three times
-    in a row. Running ~30 animation frames first flushed them every time (2 did not).
-    """
-    page.evaluate(FRAMES, 30)
-    shots = [page.screenshot()]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and (len(shots) < 2 or shots[-1] != shots[-2]):
-        shots.append(page.screenshot())
-    Path(path).write_bytes(shots[-1])
-    return shots[-1]
 
 
 def assert_branded_header(png: bytes) -> None:
