@@ -31,7 +31,7 @@ class ContactPanel(Panel):
         self.phone = ft.TextField(label="Phone", keyboard_type=ft.KeyboardType.PHONE)
         self.save_button = ft.FilledButton("Save contact", key="save-contact",
                                            on_click=self._save, disabled=True)
-        self.visitor = ft.Text("", key="contact-visitor", color=MUTED, selectable=True)
+        self.visitor = ft.Text("", key="contact-visitor", color=MUTED)
         self.custom = ft.Column(key="contact-custom-fields", spacing=2)
         self.past = ft.Column(key="contact-conversations", spacing=4)
         self.controls = [

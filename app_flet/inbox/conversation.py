@@ -122,7 +122,7 @@ class MessageRow(ft.Row):
         self.label = ft.Text(label, key=f"msg-{message.id}-label", size=11,
                              weight=ft.FontWeight.W_600, color=MUTED)
         self.text = ft.Text(value=message.content, key=f"msg-{message.id}-text", size=14,
-                            color=INK, selectable=True)
+                            color=INK)
         self.time = ft.Text(local_time(message, STRINGS), size=10, color=MUTED)
         self.box = ft.Container(
             ft.Column([self.label, self.text, self.time], spacing=2, tight=True),

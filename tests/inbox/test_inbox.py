@@ -9,6 +9,7 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
+import flet as ft
 import pytest
 from sqlalchemy import update
 
@@ -426,6 +427,9 @@ def test_note_is_marked_and_the_visitor_never_sees_it(
                    if isinstance(r, MessageRow) and r.kind == "note"]
         assert note.label.value == "Note · Ann" and note.box.bgcolor == NOTE_BG
         assert note.text.value == "VIP customer, <i>be nice</i>"
+        # plain text, and not selectable: Flutter would show a selectable text to the
+        # accessibility tree as an empty read-only field, hiding the words from a screen reader
+        assert type(note.text) is ft.Text and not note.text.selectable
         # the list is not touched by a note: no preview, no badge
         row = shell.list.row(dana.conversation_id)
         assert row is not None and row.preview.value == "hi"
