@@ -11,13 +11,14 @@ import os
 import sys
 import tempfile
 import time
+from argparse import Namespace
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from app_flet.offline import write_index
 
-__all__ = ["has_display", "mark", "run_app"]
+__all__ = ["has_display", "launch", "mark", "run_app"]
 
 
 def has_display(platform: str = sys.platform, env: Mapping[str, str] = os.environ) -> bool:
@@ -49,3 +50,14 @@ def run_app(app: Callable[[Any], Awaitable[None]], *, prog: str, web: bool, host
     else:
         # host too: should Flet itself fall back to web, it stays on the chosen interface
         ft.run(app, view=ft.AppView.FLET_APP, host=host)
+
+
+def launch(build_app: Callable[[Namespace], Callable[[Any], Awaitable[None]]],
+           args: Namespace, *, prog: str) -> None:
+    """A console script's body: say how to install the flet extra when it is missing (not a
+    traceback), else run the app built from the parsed arguments (`--web/--host/--port`)."""
+    try:
+        import flet  # noqa: F401
+    except ImportError:
+        sys.exit(f'{prog} needs the flet extra: pip install "chatdock[flet]"')
+    run_app(build_app(args), prog=prog, web=args.web, host=args.host, port=args.port)

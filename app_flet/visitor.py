@@ -17,19 +17,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from app_flet.launch import has_display, mark, run_app
+from app_flet.launch import has_display, launch, mark
 
 __all__ = ["PREF_VISITOR_ID", "has_display", "main", "new_visitor_id", "parse_args"]
 
 PREF_VISITOR_ID = "chatdock.visitor_id"
 DEFAULT_PORT = 8550
 DEFAULT_TITLE = "Chat"
-INSTALL_HINT = 'chatdock-chat needs the flet extra: pip install "chatdock[flet]"'
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -125,13 +123,7 @@ async def _title_from_config(page: Any, client: Any) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the visitor app (`chatdock-chat`)."""
-    args = parse_args(argv)
-    try:
-        import flet  # noqa: F401  (the extra is installed: else say how, not a traceback)
-    except ImportError:
-        sys.exit(INSTALL_HINT)
-    run_app(build_app(args), prog="chatdock-chat", web=args.web, host=args.host,
-            port=args.port)
+    launch(build_app, parse_args(argv), prog="chatdock-chat")
 
 
 if __name__ == "__main__":

@@ -15,16 +15,14 @@ With CHATDOCK_TIMING=1 the app writes `chatdock-timing <event> <epoch ms>` lines
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from app_flet.launch import mark, run_app
+from app_flet.launch import launch, mark
 
 __all__ = ["DEFAULT_PORT", "build_app", "main", "parse_args"]
 
 DEFAULT_PORT = 8551
-INSTALL_HINT = 'chatdock-inbox needs the flet extra: pip install "chatdock[flet]"'
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -66,13 +64,7 @@ def build_app(args: argparse.Namespace) -> Callable[[Any], Awaitable[None]]:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the agent inbox (`chatdock-inbox`)."""
-    args = parse_args(argv)
-    try:
-        import flet  # noqa: F401  (the extra is installed: else say how, not a traceback)
-    except ImportError:
-        sys.exit(INSTALL_HINT)
-    run_app(build_app(args), prog="chatdock-inbox", web=args.web, host=args.host,
-            port=args.port)
+    launch(build_app, parse_args(argv), prog="chatdock-inbox")
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from app_flet.inbox.login import LoginView
 from app_flet.inbox.pages import BrandingPage, KeysPage, TeamPage
 from app_flet.inbox.ticket_list import TicketList
 from app_flet.launch import mark
+from app_flet.ui.hop import hop
 from app_flet.ui.states import ConnectionBanner
 from app_flet.ui.strings import ChatStrings
 from app_flet.ui.theme import MUTED, SURFACE
@@ -188,13 +189,7 @@ class InboxShell(ft.Row):
 
     def _deliver(self, event: Any) -> None:
         """Runs on the client's event thread: hop to Flet's loop."""
-        try:
-            if self._page is not None:
-                self._page.run_task(self.handle_event, event)
-            elif self._loop is not None and not self._loop.is_closed():
-                asyncio.run_coroutine_threadsafe(self.handle_event(event), self._loop)
-        except (RuntimeError, AttributeError):
-            pass  # the page's session or loop is gone: nobody is looking
+        hop(self._page, self._loop, self.handle_event, event)
 
     async def _mark_read(self, ticket_id: int) -> None:
         """The open conversation's new message is read: say so to the server too (the

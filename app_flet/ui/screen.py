@@ -28,6 +28,7 @@ from app_flet.headless.models import (
 )
 from app_flet.ui.composer import Composer
 from app_flet.ui.header import ChatHeader
+from app_flet.ui.hop import hop
 from app_flet.ui.message_list import MessageList
 from app_flet.ui.prechat import PreChatForm
 from app_flet.ui.states import ConnectionBanner, ErrorView, LoadingView
@@ -304,13 +305,7 @@ class ChatScreen(ft.Column):
 
     def _deliver(self, event: Any) -> None:
         """Runs on the client's reader thread: hop to Flet's loop."""
-        try:
-            if self._page is not None:
-                self._page.run_task(self.handle_event, event)
-            elif self._loop is not None and not self._loop.is_closed():
-                asyncio.run_coroutine_threadsafe(self.handle_event(event), self._loop)
-        except (RuntimeError, AttributeError):
-            pass  # the page's session or loop is gone: nobody is looking
+        hop(self._page, self._loop, self.handle_event, event)
 
     async def handle_event(self, event: Any) -> None:
         """Apply one realtime event to the screen (on Flet's loop)."""
