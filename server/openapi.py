@@ -293,7 +293,8 @@ def _admin_schemas() -> dict[str, Schema]:
                                "rotate_secret": {"type": "boolean"}}),
         "Login": obj({"token": string(description="at_…: send as Authorization: Bearer."),
                       "expires_at": ISO_TIME, "mode": enum(MODES), "agent": ref("Agent"),
-                      "realtime": ref("Realtime")}),
+                      "business_id": ROW_ID, "realtime": ref("Realtime")},
+                     description="The token, and who it is as GET /auth/me says it."),
         "Me": obj({"agent": nullable(ref("Agent")), "mode": enum(MODES), "business_id": ROW_ID,
                    "realtime": ref("Realtime")},
                   description="Who the credential is: the agent (null for a secret key), its "

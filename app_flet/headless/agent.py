@@ -104,10 +104,11 @@ class AgentClient(ApiClient):
             "email": email, "password": password, "mode": mode,
             **({"business": business} if business else {})})
         token = parse(lambda d: str(d["token"]), _data(body))
+        me = parse(Me.from_json, _data(body))  # the answer says who, as GET /auth/me would
         with self._lock:
-            self._token, self._me = token, None
+            self._token, self._me = token, me
             self._set_credential(token)
-        return self.me()
+        return me
 
     def logout(self) -> None:
         """End the agent's token on the server, forget it here and stop realtime (event

@@ -109,11 +109,7 @@ class InboxShell(ft.Row):
     async def start(self) -> None:
         """Load the team and the list, then follow the business channel."""
         self._loop = asyncio.get_running_loop()
-        try:
-            self.conversation.set_agents(await self.client.list_agents())
-        except ChatError as err:  # the list still works; assigning to others does not
-            log.warning("could not load the agents: %r", err)
-        await self.list.load()
+        await asyncio.gather(self._load_agents(), self.list.load())  # one round trip, not two
         self.push()
         if self.closed:
             return
@@ -122,6 +118,12 @@ class InboxShell(ft.Row):
             await self.client.connect()
         except ChatError as err:  # REST still works; the client keeps reconnecting
             log.warning("realtime did not connect: %r", err)
+
+    async def _load_agents(self) -> None:
+        try:
+            self.conversation.set_agents(await self.client.list_agents())
+        except ChatError as err:  # the list still works; assigning to others does not
+            log.warning("could not load the agents: %r", err)
 
     def close(self) -> None:
         """Stop listening (idempotent)."""

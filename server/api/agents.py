@@ -46,6 +46,7 @@ def _logged_in(user: User, mode: str) -> Response:
     """The login answer, plus where the agent's Pusher client connects."""
     data = agents.login_json(current_app.extensions["agent_tokens"], user, mode,
                              current_app.config["AGENT_TOKEN_HOURS"])
+    data["business_id"] = user.business_id  # with agent, mode, realtime: GET /auth/me's answer
     data["realtime"] = _realtime(user.business_id)
     return commit_ok(data)
 
