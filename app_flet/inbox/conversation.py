@@ -65,6 +65,10 @@ class CannedResponses:
             self._by_shortcut = {c.shortcut: c.content for c in found}
         return self._by_shortcut.get(shortcut)
 
+    def forget(self) -> None:
+        """Fetch again at the next lookup (a response was added, edited or deleted)."""
+        self._by_shortcut = None
+
 
 class ReplyComposer(Composer):
     """The visitor screen's composer, labelled "Reply", expanding `/shortcut`s."""

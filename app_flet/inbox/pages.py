@@ -1,4 +1,5 @@
-"""The owner pages the inbox shell mounts: branding (with a live preview), keys, team.
+"""The pages the inbox shell mounts: canned responses (every agent), and the owner's:
+branding (with a live preview), keys, team.
 
 Each page takes the AsyncAgentClient, fills itself in `await load()` (the shell awaits it
 when the page is shown) and shows the server's errors as text in the page. Like
@@ -16,14 +17,14 @@ from typing import Any, TypeVar
 import flet as ft
 
 from app_flet.headless.agent import AsyncAgentClient
-from app_flet.headless.agent_models import Agent, ApiKey, BrandingSettings
+from app_flet.headless.agent_models import Agent, ApiKey, BrandingSettings, CannedResponse
 from app_flet.headless.errors import ChatError
 from app_flet.headless.models import Branding
 from app_flet.ui.header import ChatHeader
 from app_flet.ui.strings import ChatStrings
 from app_flet.ui.theme import ERROR, MUTED, WHITE, Palette
 
-__all__ = ["BrandingPage", "KeysPage", "Panel", "TeamPage", "action"]
+__all__ = ["BrandingPage", "CannedPage", "KeysPage", "Panel", "TeamPage", "action"]
 
 T = TypeVar("T")
 P = TypeVar("P", bound="Panel")
@@ -123,6 +124,10 @@ class Rows(ft.Column):
         for item in items:
             self._by_id[item.id].show(item)
         self.controls = list(self._by_id.values())
+
+    def get(self, item_id: int) -> Any:
+        """The row of this item id (None when it is not shown)."""
+        return self._by_id.get(item_id)
 
 
 def _header(cells: list[str]) -> ft.Row:
@@ -391,3 +396,110 @@ class TeamPage(Panel):
                 self.invite.reveal(invite.token)
             self.email.value = self.name.value = ""
             await self._reload()
+
+
+CANNED_COLUMNS = ["Shortcut", "Content", ""]
+
+
+class CannedRow(TableRow):
+    """One canned response; "Edit" and "Delete" (their `data` its id) run the page's."""
+
+    def __init__(self, canned: CannedResponse, on_edit: Callable[[ft.Event[Any]], Awaitable[None]],
+                 on_delete: Callable[[ft.Event[Any]], Awaitable[None]]) -> None:
+        self.edit_button = ft.TextButton("Edit", key=f"edit-canned-{canned.id}",
+                                         data=canned.id, on_click=on_edit)
+        self.delete_button = ft.OutlinedButton("Delete", key=f"delete-canned-{canned.id}",
+                                               data=canned.id, on_click=on_delete)
+        super().__init__(f"canned-{canned.id}", len(CANNED_COLUMNS) - 1, self.edit_button,
+                         self.delete_button)
+        self.canned = canned
+
+    def show(self, canned: CannedResponse) -> None:
+        """Paint this response as it is now."""
+        self.canned = canned
+        self.fill(f"/{canned.shortcut}", canned.content)
+
+
+class CannedPage(Panel):
+    """The business's canned responses, which every agent's Reply expands (`/shortcut`):
+    add, edit, delete. `on_change` hears every change (the composer forgets its copy)."""
+
+    def __init__(self, client: AsyncAgentClient,
+                 on_change: Callable[[], None] = lambda: None) -> None:
+        super().__init__(client, "canned-page")
+        self._on_change = on_change
+        self.editing: int | None = None
+        self.shortcut = ft.TextField(label="Shortcut", key="canned-shortcut", width=180,
+                                     prefix=ft.Text("/"))
+        self.content = ft.TextField(label="Content", key="canned-content", multiline=True,
+                                    min_lines=1, max_lines=4, expand=True)
+        self.save_button = ft.FilledButton("Add response", key="save-canned",
+                                           on_click=self._save)
+        self.cancel_button = ft.TextButton("Cancel", key="cancel-canned", visible=False,
+                                           on_click=self._cancel)
+        self.rows = Rows("canned", lambda canned: CannedRow(canned, self._edit, self._delete))
+        self.controls = [
+            ft.Text("Canned responses", size=20, weight=ft.FontWeight.W_600),
+            ft.Text("Type /shortcut in Reply, then a space or Enter, to insert the content.",
+                    color=MUTED),
+            ft.Row([self.shortcut, self.content, self.save_button, self.cancel_button],
+                   vertical_alignment=ft.CrossAxisAlignment.START),
+            self.status, _header(CANNED_COLUMNS), self.rows,
+        ]
+
+    async def load(self) -> None:
+        """List the responses; an edit left open is dropped."""
+        self._stop_editing()
+        await self._reload()
+        self.push()
+
+    async def _reload(self) -> None:
+        found = await self.attempt(self.client.canned_responses())
+        if found is not None:
+            self.rows.show(found)
+
+    def _stop_editing(self) -> None:
+        self.editing = None
+        self.shortcut.value = self.content.value = ""
+        self.save_button.content, self.cancel_button.visible = "Add response", False
+
+    async def _edit(self, e: ft.Event[Any]) -> None:
+        row = self.rows.get(e.control.data)
+        if row is None:
+            return
+        self.editing = row.canned.id
+        self.shortcut.value, self.content.value = row.canned.shortcut, row.canned.content
+        self.save_button.content, self.cancel_button.visible = "Save response", True
+        self.push()
+
+    async def _cancel(self, e: ft.Event[Any]) -> None:
+        self._stop_editing()
+        self.push()
+
+    @action
+    async def _save(self, e: ft.Event[Any]) -> None:
+        shortcut = (self.shortcut.value or "").strip().lstrip("/")
+        content = (self.content.value or "").strip()
+        if self.editing is None:
+            saved = await self.attempt(self.client.create_canned_response(shortcut, content))
+        else:
+            saved = await self.attempt(self.client.update_canned_response(
+                self.editing, shortcut=shortcut, content=content))
+        if saved is not None:  # else the server's words show and the fields keep the text
+            self._stop_editing()
+            self.say(f"Saved /{saved.shortcut}")
+            self._on_change()
+            await self._reload()
+
+    @action
+    async def _delete(self, e: ft.Event[Any]) -> None:
+        try:
+            await self.client.delete_canned_response(e.control.data)
+        except ChatError as err:
+            self.say(err.message, error=True)
+        else:
+            self.say("Deleted")
+            self._on_change()
+        if self.editing == e.control.data:
+            self._stop_editing()
+        await self._reload()

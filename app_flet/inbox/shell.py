@@ -30,7 +30,7 @@ from app_flet.headless.errors import ChatError
 from app_flet.inbox.contact_panel import ContactPanel
 from app_flet.inbox.conversation import TYPING_TIMEOUT, CannedResponses, ConversationView
 from app_flet.inbox.login import LoginView
-from app_flet.inbox.pages import BrandingPage, KeysPage, TeamPage
+from app_flet.inbox.pages import BrandingPage, CannedPage, KeysPage, TeamPage
 from app_flet.inbox.ticket_list import TicketList
 from app_flet.launch import mark
 from app_flet.ui.hop import hop
@@ -66,7 +66,8 @@ class InboxShell(ft.Row):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self.list = TicketList(client, me, self.open_ticket, self._unread_changed)
-        self.conversation = ConversationView(client, me, CannedResponses(client),
+        canned = CannedResponses(client)
+        self.conversation = ConversationView(client, me, canned,
                                              self.list.ticket_updated,
                                              typing_timeout=typing_timeout)
         self.contact = ContactPanel(client, self.open_ticket)
@@ -79,9 +80,10 @@ class InboxShell(ft.Row):
         ], key="inbox", expand=True, spacing=0,
             vertical_alignment=ft.CrossAxisAlignment.STRETCH)
         owner = me.agent is not None and me.agent.role == "owner"
-        self.pages: dict[str, Any] = ({name: make(client) for name, make in OWNER_PAGES.items()}
-                                      if owner else {})
-        self.nav = {name: ft.TextButton(name, key=f"nav-{name.lower()}",
+        self.pages: dict[str, Any] = {"Canned responses": CannedPage(client, canned.forget)}
+        if owner:
+            self.pages.update({name: make(client) for name, make in OWNER_PAGES.items()})
+        self.nav = {name: ft.TextButton(name, key=f"nav-{name.lower().replace(' ', '-')}",
                                         on_click=self._nav_clicked)
                     for name in ["Inbox", *self.pages]}
         who = (me.agent.name or me.agent.email) if me.agent is not None else "secret key"

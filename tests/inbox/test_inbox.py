@@ -61,8 +61,8 @@ def test_login_shows_the_inbox(inbox_client: AsyncAgentClient, team: Team,
         assert screen.shell is not None and screen.controls == [screen.shell]
         assert inbox_client.token is not None and inbox_client.token.startswith("at_")
         assert row_keys(screen.shell.list) == [f"ticket-{visitor.conversation_id}"]
-        # an agent sees the inbox only: the owner pages are not in the navigation
-        assert list(screen.shell.nav) == ["Inbox"]
+        # an agent sees the inbox and canned responses: the owner pages are not there
+        assert list(screen.shell.nav) == ["Inbox", "Canned responses"]
         await fire(screen.shell.logout_button)
         assert screen.shell is None and screen.controls == [screen.login]
         assert inbox_client.token is None
@@ -72,7 +72,7 @@ def test_login_shows_the_inbox(inbox_client: AsyncAgentClient, team: Team,
 def test_owner_gets_the_owner_pages(inbox_client: AsyncAgentClient, team: Team) -> None:
     async def scenario() -> None:
         shell = await logged_in(inbox_client, OWNER_EMAIL)
-        assert list(shell.nav) == ["Inbox", "Branding", "Keys", "Team"]
+        assert list(shell.nav) == ["Inbox", "Canned responses", "Branding", "Keys", "Team"]
         await fire(shell.nav["Team"])
         assert shell.body.content is shell.pages["Team"]
         await fire(shell.nav["Inbox"])

@@ -335,3 +335,44 @@ def test_contact_panel_shows_a_missing_contact_as_an_error(
         assert panel.status.color == ERROR and shown(panel)
         assert panel.save_button.disabled and panel.past.controls == []
     run(scenario)
+
+
+# ---------- canned responses ----------
+
+def test_canned_responses_add_edit_delete_and_the_reply_expands_the_edit(
+        owner_client: AsyncAgentClient) -> None:
+    from app_flet.inbox.conversation import CannedResponses
+    from app_flet.inbox.pages import CannedPage
+
+    async def scenario() -> None:
+        canned = CannedResponses(owner_client)
+        page = CannedPage(owner_client, canned.forget)
+        await page.load()
+        assert page.rows.controls == []
+        page.shortcut.value, page.content.value = "/Refund", "Your refund is on its way."
+        await fire(page.save_button)
+        (stored,) = await owner_client.canned_responses()
+        assert (stored.shortcut, stored.content) == ("refund", "Your refund is on its way.")
+        row = find(page, f"canned-{stored.id}")
+        assert texts(row) == ["/refund", "Your refund is on its way."]
+        assert page.shortcut.value == "" and await canned.find("refund") == stored.content
+
+        # a taken shortcut: the server's words, the fields keep what was typed, nothing added
+        page.shortcut.value, page.content.value = "refund", "again"
+        await fire(page.save_button)
+        assert shown(page) is not None and page.status.color == ERROR
+        assert page.content.value == "again" and len(await owner_client.canned_responses()) == 1
+
+        await fire(find(page, f"edit-canned-{stored.id}"))
+        assert page.shortcut.value == "refund" and page.save_button.content == "Save response"
+        page.content.value = "Refunded <b>today</b>."
+        await fire(page.save_button)
+        (edited,) = await owner_client.canned_responses()
+        assert edited.id == stored.id and edited.content == "Refunded <b>today</b>."
+        assert texts(find(page, f"canned-{stored.id}"))[1] == "Refunded <b>today</b>."
+        assert await canned.find("refund") == "Refunded <b>today</b>."  # not the stale copy
+
+        await fire(find(page, f"delete-canned-{stored.id}"))
+        assert await owner_client.canned_responses() == []
+        assert page.rows.controls == [] and await canned.find("refund") is None
+    run(scenario)
