@@ -115,6 +115,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         messages,
         ops,
         tickets,
+        webhooks,
         widget,
     )
     from server.api.common import refuse_unstorable_query
@@ -123,7 +124,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.before_request(refuse_unstorable_query)
 
     for module in (health, ops, chat, tickets, messages, canned, contacts, keys, identity,
-                   branding, agents, widget, docs):
+                   branding, agents, webhooks, widget, docs):
         app.register_blueprint(module.bp)
     routes.init_app(app)
     return app

@@ -39,6 +39,10 @@ DEFAULTS: dict[str, Any] = {
     "LOGIN_FAILURES_PER_ADDRESS": 100,
     "LOGIN_FAILURE_WINDOW_SECONDS": 900,
     "PROXY_HOPS": 0,
+    "WEBHOOK_RETRY_SECONDS": [60, 300, 1800, 7200, 21600, 86400],
+    "WEBHOOK_DISABLE_AFTER": 20,
+    "WEBHOOK_ALLOW_PRIVATE": False,
+    "WEBHOOK_POLL_SECONDS": 1.0,
 }
 
 CONFIG_FILE = Path(__file__).resolve().parent.parent / "config.toml"
@@ -52,6 +56,8 @@ def _coerce(raw: str, like: Any) -> Any:
         return int(raw)
     if isinstance(like, float):
         return float(raw)
+    if isinstance(like, list):  # comma-separated whole numbers: WEBHOOK_RETRY_SECONDS
+        return [int(part) for part in raw.split(",") if part.strip()]
     return raw
 
 

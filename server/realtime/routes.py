@@ -20,6 +20,7 @@ from flask_sock import Sock
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from server import webhook_worker
 from server.channels import (
     BUSINESS_CHANNEL,
     Route,
@@ -87,9 +88,9 @@ class _Watcher(NamedTuple):
 
 
 def start_realtime(app: Flask) -> bool:
-    """Start this process's broker subscriber, revocation/presence watcher and relay reader
-    (events committed by socket-less processes: the CLI), once; return whether this call
-    started them."""
+    """Start this process's broker subscriber, revocation/presence watcher, relay reader
+    (events committed by socket-less processes: the CLI) and webhook deliverer, once; return
+    whether this call started them."""
     app.extensions["broker"].start()
     with app.extensions["watcher_lock"]:
         if app.extensions.get("watcher") is not None:
@@ -98,7 +99,8 @@ def start_realtime(app: Flask) -> bool:
         thread = threading.Thread(target=_watch_revocations, args=(app, stop), daemon=True,
                                   name="revocation-watcher")
         thread.start()
-        app.extensions["watcher"] = _Watcher((thread, relay.start(app, stop)), stop)
+        app.extensions["watcher"] = _Watcher((thread, relay.start(app, stop),
+                                              webhook_worker.start(app, stop)), stop)
         return True
 
 

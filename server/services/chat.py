@@ -50,6 +50,7 @@ from server.models import (
     utcnow,
 )
 from server.security import new_session_token, token_digest
+from server.services import webhooks
 from server.services.agents import AGENT_ONLINE_SECONDS
 from server.services.identity import IdentityProof, check_start
 from server.services.keys import KeyInfo
@@ -231,9 +232,12 @@ def do_start_session(session: Session, key: KeyInfo, visitor_id: str,
                      revoked_at=None, verified_at=now if verified else None).scalar_one()
     stored = load_contact(session, contact_id)
     if created:
+        created_event = {"conversation_id": conversation_id, "channel": "widget",
+                         "customer": {"id": contact_id, **stored}}
         emit(session, [business_topic(key.business_id, key.mode)], "TicketCreated",
-             {"conversation_id": conversation_id, "channel": "widget",
-              "customer": {"id": contact_id, **stored}})
+             created_event)
+        webhooks.enqueue(session, key.business_id, key.mode, "conversation.created",
+                         created_event)
     do_mark_online(session, key.business_id, key.mode, conversation_id, int(session_id))
     return StartedSession(int(session_id), token, conversation_id,
                           stored if verified else sent_contact(visitor_id, fields), verified)
@@ -315,6 +319,7 @@ def do_add_message(session: Session, business_id: int, mode: str, conversation_i
     payload = message_json(row)
     emit(session, [conversation_topic(conversation_id), business_topic(business_id, mode)],
          "MessageCreated", payload)
+    webhooks.enqueue(session, business_id, mode, "message.created", payload)
     return payload
 
 
@@ -368,8 +373,11 @@ def do_identify(session: Session, chat_session: SessionInfo,
     """Update the contact behind a session; an unverified session sees back what it sent."""
     _update_contact(session, chat_session.contact_id, fields)
     contact = load_contact(session, chat_session.contact_id)
+    updated = {"conversation_id": chat_session.conversation_id, "contact": contact}
     emit(session, [business_topic(chat_session.business_id, chat_session.mode)], "ContactUpdated",
-         {"conversation_id": chat_session.conversation_id, "contact": contact})
+         updated)
+    webhooks.enqueue(session, chat_session.business_id, chat_session.mode, "contact.updated",
+                     {"contact_id": chat_session.contact_id, **updated})
     if chat_session.verified_at is None:
         return sent_contact(contact["visitor_id"], fields)
     return contact

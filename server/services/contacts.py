@@ -34,6 +34,7 @@ from server.models import (
     TicketTag,
     utcnow,
 )
+from server.services import webhooks
 from server.validation import check_contact_fields
 from server.visitor_ids import erased_visitor_id
 from server.wire import iso, message_json
@@ -176,8 +177,10 @@ def do_update_contact(session: Session, business_id: int, mode: str, contact_id:
     conversation_ids = _conversation_ids(session, contact.id)
     row = contact_json(contact, len(conversation_ids))
     if changes:
-        emit(session, [business_topic(business_id, mode)], "ContactUpdated",
-             {"contact_id": contact.id, "conversation_ids": conversation_ids, "contact": row})
+        updated = {"contact_id": contact.id, "conversation_ids": conversation_ids,
+                   "contact": row}
+        emit(session, [business_topic(business_id, mode)], "ContactUpdated", updated)
+        webhooks.enqueue(session, business_id, mode, "contact.updated", updated)
     return row
 
 
@@ -191,8 +194,9 @@ def do_erase_contact(session: Session, business_id: int, mode: str, contact_id: 
     _empty_conversations(session, business_id, conversation_ids)
     _anonymise(contact)
     session.flush()
-    emit(session, [business_topic(business_id, mode)], "ContactDeleted",
-         {"id": contact_id, "conversation_ids": conversation_ids})
+    deleted = {"id": contact_id, "conversation_ids": conversation_ids}
+    emit(session, [business_topic(business_id, mode)], "ContactDeleted", deleted)
+    webhooks.enqueue(session, business_id, mode, "contact.deleted", deleted)
 
 
 def _revoke_sessions(session: Session, conversation_ids: list[int]) -> list[int]:

@@ -39,6 +39,7 @@ from server.channels import business_topic, conversation_topic
 from server.db import emit, upsert
 from server.errors import Forbidden, NotFound, ValidationError
 from server.models import MAX_ROW_ID, Contact, Conversation, Message, TicketTag, User, utcnow
+from server.services import webhooks
 from server.services.chat import (
     NOTE,
     do_add_message,
@@ -470,9 +471,10 @@ def do_create_ticket(session: Session, business_id: int, mode: str,
     _set_tags(session, ticket_id, new.tags)
     created = load_ticket(session, business_id, mode, ticket_id)
     # Before the first message's MessageCreated, as for a widget conversation.
-    emit(session, [business_topic(business_id, mode)], "TicketCreated",
-         {"conversation_id": ticket_id, "channel": "api", "customer": created["customer"],
-          "ticket": created})
+    created_event = {"conversation_id": ticket_id, "channel": "api",
+                     "customer": created["customer"], "ticket": created}
+    emit(session, [business_topic(business_id, mode)], "TicketCreated", created_event)
+    webhooks.enqueue(session, business_id, mode, "conversation.created", created_event)
     message = do_add_message(session, business_id, mode, ticket_id, new.message,
                              direction="inbound", sender_role="visitor", sender_name=new.name)
     ticket = load_ticket(session, business_id, mode, ticket_id)
@@ -522,6 +524,9 @@ def do_update_ticket(session: Session, business_id: int, mode: str, ticket_id: i
     ticket = load_ticket(session, business_id, mode, ticket_id)
     emit(session, [business_topic(business_id, mode)], "ConversationUpdated", ticket)
     emit(session, [conversation_topic(ticket_id)], "ConversationUpdated", visitor_view(ticket))
+    webhooks.enqueue(session, business_id, mode, "conversation.updated", ticket)
+    if values.get("status") == "resolved":
+        webhooks.enqueue(session, business_id, mode, "conversation.resolved", ticket)
     return ticket
 
 

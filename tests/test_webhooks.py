@@ -1,0 +1,384 @@
+"""Webhooks: endpoints CRUD, the outbox written with the change, signed deliveries (verified
+by Stripe's own library), retries with one Chatdock-Webhook-Id, order, filters, modes, SSRF."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+import stripe
+from sqlalchemy import func, select
+
+from server.db import session_scope
+from server.models import Business, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from server.services.keys import do_create_key
+from tests.conftest import agent_token, auth, make_business, serving, start_visitor
+
+HOOKS = "/api/v1/webhooks"
+
+
+class Receiver:
+    """A local endpoint: verifies every request with stripe.Webhook.construct_event and
+    answers with what `answer(n)` says for the n-th request (from 1)."""
+
+    def __init__(self, answer: Callable[[int], int] = lambda n: 200) -> None:
+        self.answer = answer
+        self.secret = ""
+        self.requests: list[dict[str, Any]] = []  # every request, verified, in arrival order
+        self.lock = threading.Lock()
+
+    def handle(self, headers: Any, body: bytes) -> int:
+        event = stripe.Webhook.construct_event(body.decode(), headers["Chatdock-Signature"],
+                                               self.secret)
+        with self.lock:
+            status = self.answer(len(self.requests) + 1)
+            self.requests.append({"webhook_id": headers["Chatdock-Webhook-Id"],
+                                  "type": headers["Chatdock-Event-Type"],
+                                  "event": json.loads(body), "status": status,
+                                  "event_id": event["id"]})
+        return status
+
+    def accepted(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [r for r in self.requests if r["status"] == 200]
+
+    def wait(self, done: Callable[[], bool], timeout: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not done():
+            assert time.monotonic() < deadline, self.requests
+            time.sleep(0.02)
+
+
+@contextmanager
+def receiving(receiver: Receiver) -> Iterator[str]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            try:
+                status = receiver.handle(self.headers, body)
+            except stripe.SignatureVerificationError:
+                status = 400
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/hooks"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def fast(app: Any, retries: list[float], **more: Any) -> None:
+    """Delivery tests: the receiver is on 127.0.0.1, and retries come at once."""
+    app.config.update(WEBHOOK_ALLOW_PRIVATE=True, WEBHOOK_RETRY_SECONDS=retries,
+                      WEBHOOK_POLL_SECONDS=0.02, **more)
+
+
+def register(client: Any, sk: str, url: str, events: list[str] | None = None,
+             receiver: Receiver | None = None) -> dict[str, Any]:
+    resp = client.post(HOOKS, json={"url": url, "events": events or ["*"]}, headers=auth(sk))
+    assert resp.status_code == 201, resp.get_json()
+    data: dict[str, Any] = resp.get_json()["data"]
+    if receiver is not None:
+        receiver.secret = data["secret"]
+    return data
+
+
+def reply(base: str, sk: str, conversation_id: int, content: str) -> None:
+    resp = httpx.post(f"{base}/api/v1/tickets/{conversation_id}/messages",
+                      json={"content": content}, headers=auth(sk))
+    assert resp.status_code == 201, resp.text
+
+
+def deliveries(client: Any, sk: str, endpoint_id: int) -> list[dict[str, Any]]:
+    resp = client.get(f"{HOOKS}/{endpoint_id}/deliveries", headers=auth(sk))
+    assert resp.status_code == 200, resp.get_json()
+    return resp.get_json()["data"]  # type: ignore[no-any-return]
+
+
+def counts(app: Any) -> tuple[int, int, int]:
+    with session_scope(app) as s:
+        return tuple(s.scalar(select(func.count()).select_from(m))  # type: ignore[return-value]
+                     for m in (WebhookEndpoint, WebhookEvent, WebhookDelivery))
+
+
+# ---------- delivery --------------------------------------------------------
+
+
+def test_refused_twice_the_third_attempt_carries_the_same_webhook_id(
+        app: Any, client: Any, biz: dict[str, Any]) -> None:
+    fast(app, [0, 0])
+    receiver = Receiver(lambda n: 500 if n <= 2 else 200)
+    with receiving(receiver) as url, serving(app) as base:
+        hook = register(client, biz["sk"], url, ["message.created"], receiver)
+        started = start_visitor(base, biz["pk"])
+        reply(base, biz["sk"], started["conversation_id"], "hello over a webhook")
+        receiver.wait(lambda: len(receiver.accepted()) == 1)
+    assert [r["status"] for r in receiver.requests] == [500, 500, 200]
+    ids = {r["webhook_id"] for r in receiver.requests}
+    assert len(ids) == 1 and ids.pop().startswith("whd_")
+    event = receiver.requests[-1]["event"]
+    assert event["type"] == "message.created" and event["id"].startswith("evt_")
+    assert event["business_id"] == biz["id"] and event["mode"] == "test"
+    assert event["data"]["content"] == "hello over a webhook"
+    assert event["data"]["conversation_id"] == started["conversation_id"]
+    [logged] = deliveries(client, biz["sk"], hook["id"])
+    assert logged["status"] == "succeeded" and logged["attempts"] == 3
+    assert logged["last_status_code"] == 200 and logged["webhook_id"] == receiver.requests[0][
+        "webhook_id"] and logged["event_id"] == event["id"]
+
+
+def test_a_forged_signature_is_what_the_receiver_refuses(biz: dict[str, Any]) -> None:
+    """The receiver's check is real: a body signed with another secret does not pass."""
+    from server.webhook_worker import signature
+    body = b'{"id":"evt_1"}'
+    good = signature("whsec_right", int(time.time()), body)
+    stripe.Webhook.construct_event(body.decode(), good, "whsec_right")
+    with pytest.raises(stripe.SignatureVerificationError):
+        stripe.Webhook.construct_event(body.decode(), good, "whsec_wrong")
+
+
+def test_per_endpoint_order_holds_while_the_head_is_retried(
+        app: Any, client: Any, biz: dict[str, Any]) -> None:
+    fast(app, [0.3, 0.3])
+    receiver = Receiver(lambda n: 500 if n <= 2 else 200)
+    with receiving(receiver) as url, serving(app) as base:
+        register(client, biz["sk"], url, ["message.created"], receiver)
+        started = start_visitor(base, biz["pk"])
+        for i in range(4):
+            reply(base, biz["sk"], started["conversation_id"], f"m{i}")
+        receiver.wait(lambda: len(receiver.accepted()) == 4)
+    seen = [r["event"]["data"]["content"] for r in receiver.requests]
+    assert seen == ["m0", "m0", "m0", "m1", "m2", "m3"]
+
+
+def test_the_events_list_filters_and_star_takes_everything(
+        app: Any, client: Any, biz: dict[str, Any]) -> None:
+    fast(app, [0])
+    messages, resolved, everything = Receiver(), Receiver(), Receiver()
+    with receiving(messages) as u1, receiving(resolved) as u2, receiving(everything) as u3, \
+            serving(app) as base:
+        register(client, biz["sk"], u1, ["message.created"], messages)
+        register(client, biz["sk"], u2, ["conversation.resolved"], resolved)
+        register(client, biz["sk"], u3, ["*"], everything)
+        started = start_visitor(base, biz["pk"])
+        conversation = started["conversation_id"]
+        reply(base, biz["sk"], conversation, "one")
+        resp = httpx.patch(f"{base}/api/v1/tickets/{conversation}", json={"status": "resolved"},
+                           headers=auth(biz["sk"]))
+        assert resp.status_code == 200, resp.text
+        everything.wait(lambda: len(everything.accepted()) == 4)
+        resolved.wait(lambda: len(resolved.accepted()) == 1)
+        messages.wait(lambda: len(messages.accepted()) == 1)
+        time.sleep(0.3)  # nothing else arrives
+    assert [r["type"] for r in messages.requests] == ["message.created"]
+    assert [r["type"] for r in resolved.requests] == ["conversation.resolved"]
+    assert resolved.requests[0]["event"]["data"]["status"] == "resolved"
+    assert [r["type"] for r in everything.requests] == [
+        "conversation.created", "message.created", "conversation.updated",
+        "conversation.resolved"]
+
+
+def test_test_mode_events_reach_test_mode_endpoints_only(
+        app: Any, client: Any, biz: dict[str, Any]) -> None:
+    app.config["WEBHOOK_ALLOW_PRIVATE"] = True
+    with session_scope(app) as s:
+        _, live_sk = do_create_key(s, s.get(Business, biz["id"]), "secret", "live")
+    test_hook = register(client, biz["sk"], "http://127.0.0.1:9/test")
+    live_hook = register(client, live_sk, "http://127.0.0.1:9/live")
+    assert (test_hook["mode"], live_hook["mode"]) == ("test", "live")
+    started = client.post("/api/v1/chat/sessions", json={"visitor_id": "v-mode"},
+                          headers=auth(biz["pk"])).get_json()["data"]
+    client.post(f"/api/v1/tickets/{started['conversation_id']}/messages", json={"content": "x"},
+                headers=auth(biz["sk"]))
+    assert [d["type"] for d in deliveries(client, biz["sk"], test_hook["id"])] == [
+        "message.created", "conversation.created"]
+    assert deliveries(client, live_sk, live_hook["id"]) == []
+    # each mode sees its own endpoints only
+    assert [h["id"] for h in client.get(HOOKS, headers=auth(live_sk)).get_json()["data"]] == [
+        live_hook["id"]]
+    assert client.get(f"{HOOKS}/{test_hook['id']}", headers=auth(live_sk)).status_code == 404
+
+
+def test_notes_and_contact_changes(app: Any, client: Any, biz: dict[str, Any]) -> None:
+    app.config["WEBHOOK_ALLOW_PRIVATE"] = True
+    hook = register(client, biz["sk"], "http://127.0.0.1:9/x")
+    started = client.post("/api/v1/chat/sessions", json={"visitor_id": "v-n"},
+                          headers=auth(biz["pk"])).get_json()["data"]
+    conversation = started["conversation_id"]
+    token = agent_token(app, biz["id"])
+    assert client.post(f"/api/v1/tickets/{conversation}/notes", json={"content": "private"},
+                       headers=auth(token)).status_code == 201
+    ticket = client.get(f"/api/v1/tickets/{conversation}", headers=auth(biz["sk"])).get_json()
+    contact_id = ticket["data"]["customer"]["id"]
+    assert client.patch(f"/api/v1/contacts/{contact_id}", json={"name": "Ada"},
+                        headers=auth(biz["sk"])).status_code == 200
+    assert client.delete(f"/api/v1/contacts/{contact_id}",
+                         headers=auth(biz["sk"])).status_code == 200
+    assert [d["type"] for d in deliveries(client, biz["sk"], hook["id"])] == [
+        "contact.deleted", "contact.updated", "conversation.created"]
+
+
+def test_a_failed_delivery_retried_by_hand_succeeds_with_its_id(
+        app: Any, client: Any, biz: dict[str, Any]) -> None:
+    fast(app, [])
+    accept = threading.Event()
+    receiver = Receiver(lambda n: 200 if accept.is_set() else 503)
+    with receiving(receiver) as url, serving(app):
+        hook = register(client, biz["sk"], url, ["webhook.test"], receiver)
+        sent = client.post(f"{HOOKS}/{hook['id']}/test", headers=auth(biz["sk"]))
+        assert sent.status_code == 201, sent.get_json()
+        assert sent.get_json()["data"]["type"] == "webhook.test"
+        receiver.wait(lambda: deliveries(client, biz["sk"], hook["id"])[0]["status"] == "failed")
+        [failed] = deliveries(client, biz["sk"], hook["id"])
+        assert failed["attempts"] == 1 and failed["last_status_code"] == 503
+        assert failed["next_attempt_at"] is None
+        accept.set()
+        retried = client.post(f"{HOOKS}/{hook['id']}/deliveries/{failed['id']}/retry",
+                              headers=auth(biz["sk"]))
+        assert retried.status_code == 200 and retried.get_json()["data"]["status"] == "pending"
+        receiver.wait(lambda: len(receiver.accepted()) == 1)
+        receiver.wait(lambda: deliveries(client, biz["sk"], hook["id"])[0]["status"]
+                      == "succeeded")
+    assert {r["webhook_id"] for r in receiver.requests} == {failed["webhook_id"]}
+    again = client.post(f"{HOOKS}/{hook['id']}/deliveries/{failed['id']}/retry",
+                        headers=auth(biz["sk"]))
+    assert again.status_code == 400
+
+
+def test_an_endpoint_is_disabled_after_a_run_of_failed_deliveries(
+        app: Any, client: Any, biz: dict[str, Any], caplog: pytest.LogCaptureFixture) -> None:
+    fast(app, [], WEBHOOK_DISABLE_AFTER=2)
+    receiver = Receiver(lambda n: 500)
+    caplog.set_level(logging.WARNING, "chatdock.webhooks")
+    with receiving(receiver) as url, serving(app):
+        hook = register(client, biz["sk"], url, ["webhook.test"], receiver)
+        for _ in range(2):
+            assert client.post(f"{HOOKS}/{hook['id']}/test",
+                               headers=auth(biz["sk"])).status_code == 201
+        receiver.wait(lambda: client.get(f"{HOOKS}/{hook['id']}", headers=auth(biz["sk"]))
+                      .get_json()["data"]["disabled_at"] is not None)
+    shown = client.get(f"{HOOKS}/{hook['id']}", headers=auth(biz["sk"])).get_json()["data"]
+    assert shown["consecutive_failures"] == 2
+    assert any("disabled" in r.getMessage() for r in caplog.records)
+    refused = client.post(f"{HOOKS}/{hook['id']}/test", headers=auth(biz["sk"]))
+    assert refused.status_code == 400
+    enabled = client.patch(f"{HOOKS}/{hook['id']}", json={"enabled": True},
+                           headers=auth(biz["sk"])).get_json()["data"]
+    assert enabled["disabled_at"] is None and enabled["consecutive_failures"] == 0
+
+
+# ---------- SSRF ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8080/", "http://localhost/hook",
+                                 "http://10.1.2.3/", "http://192.168.0.1/",
+                                 "http://169.254.169.254/latest/meta-data",
+                                 "http://[::1]/", "http://0.0.0.0/", "http://224.0.0.1/"])
+def test_non_public_targets_are_refused_without_the_setting(
+        app: Any, client: Any, biz: dict[str, Any], url: str) -> None:
+    resp = client.post(HOOKS, json={"url": url, "events": ["*"]}, headers=auth(biz["sk"]))
+    assert resp.status_code == 400, resp.get_json()
+    assert resp.get_json()["error"] == "validation_error" and resp.get_json()["field"] == "url"
+    assert counts(app) == (0, 0, 0)
+
+
+def test_the_setting_allows_a_loopback_target(app: Any, client: Any,
+                                              biz: dict[str, Any]) -> None:
+    app.config["WEBHOOK_ALLOW_PRIVATE"] = True
+    register(client, biz["sk"], "http://127.0.0.1:8080/")
+    assert counts(app) == (1, 0, 0)
+
+
+def test_delivery_rechecks_the_target_after_dns(app: Any, client: Any,
+                                                biz: dict[str, Any]) -> None:
+    fast(app, [])
+    receiver = Receiver()
+    with receiving(receiver) as url:
+        hook = register(client, biz["sk"], url, ["webhook.test"], receiver)
+        app.config["WEBHOOK_ALLOW_PRIVATE"] = False  # registered while allowed
+        client.post(f"{HOOKS}/{hook['id']}/test", headers=auth(biz["sk"]))
+        with serving(app):
+            receiver.wait(lambda: deliveries(client, biz["sk"], hook["id"])[0]["status"]
+                          == "failed")
+    [failed] = deliveries(client, biz["sk"], hook["id"])
+    assert failed["last_error"].startswith("refused") and failed["last_status_code"] is None
+    assert receiver.requests == []
+
+
+# ---------- CRUD -------------------------------------------------------------
+
+
+def test_crud_shows_the_secret_once(app: Any, client: Any, biz: dict[str, Any]) -> None:
+    app.config["WEBHOOK_ALLOW_PRIVATE"] = True
+    made = client.post(HOOKS, json={"url": "https://127.0.0.1/a", "description": "CRM",
+                                    "events": ["message.created", "message.created"]},
+                       headers=auth(biz["sk"])).get_json()["data"]
+    assert made["secret"].startswith("whsec_") and len(made["secret"]) > 40
+    assert made["events"] == ["message.created"] and made["description"] == "CRM"
+    got = client.get(f"{HOOKS}/{made['id']}", headers=auth(biz["sk"])).get_json()["data"]
+    assert "secret" not in got and got["url"] == "https://127.0.0.1/a"
+    assert "secret" not in client.get(HOOKS, headers=auth(biz["sk"])).get_json()["data"][0]
+    changed = client.patch(f"{HOOKS}/{made['id']}", json={"events": ["*"], "description": ""},
+                           headers=auth(biz["sk"])).get_json()["data"]
+    assert changed["events"] == ["*"] and changed["description"] is None
+    assert client.delete(f"{HOOKS}/{made['id']}", headers=auth(biz["sk"])).get_json() == {
+        "ok": True}
+    assert client.get(f"{HOOKS}/{made['id']}", headers=auth(biz["sk"])).status_code == 404
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"events": ["*"]}, "url"),
+    ({"url": "ftp://example.com/", "events": ["*"]}, "url"),
+    ({"url": "http:///nohost", "events": ["*"]}, "url"),
+    ({"url": "http://example.com:99999/", "events": ["*"]}, "url"),
+    ({"url": 7, "events": ["*"]}, "url"),
+    ({"url": "https://127.0.0.1/"}, "events"),
+    ({"url": "https://127.0.0.1/", "events": []}, "events"),
+    ({"url": "https://127.0.0.1/", "events": ["message.deleted"]}, "events"),
+    ({"url": "https://127.0.0.1/", "events": "*"}, "events"),
+    ({"url": "https://127.0.0.1/", "events": ["*"], "description": "x" * 501}, "description"),
+])
+def test_bad_bodies_are_400_and_change_nothing(app: Any, client: Any, biz: dict[str, Any],
+                                               body: dict[str, Any], field: str) -> None:
+    app.config["WEBHOOK_ALLOW_PRIVATE"] = True  # only the shape is checked here
+    resp = client.post(HOOKS, json=body, headers=auth(biz["sk"]))
+    assert resp.status_code == 400, resp.get_json()
+    assert resp.get_json()["field"] == field
+    assert counts(app) == (0, 0, 0)
+
+
+def test_another_business_sees_nothing_and_agents_lack_the_scope(
+        app: Any, client: Any, biz: dict[str, Any]) -> None:
+    app.config["WEBHOOK_ALLOW_PRIVATE"] = True
+    hook = register(client, biz["sk"], "http://127.0.0.1:9/")
+    sent = client.post(f"{HOOKS}/{hook['id']}/test", headers=auth(biz["sk"])).get_json()["data"]
+    other = make_business(app, "Other")
+    for method, path in [("GET", ""), ("PATCH", ""), ("DELETE", ""), ("GET", "/deliveries"),
+                         ("POST", "/test"), ("POST", f"/deliveries/{sent['id']}/retry")]:
+        resp = client.open(f"{HOOKS}/{hook['id']}{path}", method=method,
+                           json={} if method == "PATCH" else None, headers=auth(other["sk"]))
+        assert resp.status_code == 404, (method, path, resp.get_json())
+    assert client.get(HOOKS, headers=auth(other["sk"])).get_json()["data"] == []
+    other_hook = register(client, other["sk"], "http://127.0.0.1:9/")
+    assert client.post(f"{HOOKS}/{other_hook['id']}/deliveries/{sent['id']}/retry",
+                       headers=auth(other["sk"])).status_code == 404
+    agent = agent_token(app, biz["id"])
+    assert client.get(HOOKS, headers=auth(agent)).status_code == 403
+    owner = agent_token(app, biz["id"], user_id=biz["owner_id"])
+    assert client.get(HOOKS, headers=auth(owner)).status_code == 200
+    assert counts(app) == (2, 1, 1)
