@@ -21,6 +21,7 @@ from typing import Any
 
 from server.models import MAX_ROW_ID
 from server.services.keys import KINDS, MODES, SCOPES
+from server.services.webhooks import EVENT_TYPES as WEBHOOK_EVENTS
 from server.visitor_ids import RESERVED_PREFIXES
 
 Schema = dict[str, Any]
@@ -119,7 +120,8 @@ IDENTITY_FIELDS = {
 
 def _schemas(config: Mapping[str, Any]) -> dict[str, Schema]:
     """Every named schema; config supplies the deployment's limits."""
-    return {**_wire_schemas(config), **_agent_schemas(), **_admin_schemas()}
+    return {**_wire_schemas(config), **_agent_schemas(), **_admin_schemas(),
+            **_webhook_schemas()}
 
 
 def _wire_schemas(config: Mapping[str, Any]) -> dict[str, Schema]:
@@ -766,10 +768,88 @@ def _served_paths() -> dict[str, dict[str, Schema]]:
     }
 
 
+def _webhook_schemas() -> dict[str, Schema]:
+    events = {"type": "array", "minItems": 1,
+              "items": enum([*WEBHOOK_EVENTS, "*"]),
+              "description": "Event types, or [\"*\"] for all of them."}
+    url = string(2048, minLength=1, pattern=r"^[hH][tT][tT][pP][sS]?://\S",
+                 description="http(s); its host must resolve to public addresses only "
+                             "(unless WEBHOOK_ALLOW_PRIVATE).")
+    endpoint = {"id": ROW_ID, "url": string(), "events": {"type": "array", "items": string()},
+                "description": nullable(string()), "mode": enum(MODES), "created_at": ISO_TIME,
+                "disabled_at": nullable({**ISO_TIME, "description": "Set after "
+                                         "WEBHOOK_DISABLE_AFTER failed deliveries in a row."}),
+                "consecutive_failures": COUNT}
+    return {
+        "WebhookEndpoint": obj(endpoint),
+        "NewWebhookEndpoint": obj({**endpoint, "secret": string(description=(
+            "whsec_…: signs every delivery (Chatdock-Signature). Shown this once."))}),
+        "WebhookEndpointIn": obj({"url": url, "events": events},
+                                 {"description": nullable(string(500))}),
+        "WebhookEndpointPatch": obj({}, {"url": url, "events": events,
+                                         "description": nullable(string(500)),
+                                         "enabled": {"type": "boolean", "description": (
+                                             "true re-enables a disabled endpoint.")}}),
+        "WebhookDelivery": obj({
+            "id": ROW_ID, "webhook_id": string(description="whd_<id>: the "
+                                                           "Chatdock-Webhook-Id header."),
+            "endpoint_id": ROW_ID, "event_id": string(description="evt_<id>: the body's id."),
+            "type": string(), "status": enum(["pending", "succeeded", "failed"]),
+            "attempts": COUNT, "last_status_code": nullable({"type": "integer"}),
+            "last_error": nullable(string()), "next_attempt_at": nullable(ISO_TIME),
+            "created_at": ISO_TIME, "delivered_at": nullable(ISO_TIME)}),
+    }
+
+
+def _webhook_paths() -> dict[str, dict[str, Schema]]:
+    scope = agent("webhooks:write")
+    item = path_param("endpoint_id", "A webhook endpoint of this business and mode.")
+    delivery = path_param("delivery_id", "A delivery of this endpoint.")
+    one = envelope(ref("WebhookEndpoint"))
+    hooks = "/api/v1/webhooks/{endpoint_id}"
+    return {
+        "/api/v1/webhooks": {
+            "get": op("listWebhooks", "The webhook endpoints of this mode, oldest first",
+                      "webhooks", security=scope, responses={200: ok_response(envelope(
+                          {"type": "array", "items": ref("WebhookEndpoint")}))}),
+            "post": op("createWebhook", "Register a webhook endpoint (its secret shown once)",
+                       "webhooks", security=scope, request=body(ref("WebhookEndpointIn")),
+                       params=[IDEMPOTENCY_KEY], responses={201: ok_response(
+                           envelope(ref("NewWebhookEndpoint")), "Registered.")},
+                       description="A loopback, private, link-local, multicast or reserved "
+                                   "target is 400 (field url) unless WEBHOOK_ALLOW_PRIVATE.")},
+        hooks: {
+            "get": op("getWebhook", "A webhook endpoint", "webhooks", security=scope,
+                      params=[item], responses={200: ok_response(one)}),
+            "patch": op("updateWebhook", "Change a webhook endpoint", "webhooks",
+                        security=scope, params=[item, IDEMPOTENCY_KEY],
+                        request=body(ref("WebhookEndpointPatch")),
+                        responses={200: ok_response(one)}),
+            "delete": op("deleteWebhook", "Delete a webhook endpoint and its delivery log",
+                         "webhooks", security=scope, params=[item],
+                         responses={200: ok_response(OK, "Deleted.")})},
+        f"{hooks}/deliveries": {"get": op(
+            "listWebhookDeliveries", "An endpoint's deliveries, newest first", "webhooks",
+            security=scope, params=[item, *page_params()],
+            responses={200: ok_response(page_of(ref("WebhookDelivery")))})},
+        f"{hooks}/test": {"post": op(
+            "testWebhook", "Send the endpoint a webhook.test event", "webhooks",
+            security=scope, params=[item, IDEMPOTENCY_KEY],
+            responses={201: ok_response(envelope(ref("WebhookDelivery")), "Queued.")},
+            description="A disabled endpoint is 400: enable it first.")},
+        f"{hooks}/deliveries/{{delivery_id}}/retry": {"post": op(
+            "retryWebhookDelivery", "Attempt a delivery again now", "webhooks",
+            security=scope, params=[item, delivery, IDEMPOTENCY_KEY],
+            responses={200: ok_response(envelope(ref("WebhookDelivery")))},
+            description="A failed or pending delivery becomes due now (one more attempt, the "
+                        "same Chatdock-Webhook-Id); a succeeded one is 400.")},
+    }
+
+
 def _paths(config: Mapping[str, Any]) -> dict[str, dict[str, Schema]]:
     """Every documented path, each with its operations by lower-case method."""
     return {**_served_paths(), **_visitor_paths(config), **_ticket_paths(), **_canned_paths(),
-            **_contact_paths(), **_admin_paths()}
+            **_contact_paths(), **_admin_paths(), **_webhook_paths()}
 
 
 def _version() -> str:
@@ -789,7 +869,8 @@ def build_document(config: Mapping[str, Any]) -> dict[str, Any]:
                                 "{\"error\", \"message\", \"field\"?}.",
                  "license": {"name": "MIT", "identifier": "MIT"}},
         "tags": [{"name": n} for n in ("visitor", "tickets", "contacts", "keys", "branding",
-                                        "agents", "realtime", "widget", "operations")],
+                                        "agents", "webhooks", "realtime", "widget",
+                                        "operations")],
         "paths": _paths(config),
         "components": {"schemas": _schemas(config), "responses": _responses(),
                        "securitySchemes": SECURITY_SCHEMES},

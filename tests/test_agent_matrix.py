@@ -10,8 +10,9 @@ from sqlalchemy import select
 
 from server.auth import ROLE_SCOPES
 from server.db import session_scope
-from server.models import Business, CannedResponse, Contact
+from server.models import Business, CannedResponse, Contact, WebhookEndpoint
 from server.services.keys import SCOPES, do_create_key
+from server.services.webhooks import do_send_test, new_secret
 from tests.conftest import agent_token, auth, make_business
 
 PUBLIC_PREFIXES = ("/api/v1/chat/", "/api/v1/auth/")  # visitor API and login: not agent routes
@@ -53,9 +54,14 @@ def world(app: Any, client: Any) -> dict[str, Any]:
         session.add(canned)
         session.flush()
         canned_id = canned.id
+        hook = WebhookEndpoint(business_id=a["id"], mode="test", url="https://hooks.test/a",
+                               events=["*"], secret=new_secret())
+        session.add(hook)
+        session.flush()
+        delivery = do_send_test(session, a["id"], "test", hook.id)
     an_agent = agent_token(app, a["id"])
     ids = {"ticket_id": started["conversation_id"], "contact_id": contact_id,
-           "canned_id": canned_id,
+           "canned_id": canned_id, "endpoint_id": hook.id, "delivery_id": delivery["id"],
            "key_id": a["pk_id"], "id": started["conversation_id"],
            "agent_id": app.extensions["agent_tokens"].loads(an_agent[3:])["u"]}
     return {"a": a, "b": b, "ids": ids,
@@ -133,7 +139,8 @@ def test_another_business_sees_404_on_every_route_with_an_id(app: Any, client: A
 @pytest.mark.parametrize("path,id_name", [("/api/v1/tickets", "ticket_id"),
                                           ("/api/v1/contacts", "contact_id"),
                                           ("/api/v1/keys", "key_id"),
-                                          ("/api/v1/canned-responses", "canned_id")])
+                                          ("/api/v1/canned-responses", "canned_id"),
+                                          ("/api/v1/webhooks", "endpoint_id")])
 def test_lists_of_another_business_do_not_show_a(client: Any, world: dict[str, Any],
                                                  path: str, id_name: str) -> None:
     mine = client.get(path, headers=auth(world["a"]['sk']))
