@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,7 +21,7 @@ from sqlalchemy import func, select
 from server.db import session_scope
 from server.models import Business, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from server.services.keys import do_create_key
-from tests.conftest import agent_token, auth, make_business, serving, start_visitor
+from tests.conftest import ROOT, agent_token, auth, make_business, serving, start_visitor
 
 HOOKS = "/api/v1/webhooks"
 
@@ -382,3 +383,37 @@ def test_another_business_sees_nothing_and_agents_lack_the_scope(
     owner = agent_token(app, biz["id"], user_id=biz["owner_id"])
     assert client.get(HOOKS, headers=auth(owner)).status_code == 200
     assert counts(app) == (2, 1, 1)
+
+
+def readme_verify() -> Callable[[bytes, str, str], bool]:
+    """The README's standard-library verification snippet, as written."""
+    section = (ROOT / "README.md").read_text(encoding="utf-8").split("## Webhooks", 1)[1]
+    [code] = re.findall(r"```python\n(.*?)```", section.split("\n## ", 1)[0], flags=re.S)
+    scope: dict[str, Any] = {}
+    exec(compile(code, "README.md", "exec"), scope)  # our own README, as a reader runs it
+    return scope["verify"]  # type: ignore[no-any-return]
+
+
+def test_the_readme_snippet_verifies_a_real_delivery(app: Any, client: Any,
+                                                     biz: dict[str, Any]) -> None:
+    fast(app, [])
+    raw: list[tuple[bytes, str]] = []
+    receiver = Receiver()
+    original = receiver.handle
+
+    def keep(headers: Any, body: bytes) -> int:
+        raw.append((body, headers["Chatdock-Signature"]))
+        return original(headers, body)
+
+    receiver.handle = keep  # type: ignore[method-assign]
+    with receiving(receiver) as url, serving(app):
+        hook = register(client, biz["sk"], url, ["webhook.test"], receiver)
+        client.post(f"{HOOKS}/{hook['id']}/test", headers=auth(biz["sk"]))
+        receiver.wait(lambda: len(raw) == 1)
+    verify = readme_verify()
+    body, header = raw[0]
+    assert verify(body, header, hook["secret"])
+    assert not verify(body + b" ", header, hook["secret"])
+    assert not verify(body, header, "whsec_other")
+    old = header.replace(header.split(",")[0], f"t={int(time.time()) - 3600}")
+    assert not verify(body, old, hook["secret"])
