@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,7 +24,17 @@ from sqlalchemy import func, select
 from server.db import session_scope
 from server.models import Business, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from server.services.keys import do_create_key
-from tests.conftest import ROOT, agent_token, auth, make_business, serving, start_visitor
+from tests import test_scaleout
+from tests.conftest import (
+    ROOT,
+    ServedProcess,
+    agent_token,
+    auth,
+    make_business,
+    serving,
+    start_visitor,
+)
+from tests.test_scaleout import two_workers
 
 HOOKS = "/api/v1/webhooks"
 
@@ -417,3 +430,90 @@ def test_the_readme_snippet_verifies_a_real_delivery(app: Any, client: Any,
     assert not verify(body, header, "whsec_other")
     old = header.replace(header.split(",")[0], f"t={int(time.time()) - 3600}")
     assert not verify(body, old, hook["secret"])
+
+
+# ---------- served processes --------------------------------------------------------------
+
+postgres_url = test_scaleout.postgres_url  # the scale-out tests' fixtures
+redis_url = test_scaleout.redis_url
+
+SERVED_ENV = {"CHATDOCK_WEBHOOK_ALLOW_PRIVATE": "true", "CHATDOCK_WEBHOOK_RETRY_SECONDS": "0,0",
+              "CHATDOCK_WEBHOOK_POLL_SECONDS": "0.05"}
+
+
+@contextmanager
+def patched_env(values: dict[str, str]) -> Iterator[None]:
+    """os.environ with these values (ServedProcess copies it), restored afterwards."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def served_hook(base: str, sk: str, url: str, receiver: Receiver) -> None:
+    resp = httpx.post(f"{base}{HOOKS}", json={"url": url, "events": ["message.created"]},
+                      headers=auth(sk))
+    assert resp.status_code == 201, resp.text
+    receiver.secret = resp.json()["data"]["secret"]
+
+
+def test_two_workers_on_postgres_deliver_each_event_once_in_order(
+        tmp_path: Path, postgres_url: str, redis_url: str) -> None:
+    receiver = Receiver()
+    with receiving(receiver) as url:
+        with patched_env(SERVED_ENV):
+            server = two_workers(tmp_path, postgres_url, redis_url)
+        sk = server.sk
+        try:
+            served_hook(server.base, sk, url, receiver)
+            started = start_visitor(server.base, server.pk)
+            for i in range(40):
+                reply(server.base, sk, started["conversation_id"], f"n{i}")
+            receiver.wait(lambda: len(receiver.requests) >= 40, timeout=30)
+            time.sleep(1.0)  # a duplicate would arrive by now
+        finally:
+            server.stop()
+    assert [r["event"]["data"]["content"] for r in receiver.requests] == [
+        f"n{i}" for i in range(40)]
+    assert len({r["webhook_id"] for r in receiver.requests}) == 40
+
+
+def process_tree(pid: int) -> list[int]:
+    """pid and its descendants (gunicorn's master and worker)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        children = Path(f"/proc/{current}/task/{current}/children")
+        if children.exists():
+            todo += [int(c) for c in children.read_text().split()]
+    return found
+
+
+def test_a_server_killed_between_commit_and_delivery_delivers_after_restart_once(
+        tmp_path: Path) -> None:
+    receiver = Receiver()
+    with receiving(receiver) as url:
+        # a long poll: the event is committed, and the process dies before its next round
+        first = ServedProcess(tmp_path, env={**SERVED_ENV, "CHATDOCK_WEBHOOK_POLL_SECONDS": "60"})
+        sk, pk = first.sk, first.pk
+        served_hook(first.base, sk, url, receiver)
+        started = start_visitor(first.base, pk)
+        reply(first.base, sk, started["conversation_id"], "survives kill -9")
+        for pid in process_tree(first.proc.pid):
+            os.kill(pid, signal.SIGKILL)
+        first.proc.wait(timeout=10)
+        assert receiver.requests == []
+        second = ServedProcess(tmp_path, env=SERVED_ENV)
+        try:
+            receiver.wait(lambda: len(receiver.requests) == 1, timeout=20)
+            time.sleep(1.0)
+        finally:
+            second.stop()
+    assert [r["event"]["data"]["content"] for r in receiver.requests] == ["survives kill -9"]
