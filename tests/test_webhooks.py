@@ -517,3 +517,15 @@ def test_a_server_killed_between_commit_and_delivery_delivers_after_restart_once
         finally:
             second.stop()
     assert [r["event"]["data"]["content"] for r in receiver.requests] == ["survives kill -9"]
+
+
+def test_the_retry_schedule_comes_from_config_toml_or_a_comma_separated_env(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from server.config import load_config
+    defaults = load_config()
+    assert defaults["WEBHOOK_RETRY_SECONDS"] == [60, 300, 1800, 7200, 21600, 86400]
+    assert (defaults["WEBHOOK_DISABLE_AFTER"], defaults["WEBHOOK_ALLOW_PRIVATE"]) == (20, False)
+    monkeypatch.setenv("CHATDOCK_WEBHOOK_RETRY_SECONDS", "5, 10,")
+    monkeypatch.setenv("CHATDOCK_WEBHOOK_ALLOW_PRIVATE", "true")
+    assert load_config()["WEBHOOK_RETRY_SECONDS"] == [5, 10]
+    assert load_config()["WEBHOOK_ALLOW_PRIVATE"] is True
