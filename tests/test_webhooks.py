@@ -302,7 +302,8 @@ def test_an_endpoint_is_disabled_after_a_run_of_failed_deliveries(
 @pytest.mark.parametrize("url", ["http://127.0.0.1:8080/", "http://localhost/hook",
                                  "http://10.1.2.3/", "http://192.168.0.1/",
                                  "http://169.254.169.254/latest/meta-data",
-                                 "http://[::1]/", "http://0.0.0.0/", "http://224.0.0.1/"])
+                                 "http://[::1]/", "http://0.0.0.0/", "http://224.0.0.1/",
+                                 "http://[::ffff:127.0.0.1]/", "http://2130706433/"])
 def test_non_public_targets_are_refused_without_the_setting(
         app: Any, client: Any, biz: dict[str, Any], url: str) -> None:
     resp = client.post(HOOKS, json={"url": url, "events": ["*"]}, headers=auth(biz["sk"]))

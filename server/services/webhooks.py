@@ -58,6 +58,8 @@ def target_addresses(url: str, allow_private: bool) -> list[str]:
     addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
     for address in addresses:
         ip = ipaddress.ip_address(address.split("%")[0])
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:  # ::ffff:127.0.0.1
+            ip = ip.ipv4_mapped
         if not allow_private and (ip.is_loopback or ip.is_private or ip.is_link_local
                                   or ip.is_multicast or ip.is_reserved or ip.is_unspecified):
             raise UnsafeTarget(f"its host resolves to a non-public address ({ip})")
