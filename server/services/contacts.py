@@ -26,6 +26,7 @@ from server.channels import business_topic
 from server.db import emit
 from server.errors import NotFound, ValidationError
 from server.models import (
+    AnalyticsEvent,
     ChatSession,
     Contact,
     Conversation,
@@ -189,6 +190,7 @@ def do_erase_contact(session: Session, business_id: int, mode: str, contact_id: 
     _secure_delete(session)
     _forget_replays(session, contact, conversation_ids, session_ids)
     _empty_conversations(session, business_id, conversation_ids)
+    _forget_events(session, contact)
     _anonymise(contact)
     session.flush()
     emit(session, [business_topic(business_id, mode)], "ContactDeleted",
@@ -220,6 +222,16 @@ def _empty_conversations(session: Session, business_id: int,
                                            Conversation.mode == ERASED_MODE)
     session.execute(delete(Message).where(Message.conversation_id.in_(erased)))
     session.execute(delete(TicketTag).where(TicketTag.conversation_id.in_(erased)))
+
+
+def _forget_events(session: Session, contact: Contact) -> None:
+    """Delete the visitor's analytics events: those stored with the contact, and those
+    their visitor id sent before the contact existed."""
+    session.execute(delete(AnalyticsEvent).where(
+        AnalyticsEvent.business_id == contact.business_id,
+        or_(AnalyticsEvent.contact_id == contact.id,
+            (AnalyticsEvent.mode == contact.mode)
+            & (AnalyticsEvent.visitor_id == contact.visitor_id))))
 
 
 def _anonymise(contact: Contact) -> None:
