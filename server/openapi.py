@@ -242,6 +242,7 @@ def _agent_schemas() -> dict[str, Schema]:
             "sessions": {"type": "array", "items": obj({
                 "id": ROW_ID, "conversation_id": ROW_ID, "created_at": ISO_TIME,
                 "last_seen_at": ISO_TIME, "revoked_at": nullable(ISO_TIME)})},
+            "analytics_events": {"type": "array", "items": ref("AnalyticsEvent")},
             "exported_at": ISO_TIME}),
     }
 

@@ -96,6 +96,9 @@ def test_51_events_are_refused_and_nothing_is_stored(app: Any, client: Any,
     ({"occurred_at": "yesterday"}, "events[3].occurred_at"),
     ({"occurred_at": iso(utcnow() + timedelta(days=30))}, "events[3].occurred_at"),
     ({"occurred_at": None}, "events[3].occurred_at"),
+    ({"occurred_at": "1969-12-31T23:59:59Z"}, "events[3].occurred_at"),
+    ({"occurred_at": "0001-01-01T00:00:00+14:00"}, "events[3].occurred_at"),
+    ({"occurred_at": 1733000000}, "events[3].occurred_at"),
     ({"type": ""}, "events[3].type"),
     ({"type": "has space"}, "events[3].type"),
     ({"type": "<script>"}, "events[3].type"),
@@ -176,8 +179,9 @@ def test_filters_and_cursor(app: Any, client: Any, biz: dict[str, Any]) -> None:
     assert seen == ["p4", "p3", "p2", "p1", "p0"]
 
 
-@pytest.mark.parametrize("query", ["since=soon", "cursor=bm9wZQ", "per_page=0",
-                                   "type=has%20space", "contact_id=x"])
+@pytest.mark.parametrize("query", ["since=soon", "since=0001-01-01T00:00:00%2B14:00",
+                                   "cursor=bm9wZQ", "per_page=0", "type=has%20space",
+                                   "contact_id=x"])
 def test_bad_list_queries_are_400(client: Any, biz: dict[str, Any], query: str) -> None:
     resp = client.get(f"{API}/analytics/events?{query}", headers=auth(biz["sk"]))
     assert resp.status_code == 400
@@ -206,7 +210,7 @@ def test_another_business_contact_id_matches_nothing(app: Any, client: Any,
     assert listed(client, other["sk"], f"contact_id={contact_id}")["data"] == []
 
 
-def test_erasing_the_contact_deletes_its_events(app: Any, client: Any,
+def test_export_has_the_contacts_events_and_erasure_deletes_them(app: Any, client: Any,
                                                 biz: dict[str, Any]) -> None:
     post_events(client, biz["pk"], [event(title="before chat")], visitor_id="gone")
     client.post(f"{API}/chat/sessions", json={"visitor_id": "gone"}, headers=auth(biz["pk"]))
@@ -214,6 +218,9 @@ def test_erasing_the_contact_deletes_its_events(app: Any, client: Any,
     post_events(client, biz["pk"], [event(title="kept")], visitor_id="stays")
     contact_id = client.get(f"{API}/contacts?q=gone", headers=auth(biz["sk"])).get_json()[
         "data"][0]["id"]
+    exported = client.get(f"{API}/contacts/{contact_id}/export", headers=auth(biz["sk"]))
+    assert [e["title"] for e in exported.get_json()["data"]["analytics_events"]] == [
+        "before chat", "after chat"]
     assert client.delete(f"{API}/contacts/{contact_id}",
                          headers=auth(biz["sk"])).status_code == 200
     assert [r["title"] for r in listed(client, biz["sk"])["data"]] == ["kept"]

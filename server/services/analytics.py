@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import ColumnElement, insert, or_, select
 from sqlalchemy.orm import Session
 
 from server.errors import ValidationError
@@ -30,6 +30,7 @@ TEXT_FIELDS = {"title": 500, "url": 2048, "element_label": 200, "element_type": 
                "element_key": 200}
 VALUE_MAX = 500  # characters of a string value
 META_MAX_BYTES = 4096  # of the meta object as compact JSON
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)  # a device with a reset clock says 1970
 MAX_FUTURE = timedelta(days=1)  # a device clock may be wrong; a week ahead is not a clock
 EVENTS_CURSOR = "a"
 
@@ -63,19 +64,24 @@ def check_event(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def parse_time(raw: Any, field: str) -> datetime:
-    """An ISO 8601 time (UTC when it names no offset), or 400 naming the field."""
+    """An ISO 8601 time (UTC when it names no offset), in UTC, or 400 naming the field."""
     try:
         when = datetime.fromisoformat(raw) if isinstance(raw, str) else None
-    except ValueError:
+        if when is not None:
+            when = (when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+                    ).astimezone(timezone.utc)
+    except (ValueError, OverflowError):  # OverflowError: year 1 at +14:00 is year 0 in UTC
         when = None
     if when is None:
         raise ValidationError(f"{field} must be an ISO 8601 time.", field=field)
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    return when
 
 
 def check_occurred_at(raw: Any) -> datetime:
-    """When the event happened: an ISO 8601 time at most a day ahead of ours."""
+    """When the event happened: an ISO 8601 time from 1970 to a day ahead of our clock."""
     when = parse_time(raw, "occurred_at")
+    if when < EARLIEST:
+        raise ValidationError("occurred_at is before 1970.", field="occurred_at")
     if when > utcnow() + MAX_FUTURE:
         raise ValidationError("occurred_at is more than a day in the future.",
                               field="occurred_at")
@@ -172,3 +178,11 @@ def list_events(session: Session, business_id: int, mode: str, filters: EventFil
     page = [event_json(e) for e in rows[:per_page]]
     more = len(rows) > per_page
     return page, encode_id_cursor(EVENTS_CURSOR, page[-1]["id"]) if more else None
+
+
+def of_contact(contact: Contact) -> ColumnElement[bool]:
+    """A contact's events: those stored with it, and those its visitor id sent before it
+    existed (for the export and the erasure alike)."""
+    return (AnalyticsEvent.business_id == contact.business_id) & or_(
+        AnalyticsEvent.contact_id == contact.id,
+        (AnalyticsEvent.mode == contact.mode) & (AnalyticsEvent.visitor_id == contact.visitor_id))

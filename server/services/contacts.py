@@ -35,6 +35,7 @@ from server.models import (
     TicketTag,
     utcnow,
 )
+from server.services import analytics
 from server.validation import check_contact_fields
 from server.visitor_ids import erased_visitor_id
 from server.wire import iso, message_json
@@ -225,13 +226,8 @@ def _empty_conversations(session: Session, business_id: int,
 
 
 def _forget_events(session: Session, contact: Contact) -> None:
-    """Delete the visitor's analytics events: those stored with the contact, and those
-    their visitor id sent before the contact existed."""
-    session.execute(delete(AnalyticsEvent).where(
-        AnalyticsEvent.business_id == contact.business_id,
-        or_(AnalyticsEvent.contact_id == contact.id,
-            (AnalyticsEvent.mode == contact.mode)
-            & (AnalyticsEvent.visitor_id == contact.visitor_id))))
+    """Delete the visitor's analytics events (before the visitor id is anonymised)."""
+    session.execute(delete(AnalyticsEvent).where(analytics.of_contact(contact)))
 
 
 def _anonymise(contact: Contact) -> None:
@@ -271,7 +267,8 @@ def _json_str(value: str) -> str:
 
 def export_contact(session: Session, business_id: int, mode: str,
                    contact_id: int) -> dict[str, Any]:
-    """Everything stored about a contact: fields, conversations with messages, sessions."""
+    """Everything stored about a contact: fields, conversations with messages, sessions,
+    analytics events."""
     contact = find_contact(session, business_id, mode, contact_id)
     conversations = list(session.scalars(select(Conversation).where(
         Conversation.contact_id == contact.id).order_by(Conversation.id)))
@@ -281,6 +278,9 @@ def export_contact(session: Session, business_id: int, mode: str,
             "conversations": [_conversation_export(c, tags[c.id], messages[c.id])
                               for c in conversations],
             "sessions": _sessions_export(session, ids),
+            "analytics_events": [analytics.event_json(e) for e in session.scalars(
+                select(AnalyticsEvent).where(analytics.of_contact(contact))
+                .order_by(AnalyticsEvent.id))],
             "exported_at": iso(utcnow())}
 
 
