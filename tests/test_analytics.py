@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
+from server import create_app
 from server.db import session_scope
 from server.models import AnalyticsEvent, utcnow
 from server.services.keys import do_create_key, find_business
@@ -225,3 +227,15 @@ def test_export_has_the_contacts_events_and_erasure_deletes_them(app: Any, clien
                          headers=auth(biz["sk"])).status_code == 200
     assert [r["title"] for r in listed(client, biz["sk"])["data"]] == ["kept"]
     assert stored(app) == 1
+
+
+def test_the_visitor_rate_limit_applies(tmp_path: Path) -> None:
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'rl.db'}", "PUBLIC_URL": "",
+                      "RATE_LIMIT_REQUESTS": 3, "RATE_LIMIT_WINDOW_SECONDS": 60})
+    biz, client = make_business(app), app.test_client()
+    for _ in range(3):
+        assert post_events(client, biz["pk"], [event()]).status_code == 202
+    resp = post_events(client, biz["pk"], [event()])
+    assert resp.status_code == 429 and resp.get_json()["error"] == "rate_limited"
+    assert int(resp.headers["Retry-After"]) >= 1
+    assert stored(app) == 3
