@@ -104,6 +104,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.url_map.strict_slashes = False
     from server.api import (
         agents,
+        analytics,
         branding,
         canned,
         chat,
@@ -124,7 +125,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.before_request(refuse_unstorable_query)
 
     for module in (health, ops, chat, tickets, messages, canned, contacts, keys, identity,
-                   branding, agents, webhooks, widget, docs):
+                   branding, agents, webhooks, widget, docs, analytics):
         app.register_blueprint(module.bp)
     routes.init_app(app)
     return app

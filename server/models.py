@@ -316,3 +316,34 @@ class WebhookDelivery(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(default=utcnow)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class AnalyticsEvent(Base):
+    """One event a visitor's app tracked (Tickki SDK 0.2 TickkiAnalytics), keyed by visitor id.
+
+    The list reads one business and mode newest first, by visitor or by type: both indexes
+    lead with (business_id, mode) and end with id, the keyset cursor's column.
+    """
+
+    __tablename__ = "analytics_events"
+    __table_args__ = (
+        Index("ix_analytics_events_visitor", "business_id", "mode", "visitor_id", "id"),
+        Index("ix_analytics_events_type", "business_id", "mode", "type", "id"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id"))
+    mode: Mapped[str] = mapped_column(String(4))
+    visitor_id: Mapped[str] = mapped_column(String(128))
+    # the contact of this visitor id when the batch arrived (None before their first chat)
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"), default=None,
+                                                   index=True)
+    type: Mapped[str] = mapped_column(String(64))
+    occurred_at: Mapped[datetime] = mapped_column()
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    title: Mapped[str | None] = mapped_column(String(500), default=None)
+    url: Mapped[str | None] = mapped_column(String(2048), default=None)
+    element_label: Mapped[str | None] = mapped_column(String(200), default=None)
+    element_type: Mapped[str | None] = mapped_column(String(64), default=None)
+    element_key: Mapped[str | None] = mapped_column(String(200), default=None)
+    value: Mapped[Any] = mapped_column(JSON, nullable=True, default=None)  # number or string
+    meta: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)

@@ -20,6 +20,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from server.models import MAX_ROW_ID
+from server.services import analytics
 from server.services.keys import KINDS, MODES, SCOPES
 from server.services.webhooks import EVENT_TYPES as WEBHOOK_EVENTS
 from server.visitor_ids import RESERVED_PREFIXES
@@ -121,7 +122,7 @@ IDENTITY_FIELDS = {
 def _schemas(config: Mapping[str, Any]) -> dict[str, Schema]:
     """Every named schema; config supplies the deployment's limits."""
     return {**_wire_schemas(config), **_agent_schemas(), **_admin_schemas(),
-            **_webhook_schemas()}
+            **_webhook_schemas(), **_analytics_schemas()}
 
 
 def _wire_schemas(config: Mapping[str, Any]) -> dict[str, Schema]:
@@ -242,6 +243,7 @@ def _agent_schemas() -> dict[str, Schema]:
             "sessions": {"type": "array", "items": obj({
                 "id": ROW_ID, "conversation_id": ROW_ID, "created_at": ISO_TIME,
                 "last_seen_at": ISO_TIME, "revoked_at": nullable(ISO_TIME)})},
+            "analytics_events": {"type": "array", "items": ref("AnalyticsEvent")},
             "exported_at": ISO_TIME}),
     }
 
@@ -849,7 +851,60 @@ def _webhook_paths() -> dict[str, dict[str, Schema]]:
 def _paths(config: Mapping[str, Any]) -> dict[str, dict[str, Schema]]:
     """Every documented path, each with its operations by lower-case method."""
     return {**_served_paths(), **_visitor_paths(config), **_ticket_paths(), **_canned_paths(),
-            **_contact_paths(), **_admin_paths(), **_webhook_paths()}
+            **_contact_paths(), **_admin_paths(), **_webhook_paths(),
+            **_analytics_paths()}
+
+
+# ---------- analytics (server/api/analytics.py) --------------------------------------------
+
+
+def _analytics_schemas() -> dict[str, Schema]:
+    type_ = string(analytics.TYPE_MAX, minLength=1, pattern=r"^\s*[A-Za-z0-9_.:-]+\s*$")
+    text = {name: nullable(string(limit)) for name, limit in analytics.TEXT_FIELDS.items()}
+    value = {"type": ["number", "string", "null"], "maxLength": analytics.VALUE_MAX,
+             "description": "A number, or a string of at most 500 characters."}
+    meta = {"type": ["object", "null"], "description":
+            f"Free-form properties; at most {analytics.META_MAX_BYTES} bytes as JSON."}
+    event_in = obj({"type": type_, "occurred_at": {
+        **ISO_TIME, "description": "When it happened: ISO 8601 (UTC without an offset); at "
+                                   "most a day in the future."}},
+                   {**text, "value": value, "meta": meta})
+    return {
+        "AnalyticsBatchIn": obj({
+            "visitor_id": string(128, minLength=1, pattern=VISITOR_ID_PATTERN,
+                                 description=VISITOR_ID_NOTE),
+            "events": {"type": "array", "minItems": 1, "maxItems": analytics.MAX_EVENTS,
+                       "items": event_in}}),
+        "AnalyticsEvent": obj({"id": ROW_ID, "visitor_id": string(),
+                               "contact_id": nullable(ROW_ID), "type": string(),
+                               "occurred_at": ISO_TIME, "received_at": ISO_TIME, **text,
+                               "value": {"type": ["number", "string", "null"]},
+                               "meta": {"type": ["object", "null"]}}),
+    }
+
+
+def _analytics_paths() -> dict[str, dict[str, Schema]]:
+    return {
+        "/api/v1/chat/events": {"post": op(
+            "trackEvents", "Store a batch of the visitor app's analytics events", "visitor",
+            security=VISITOR_KEY, request=body(ref("AnalyticsBatchIn")),
+            responses={202: ok_response(envelope(obj({"accepted": COUNT})), "Stored.")},
+            description="The Tickki SDK's TickkiAnalytics flush: the publishable key alone, no "
+                        "session token. 1 to 50 events; the batch is checked whole and a bad "
+                        "event stores nothing (400, field events[i].<name>).")},
+        "/api/v1/analytics/events": {"get": op(
+            "listAnalyticsEvents", "Analytics events, newest first", "contacts",
+            security=agent("contacts:read"), errors=(400,), params=[
+                query("visitor_id", string(128)),
+                query("contact_id", ROW_ID, "That contact's visitor id (events sent before "
+                                            "the contact existed count too)."),
+                query("type", string(analytics.TYPE_MAX)),
+                query("since", ISO_TIME, "Events that occurred at or after this time."),
+                query("cursor", string()),
+                query("per_page", {"type": "integer", "minimum": 1, "maximum": 100})],
+            responses={200: ok_response(envelope(
+                {"type": "array", "items": ref("AnalyticsEvent")}, CURSOR_META))})},
+    }
 
 
 def _version() -> str:

@@ -21,6 +21,8 @@ from app_flet.headless.agent_models import (
     Agent,
     AgentContact,
     AgentEvent,
+    AnalyticsEvent,
+    AnalyticsPage,
     ApiKey,
     BrandingSettings,
     CannedResponse,
@@ -39,6 +41,7 @@ from app_flet.headless.agent_models import (
     VisitorTyping,
 )
 from app_flet.headless.aio import AsyncChatClient, AsyncChatSession
+from app_flet.headless.analytics import AnalyticsOptions
 from app_flet.headless.client import VERSION, ChatClient, ChatSession
 from app_flet.headless.errors import (
     AUTH_CODES,
@@ -82,7 +85,8 @@ from app_flet.headless.realtime import RealtimeOptions
 __version__ = VERSION
 
 __all__ = [
-    "AUTH_CODES", "Agent", "AgentClient", "AgentContact", "AgentEvent", "ApiKey",
+    "AUTH_CODES", "Agent", "AgentClient", "AgentContact", "AgentEvent", "AnalyticsEvent",
+    "AnalyticsOptions", "AnalyticsPage", "ApiKey",
     "AsyncAgentClient", "AsyncChatClient", "AsyncChatSession", "Attachment", "AuthError",
     "Branding", "BrandingSettings", "BrandingUpdated", "Business", "CannedResponse",
     "ChatClient", "ChatConfig", "ChatConnectionError", "ChatError", "ChatMessage",

@@ -13,6 +13,7 @@ import logging
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from typing import Any, Literal, overload
 
 import httpx
@@ -21,6 +22,7 @@ from app_flet.headless.agent_models import (
     Agent,
     AgentContact,
     AgentEvent,
+    AnalyticsPage,
     ApiKey,
     BrandingSettings,
     CannedResponse,
@@ -228,6 +230,18 @@ class AgentClient(ApiClient):
         """Change name, email, phone or custom_fields (only the ones given)."""
         return parse(AgentContact.from_json,
                      _data(self.call("PATCH", f"contacts/{contact_id}", json=fields)))
+
+    def analytics_events(self, *, visitor_id: str | None = None, contact_id: int | None = None,
+                         type: str | None = None, since: datetime | str | None = None,
+                         per_page: int = 25, cursor: str | None = None) -> AnalyticsPage:
+        """A page of the visitors' analytics events, newest first (needs contacts:read);
+        `contact_id` means that contact's visitor id."""
+        if isinstance(since, datetime):
+            since = since.isoformat()
+        params = _params(visitor_id=visitor_id, contact_id=contact_id, type=type, since=since,
+                         per_page=per_page, cursor=cursor)
+        return parse(AnalyticsPage.from_json, self.call("GET", "analytics/events",
+                                                        params=params, retries=1))
 
     def list_agents(self) -> list[Agent]:
         """Every agent of the business."""
@@ -474,6 +488,7 @@ class AsyncAgentClient(AsyncWrapper[AgentClient]):
     set_tags = threaded(AgentClient.set_tags)
     get_contact = threaded(AgentClient.get_contact)
     update_contact = threaded(AgentClient.update_contact)
+    analytics_events = threaded(AgentClient.analytics_events)
     list_agents = threaded(AgentClient.list_agents)
     invite_agent = threaded(AgentClient.invite_agent)
     deactivate_agent = threaded(AgentClient.deactivate_agent)

@@ -21,7 +21,8 @@ from app_flet.headless.models import (
 )
 
 __all__ = [
-    "Agent", "AgentContact", "AgentEvent", "ApiKey", "BrandingSettings", "CannedResponse",
+    "Agent", "AgentContact", "AgentEvent", "AnalyticsEvent", "AnalyticsPage", "ApiKey",
+    "BrandingSettings", "CannedResponse",
     "ContactUpdated", "Customer", "Invite", "Me", "MessageFeed", "MintedKey", "Ticket",
     "TicketCreated", "TicketDetail", "TicketPage", "TicketUpdated", "VisitorOffline",
     "VisitorOnline", "VisitorTyping", "decode_agent_event",
@@ -193,6 +194,57 @@ class AgentContact:
                    phone=opt_str(j.get("phone")), visitor_id=opt_str(j.get("visitor_id")),
                    custom_fields=dict(obj(j.get("custom_fields") or {})),
                    conversations=int(j.get("conversations") or 0))
+
+
+@dataclass(frozen=True, slots=True)
+class AnalyticsEvent:
+    """One event a visitor's app tracked (GET /analytics/events); `value` a number or text,
+    `meta` the app's free-form properties."""
+
+    id: int
+    visitor_id: str
+    contact_id: int | None
+    type: str
+    occurred_at: datetime
+    received_at: datetime
+    title: str | None = None
+    url: str | None = None
+    element_label: str | None = None
+    element_type: str | None = None
+    element_key: str | None = None
+    value: float | str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, j: Json) -> AnalyticsEvent:
+        value = j.get("value")
+        if value is not None and (isinstance(value, bool)
+                                  or not isinstance(value, (int, float, str))):
+            raise TypeError("value must be a number or a string")
+        return cls(id=int(j["id"]), visitor_id=str(j["visitor_id"]),
+                   contact_id=_opt_int(j.get("contact_id")), type=str(j["type"]),
+                   occurred_at=parse_time(j["occurred_at"]),
+                   received_at=parse_time(j["received_at"]), title=opt_str(j.get("title")),
+                   url=opt_str(j.get("url")), element_label=opt_str(j.get("element_label")),
+                   element_type=opt_str(j.get("element_type")),
+                   element_key=opt_str(j.get("element_key")), value=value,
+                   meta=dict(obj(j.get("meta") or {})))
+
+
+@dataclass(frozen=True, slots=True)
+class AnalyticsPage:
+    """A page of analytics events, newest first; `next_cursor` (None: the end) the next."""
+
+    events: tuple[AnalyticsEvent, ...]
+    next_cursor: str | None
+
+    @classmethod
+    def from_json(cls, body: Json) -> AnalyticsPage:
+        rows, meta = body["data"], obj(body.get("meta") or {})
+        if not isinstance(rows, list):
+            raise TypeError("analytics event list data must be a list")
+        return cls(events=tuple(AnalyticsEvent.from_json(obj(r)) for r in rows),
+                   next_cursor=opt_str(meta.get("next_cursor")))
 
 
 @dataclass(frozen=True, slots=True)

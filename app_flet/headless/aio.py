@@ -14,6 +14,7 @@ from typing import Any, Concatenate, Generic, ParamSpec, Protocol, Self, TypeVar
 
 import httpx
 
+from app_flet.headless.analytics import AnalyticsOptions
 from app_flet.headless.client import ChatClient, ChatSession
 from app_flet.headless.events import AddListener, Listener
 from app_flet.headless.models import Contact, Event, SessionDetails
@@ -77,12 +78,24 @@ class AsyncChatClient(AsyncWrapper[ChatClient]):
 
     def __init__(self, publishable_key: str, base_url: str, *, bundle_id: str | None = None,
                  timeout: float = 10.0, transport: httpx.BaseTransport | None = None,
-                 realtime_options: RealtimeOptions | None = None) -> None:
+                 realtime_options: RealtimeOptions | None = None,
+                 analytics_options: AnalyticsOptions | None = None) -> None:
         super().__init__(ChatClient(publishable_key, base_url, bundle_id=bundle_id,
                                     timeout=timeout, transport=transport,
-                                    realtime_options=realtime_options))
+                                    realtime_options=realtime_options,
+                                    analytics_options=analytics_options))
 
     fetch_config = threaded(ChatClient.fetch_config)
+    track = threaded(ChatClient.track)
+    flush = threaded(ChatClient.flush)
+
+    def set_visitor_id(self, visitor_id: str | None) -> None:
+        """As ChatClient.set_visitor_id (no I/O, so not a coroutine)."""
+        self.sync.set_visitor_id(visitor_id)
+
+    @property
+    def pending_events(self) -> int:
+        return self.sync.pending_events
 
     async def start_session(self, visitor_id: str, name: str | None = None,
                             email: str | None = None, phone: str | None = None, *,

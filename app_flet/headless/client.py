@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from app_flet.headless.analytics import Analytics, AnalyticsOptions
 from app_flet.headless.api import VERSION, ApiClient, parse
 from app_flet.headless.errors import ChatError
 from app_flet.headless.events import (
@@ -54,25 +55,30 @@ class ChatClient(ApiClient):
     """A business's visitor-side client: configuration and sessions, over one httpx.Client.
 
     `transport` replaces the network (e.g. `httpx.WSGITransport(app=flask_app)` in tests);
-    realtime still needs a real socket. `realtime_options` tunes reconnect timing.
+    realtime still needs a real socket. `realtime_options` tunes reconnect timing,
+    `analytics_options` the `track` buffer's flushing.
     """
 
     def __init__(self, publishable_key: str, base_url: str, *, bundle_id: str | None = None,
                  timeout: float = 10.0, transport: httpx.BaseTransport | None = None,
-                 realtime_options: RealtimeOptions | None = None) -> None:
+                 realtime_options: RealtimeOptions | None = None,
+                 analytics_options: AnalyticsOptions | None = None) -> None:
         super().__init__(base_url, publishable_key, timeout=timeout, transport=transport,
                          headers={"X-Tickki-Bundle-Id": bundle_id} if bundle_id else None)
         self.realtime_options = realtime_options or RealtimeOptions()
         self._sessions: weakref.WeakSet[ChatSession] = weakref.WeakSet()
         self._config: tuple[str, ChatConfig] | None = None
+        self._analytics = Analytics(self._post_events, analytics_options or AnalyticsOptions())
 
     def __repr__(self) -> str:
         return f"ChatClient(base_url={self.base_url!r})"
 
     def close(self) -> None:
-        """Close every session of this client, then the HTTP client. Idempotent."""
+        """Flush the analytics buffer, close every session of this client, then the HTTP
+        client. Idempotent."""
         if self._closed:
             return
+        self._analytics.close()
         for session in list(self._sessions):
             session.close()
         super().close()
@@ -107,7 +113,38 @@ class ChatClient(ApiClient):
                                **{k: v for k, v in proof.items() if v is not None}})
         session = ChatSession(self, parse(SessionDetails.from_json, body.get("data")))
         self._sessions.add(session)
+        self.set_visitor_id(session.visitor_id)
         return session
+
+    # ---------- analytics (the Tickki SDK's TickkiAnalytics) ----------------
+
+    def set_visitor_id(self, visitor_id: str | None) -> None:
+        """Whose events `track` records (start_session sets it); None pauses delivery."""
+        self._analytics.visitor_id = visitor_id
+
+    def track(self, type: str, *, title: str | None = None, url: str | None = None,
+              element_label: str | None = None, element_type: str | None = None,
+              element_key: str | None = None, value: float | str | None = None,
+              meta: dict[str, Any] | None = None) -> None:
+        """Buffer an analytics event (sent within `interval` seconds, at once at
+        `buffer_limit` events, or by `flush`); dropped while no visitor id is set."""
+        self._analytics.track(type, title=title, url=url, element_label=element_label,
+                              element_type=element_type, element_key=element_key,
+                              value=value, meta=meta or None)
+
+    def flush(self) -> int:
+        """Send the buffered events now; return how many the server accepted."""
+        return self._analytics.flush()
+
+    @property
+    def pending_events(self) -> int:
+        """How many tracked events wait to be sent."""
+        return self._analytics.pending
+
+    def _post_events(self, visitor_id: str, events: list[dict[str, Any]]) -> int:
+        body = self.call("POST", "chat/events", json={"visitor_id": visitor_id,
+                                                      "events": events})
+        return parse(lambda d: int(d["accepted"]), body.get("data"))
 
 
 class ChatSession:

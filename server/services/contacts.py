@@ -26,6 +26,7 @@ from server.channels import business_topic
 from server.db import emit
 from server.errors import NotFound, ValidationError
 from server.models import (
+    AnalyticsEvent,
     ChatSession,
     Contact,
     Conversation,
@@ -34,7 +35,7 @@ from server.models import (
     TicketTag,
     utcnow,
 )
-from server.services import webhooks
+from server.services import analytics, webhooks
 from server.validation import check_contact_fields
 from server.visitor_ids import erased_visitor_id
 from server.wire import iso, message_json
@@ -192,6 +193,7 @@ def do_erase_contact(session: Session, business_id: int, mode: str, contact_id: 
     _secure_delete(session)
     _forget_replays(session, contact, conversation_ids, session_ids)
     _empty_conversations(session, business_id, conversation_ids)
+    _forget_events(session, contact)
     _anonymise(contact)
     session.flush()
     deleted = {"id": contact_id, "conversation_ids": conversation_ids}
@@ -224,6 +226,11 @@ def _empty_conversations(session: Session, business_id: int,
                                            Conversation.mode == ERASED_MODE)
     session.execute(delete(Message).where(Message.conversation_id.in_(erased)))
     session.execute(delete(TicketTag).where(TicketTag.conversation_id.in_(erased)))
+
+
+def _forget_events(session: Session, contact: Contact) -> None:
+    """Delete the visitor's analytics events (before the visitor id is anonymised)."""
+    session.execute(delete(AnalyticsEvent).where(analytics.of_contact(contact)))
 
 
 def _anonymise(contact: Contact) -> None:
@@ -263,7 +270,8 @@ def _json_str(value: str) -> str:
 
 def export_contact(session: Session, business_id: int, mode: str,
                    contact_id: int) -> dict[str, Any]:
-    """Everything stored about a contact: fields, conversations with messages, sessions."""
+    """Everything stored about a contact: fields, conversations with messages, sessions,
+    analytics events."""
     contact = find_contact(session, business_id, mode, contact_id)
     conversations = list(session.scalars(select(Conversation).where(
         Conversation.contact_id == contact.id).order_by(Conversation.id)))
@@ -273,6 +281,9 @@ def export_contact(session: Session, business_id: int, mode: str,
             "conversations": [_conversation_export(c, tags[c.id], messages[c.id])
                               for c in conversations],
             "sessions": _sessions_export(session, ids),
+            "analytics_events": [analytics.event_json(e) for e in session.scalars(
+                select(AnalyticsEvent).where(analytics.of_contact(contact))
+                .order_by(AnalyticsEvent.id))],
             "exported_at": iso(utcnow())}
 
 
