@@ -286,14 +286,18 @@ def test_a_suspended_business_token_stops(client: Any, app: Any, biz: dict[str, 
     assert fetch(client, made).get_json()["error"] == "unauthorized_client"
 
 
-def test_channel_auth_with_a_token(app: Any, biz: dict[str, Any]) -> None:
-    token = token_of(app.test_client(), make_client(app.test_client(), biz["sk"]))
+def test_channel_auth_with_a_token_until_the_client_is_revoked(app: Any,
+                                                               biz: dict[str, Any]) -> None:
+    made = make_client(app.test_client(), biz["sk"])
+    token = token_of(app.test_client(), made)
     with serving(app) as base:
         sock = business_socket(base, app, token, biz["id"])
         started = start_visitor(base, biz["pk"], "feed-for-oauth")
         assert sock.expect("TicketCreated")["data"]["conversation_id"] == \
             started["conversation_id"]
-        sock.close()
+        revoked = app.test_client().delete(f"{CLIENTS}/{made['id']}", headers=auth(biz["sk"]))
+        assert revoked.status_code == 200
+        assert sock.close_code(timeout=6) == 4009  # as a revoked key's socket is closed
 
 
 # ---------- tenancy and storage --------------------------------------------------------------

@@ -37,9 +37,12 @@ def upgrade() -> None:
     )
     op.create_index("ix_oauth_clients_business_id", "oauth_clients", ["business_id"],
                     unique=False)
+    op.create_index("ix_oauth_clients_revoked_at", "oauth_clients", ["revoked_at"],
+                    unique=False)
 
 
 def downgrade() -> None:
     """Drop oauth_clients."""
+    op.drop_index("ix_oauth_clients_revoked_at", table_name="oauth_clients")
     op.drop_index("ix_oauth_clients_business_id", table_name="oauth_clients")
     op.drop_table("oauth_clients")
