@@ -259,9 +259,11 @@ def _agent_from_token(token: str) -> Actor:
 def _client_from_token(token: str) -> Actor:
     client, scopes = token_client(get_session(), current_app.extensions["oauth_tokens"], token,
                                   current_app.config["OAUTH_TOKEN_SECONDS"])
-    if get_session().get(Business, client.business_id).suspended:  # type: ignore[union-attr]
+    business = get_session().get(Business, client.business_id)
+    if business is None or business.suspended:
         raise BusinessSuspended()
-    return Actor(client.business_id, client.mode, scopes, client.name, client_id=client.id)
+    # it speaks for the business, as a secret key does (replies carry the business's name)
+    return Actor(client.business_id, client.mode, scopes, business.name, client_id=client.id)
 
 
 def agent_api(scope: str) -> Callable[[F], F]:

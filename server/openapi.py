@@ -21,6 +21,7 @@ from typing import Any
 
 from server.models import MAX_ROW_ID
 from server.services.keys import KINDS, MODES, SCOPES
+from server.services.oauth import MAX_CLIENT_SCOPES
 from server.visitor_ids import RESERVED_PREFIXES
 
 Schema = dict[str, Any]
@@ -278,7 +279,8 @@ def _admin_schemas() -> dict[str, Schema]:
         "NewOAuthClient": obj({**oauth_client, "client_secret": string(
             description="ocs_…: shown this once, stored only as a digest.")}),
         "OAuthClientIn": obj({"name": string(200, minLength=1, pattern=r"\S"),
-                              "scopes": {"type": "array", "minItems": 1, "maxItems": 18,
+                              "scopes": {"type": "array", "minItems": 1,
+                                         "maxItems": MAX_CLIENT_SCOPES,
                                          "items": enum(SCOPES)}}),
         "TokenIn": obj({"grant_type": {"const": "client_credentials"}}, {
             "scope": string(description="Space-separated, a subset of the client's; default "

@@ -335,3 +335,14 @@ def test_the_secret_is_shown_once_and_stored_as_a_digest(client: Any, app: Any,
     assert made["client_secret"] not in listed.get_data(as_text=True)
     assert set(listed.get_json()["data"][0]) == {"id", "client_id", "name", "mode", "scopes",
                                                  "created_at", "revoked_at"}
+
+
+def test_a_reply_by_token_speaks_for_the_business(client: Any, biz: dict[str, Any]) -> None:
+    ticket = start(client, biz["pk"], "asks-oauth")["conversation_id"]
+    token = token_of(client, make_client(client, biz["sk"]), scope="tickets:write")
+    resp = client.post(f"/api/v1/tickets/{ticket}/messages", json={"content": "On it."},
+                       headers=auth(token))
+    assert resp.status_code == 201, resp.get_json()
+    by_key = client.post(f"/api/v1/tickets/{ticket}/messages", json={"content": "Done."},
+                         headers=auth(biz["sk"])).get_json()["data"]
+    assert resp.get_json()["data"]["sender"] == by_key["sender"]

@@ -39,12 +39,15 @@ class ClientRequest:
     scopes: list[str]
 
 
+MAX_CLIENT_SCOPES = len(SCOPES) * 2  # repeats are dropped; more is not a list of scopes
+
+
 def check_client_request(body: dict[str, Any]) -> ClientRequest:
     """Validate {name, scopes}: a name, and at least one known secret-key scope."""
     name, scopes = body.get("name"), body.get("scopes")
     if not isinstance(name, str) or not name.strip() or len(name) > 200:
         raise ValidationError("name must be a string of 1 to 200 characters.", field="name")
-    if (not isinstance(scopes, list) or not scopes or len(scopes) > len(SCOPES) * 2
+    if (not isinstance(scopes, list) or not scopes or len(scopes) > MAX_CLIENT_SCOPES
             or not all(isinstance(s, str) for s in scopes)):
         raise ValidationError("scopes must be a non-empty list of scopes.", field="scopes")
     return ClientRequest(name.strip(), check_scopes(scopes))
