@@ -138,9 +138,13 @@ def test_a_wrong_secret_is_invalid_client(client: Any, biz: dict[str, Any]) -> N
     unknown = fetch(client, {"client_id": "oc_" + "0" * 24,
                              "client_secret": made["client_secret"]})
     assert unknown.status_code == 401 and unknown.get_json()["error"] == "invalid_client"
-    garbled = client.post(TOKEN, data={"grant_type": "client_credentials"},
-                          headers={"Authorization": "Basic !!!"})
-    assert garbled.status_code == 401 and garbled.get_json()["error"] == "invalid_client"
+    for garbage in ("!!!", base64.b64encode(b"oc_%00:x").decode(),
+                    base64.b64encode(b"oc_%ff:x").decode(), base64.b64encode(b"no-colon").decode()):
+        garbled = client.post(TOKEN, data={"grant_type": "client_credentials"},
+                              headers={"Authorization": f"Basic {garbage}"})
+        assert garbled.status_code == 401, garbage
+        assert garbled.get_json()["error"] == "invalid_client", garbage
+        assert garbled.headers["WWW-Authenticate"].startswith("Basic")
     none = client.post(TOKEN, data={"grant_type": "client_credentials"})
     assert none.status_code == 401 and none.get_json()["error"] == "invalid_client"
 
@@ -156,6 +160,9 @@ def test_grant_and_request_errors(client: Any, biz: dict[str, Any]) -> None:
           "content_type": "application/x-www-form-urlencoded"}, "invalid_request"),
         ({"json": {"grant_type": 1}}, "invalid_request"),
         ({"data": "{not json", "content_type": "application/json"}, "invalid_request"),
+        ({"data": {"grant_type": "client_credentials", "scope": "tickets:read\x00"}},
+         "invalid_request"),
+        ({"json": {"grant_type": "client_credentials", "scope": "\ud800"}}, "invalid_request"),
         ({"data": "grant_type=client_credentials", "content_type": "text/plain"},
          "invalid_request"),
     ]

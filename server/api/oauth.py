@@ -13,15 +13,17 @@ from server.auth import agent_api, failed_auth_guard
 from server.db import get_session
 from server.errors import (
     InvalidClient,
-    InvalidJson,
     InvalidOAuthRequest,
     UnsupportedGrantType,
+    ValidationError,
 )
 from server.models import OAuthClient
 from server.responses import json_response
 from server.services import keys, oauth
+from server.validation import check_storable
 
 bp = Blueprint("oauth", __name__, url_prefix="/api/v1/oauth")
+FORM = "application/x-www-form-urlencoded"
 BASIC_CHALLENGE = {"WWW-Authenticate": 'Basic realm="chatdock"'}
 
 
@@ -79,18 +81,27 @@ def _no_store(resp: Response) -> Response:
 
 
 def _token_params() -> dict[str, str]:
-    """The token request's parameters, form-encoded or JSON; each a string, at most once."""
-    if request.mimetype == "application/x-www-form-urlencoded":
-        form = request.form
-        if any(len(form.getlist(name)) > 1 for name in form):
-            raise InvalidOAuthRequest("A parameter was sent more than once.")
-        return form.to_dict()
+    """The token request's parameters, form-encoded or JSON: each a storable string, sent
+    at most once (any other body is invalid_request, as RFC 6749 5.2 names it)."""
+    try:
+        params = _form_params() if request.mimetype == FORM else _json_params()
+        check_storable(params, "")
+    except ValidationError as err:  # invalid_json, or NUL / a lone surrogate
+        raise InvalidOAuthRequest(err.message) from None
+    return params
+
+
+def _form_params() -> dict[str, str]:
+    form = request.form
+    if any(len(form.getlist(name)) > 1 for name in form):
+        raise InvalidOAuthRequest("A parameter was sent more than once.")
+    return form.to_dict()
+
+
+def _json_params() -> dict[str, str]:
     if request.mimetype != "application/json":
         raise InvalidOAuthRequest("Send the parameters form-encoded or as JSON.")
-    try:
-        body = json_body()
-    except InvalidJson as err:
-        raise InvalidOAuthRequest(err.message) from None
+    body = json_body()
     if not all(isinstance(v, str) for v in body.values()):
         raise InvalidOAuthRequest("Every parameter must be a string.")
     return body
@@ -113,9 +124,10 @@ def _authenticated_client(params: dict[str, str]) -> OAuthClient:
             .partition(":")
         if not colon or not client_id:
             raise InvalidClient()
-        return oauth.authenticate_client(get_session(), unquote_plus(client_id, errors="strict"),
-                                         unquote_plus(secret, errors="strict"))
-    except (binascii.Error, UnicodeDecodeError):
+        pair = unquote_plus(client_id, errors="strict"), unquote_plus(secret, errors="strict")
+        check_storable(list(pair), "Authorization")  # e.g. a %00: no such client
+        return oauth.authenticate_client(get_session(), *pair)
+    except (binascii.Error, UnicodeDecodeError, ValidationError):
         raise InvalidClient(headers=BASIC_CHALLENGE) from None
     except InvalidClient as err:
         raise InvalidClient(err.message, headers=BASIC_CHALLENGE) from None
