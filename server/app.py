@@ -16,7 +16,7 @@ from server.models import MAX_ROW_ID
 from server.ratelimit import RateLimiter, TypingDebouncer
 from server.realtime.broker import make_broker
 from server.realtime.hub import Hub
-from server.security import agent_token_serializer, derive
+from server.security import agent_token_serializer, derive, oauth_token_serializer
 
 
 def digits_at_most(n: int) -> str:
@@ -82,6 +82,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     broker = make_broker(hub, app.config["REDIS_URL"], app.config["REALTIME_APP_KEY"])
     app.extensions.update(hub=hub, broker=broker,
                           agent_tokens=agent_token_serializer(secret),
+                          oauth_tokens=oauth_token_serializer(secret),
                           typing=TypingDebouncer(app.config["TYPING_DEBOUNCE_SECONDS"]),
                           rate_limiter=_limiter(app, "RATE_LIMIT_REQUESTS",
                                                 "RATE_LIMIT_WINDOW_SECONDS"),
@@ -114,6 +115,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         identity,
         keys,
         messages,
+        oauth,
         ops,
         tickets,
         webhooks,
@@ -125,7 +127,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.before_request(refuse_unstorable_query)
 
     for module in (health, ops, chat, tickets, messages, canned, contacts, keys, identity,
-                   branding, agents, webhooks, widget, docs, analytics):
+                   branding, agents, webhooks, widget, docs, analytics, oauth):
         app.register_blueprint(module.bp)
     routes.init_app(app)
     return app

@@ -29,10 +29,17 @@ from server.errors import (
 )
 from server.models import ApiKey, Business, User, utcnow
 from server.ratelimit import client_address, enforce
-from server.security import AGENT_TOKEN_PREFIX, is_legacy_key_hash, parse_key, verify_key
+from server.security import (
+    AGENT_TOKEN_PREFIX,
+    OAUTH_TOKEN_PREFIX,
+    is_legacy_key_hash,
+    parse_key,
+    verify_key,
+)
 from server.services.agents import token_revoked
 from server.services.chat import SessionInfo, check_conversation, do_touch_session, find_session
 from server.services.keys import SCOPES, KeyInfo, do_rewrite_legacy_hash, find_key
+from server.services.oauth import token_client
 
 F = TypeVar("F", bound=Callable[..., Any])
 LAST_USED_EVERY = 60.0  # seconds between last_used_at writes per key and process
@@ -83,6 +90,8 @@ def login_guard(email: str) -> Iterator[None]:
 def authenticate_key(kind: str) -> KeyInfo:
     """Resolve the bearer key, insisting on its kind (publishable or secret)."""
     plaintext = _bearer()
+    if plaintext.startswith(OAUTH_TOKEN_PREFIX):
+        raise WrongKeyType(f"This endpoint takes a {kind} key, not an OAuth2 access token.")
     shape = parse_key(plaintext)
     if shape is None:
         raise Unauthorized()
@@ -186,7 +195,8 @@ ROLE_SCOPES = {
 
 @dataclass(frozen=True)
 class Actor:
-    """Who is calling the agent API: a secret key or a logged-in agent, in one mode."""
+    """Who is calling the agent API: a secret key, a logged-in agent or an OAuth2 client's
+    access token, in one mode."""
 
     business_id: int
     mode: str
@@ -194,19 +204,31 @@ class Actor:
     name: str
     user_id: int | None = None
     key_id: int | None = None
+    client_id: int | None = None  # the OAuth client's row id
 
     @property
     def ref(self) -> str:
         """A stable label for records (resolved_by, idempotency scope)."""
-        return f"user:{self.user_id}" if self.user_id is not None else f"key:{self.key_id}"
+        if self.user_id is not None:
+            return f"user:{self.user_id}"
+        return f"oauth:{self.client_id}" if self.client_id is not None else f"key:{self.key_id}"
+
+    @property
+    def machine(self) -> bool:
+        """A key or an OAuth client: bound to its own mode (only an owner's login is not)."""
+        return self.user_id is None
 
 
 def authenticate_agent() -> Actor:
-    """Resolve a secret key or an agent token (a publishable key is the wrong type)."""
+    """Resolve a secret key, an agent token or an OAuth2 access token (a publishable key is
+    the wrong type)."""
     token = _bearer()
     if token.startswith(AGENT_TOKEN_PREFIX):
         with failed_auth_guard():
             return _agent_from_token(token[len(AGENT_TOKEN_PREFIX):])
+    if token.startswith(OAUTH_TOKEN_PREFIX):
+        with failed_auth_guard():
+            return _client_from_token(token[len(OAUTH_TOKEN_PREFIX):])
     key = authenticate_key("secret")
     return Actor(key.business_id, key.mode, frozenset(key.scopes), key.business_name,
                  key_id=key.id)
@@ -232,6 +254,16 @@ def _agent_from_token(token: str) -> Actor:
         raise BusinessSuspended()
     return Actor(user.business_id, data.get("m", "live"), ROLE_SCOPES[user.role],
                  user.name or user.email, user_id=user.id)
+
+
+def _client_from_token(token: str) -> Actor:
+    client, scopes = token_client(get_session(), current_app.extensions["oauth_tokens"], token,
+                                  current_app.config["OAUTH_TOKEN_SECONDS"])
+    business = get_session().get(Business, client.business_id)
+    if business is None or business.suspended:
+        raise BusinessSuspended()
+    # it speaks for the business, as a secret key does (replies carry the business's name)
+    return Actor(client.business_id, client.mode, scopes, business.name, client_id=client.id)
 
 
 def agent_api(scope: str) -> Callable[[F], F]:

@@ -27,6 +27,7 @@ class Route(NamedTuple):
     key_id: int | None = None  # a revoked key closes the socket
     user_id: int | None = None  # an agent: counts for presence
     session_id: int | None = None  # a revoked visitor session closes the socket
+    client_id: int | None = None  # a revoked OAuth2 client closes the socket
 
 
 def session_channel(session_id: int) -> str:
@@ -77,10 +78,13 @@ def session_route(conversation_id: int, business_id: int, mode: str, key_id: int
 
 
 def business_channel_data(actor_business_id: int, mode: str, key_id: int | None,
-                          user_id: int | None) -> str:
+                          user_id: int | None, client_id: int | None = None) -> str:
     """What the agent auth endpoint signs into a business subscription (Pusher channel_data)."""
-    return json.dumps({"business_id": actor_business_id, "mode": mode, "key_id": key_id,
-                       "user_id": user_id}, separators=(",", ":"))
+    data = {"business_id": actor_business_id, "mode": mode, "key_id": key_id,
+            "user_id": user_id}
+    if client_id is not None:  # an OAuth2 access token's client
+        data["client_id"] = client_id
+    return json.dumps(data, separators=(",", ":"))
 
 
 def business_channel_route(channel: str, channel_data: str | None) -> Route | None:
@@ -90,7 +94,8 @@ def business_channel_route(channel: str, channel_data: str | None) -> Route | No
         if channel != business_channel(int(data["business_id"])):
             return None
         return Route((business_topic(int(data["business_id"]), str(data["mode"])),),
-                     key_id=data.get("key_id"), user_id=data.get("user_id"))
+                     key_id=data.get("key_id"), user_id=data.get("user_id"),
+                     client_id=data.get("client_id"))
     except (ValueError, TypeError, KeyError):
         return None
 

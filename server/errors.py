@@ -96,6 +96,35 @@ class InvalidCredentials(Unauthorized):
     message = "The email or password is not right."
 
 
+class InvalidClient(Unauthorized):
+    """401 (RFC 6749 5.2): the OAuth2 client id or secret is wrong or missing."""
+
+    code = "invalid_client"
+    message = "The client id or secret is not right."
+
+
+class InvalidOAuthRequest(ApiError):
+    """400 (RFC 6749 5.2): a token request missing, repeating or garbling a parameter."""
+
+    code = "invalid_request"
+    message = "The token request is missing a parameter or is malformed."
+
+
+class InvalidScope(ApiError):
+    code = "invalid_scope"
+    message = "The scope asked for is unknown or beyond the client's."
+
+
+class UnsupportedGrantType(ApiError):
+    code = "unsupported_grant_type"
+    message = "Only grant_type=client_credentials is supported."
+
+
+class UnauthorizedClient(ApiError):
+    code = "unauthorized_client"
+    message = "This client may not obtain tokens (its business is suspended)."
+
+
 class MissingSessionToken(ApiError):
     status = 401
     code = "missing_session_token"

@@ -347,3 +347,19 @@ class AnalyticsEvent(Base):
     element_key: Mapped[str | None] = mapped_column(String(200), default=None)
     value: Mapped[Any] = mapped_column(JSON, nullable=True, default=None)  # number or string
     meta: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+
+
+class OAuthClient(Base):
+    """An OAuth2 client (client credentials grant) of one business and mode; its secret is
+    stored as a digest, like a key's. Revoking it stops every token it issued."""
+
+    __tablename__ = "oauth_clients"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id"), index=True)
+    mode: Mapped[str] = mapped_column(String(4))
+    client_id: Mapped[str] = mapped_column(String(40), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None, index=True)

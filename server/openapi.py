@@ -22,6 +22,7 @@ from typing import Any
 from server.models import MAX_ROW_ID
 from server.services import analytics
 from server.services.keys import KINDS, MODES, SCOPES
+from server.services.oauth import MAX_CLIENT_SCOPES
 from server.services.webhooks import EVENT_TYPES as WEBHOOK_EVENTS
 from server.visitor_ids import RESERVED_PREFIXES
 
@@ -261,6 +262,10 @@ def _admin_schemas() -> dict[str, Schema]:
              "invited": {"type": "boolean", "description": "No password set yet."},
              "active": {"type": "boolean", "description": "False once deactivated."},
              "deactivated_at": nullable(ISO_TIME)}
+    oauth_client = {"id": ROW_ID, "client_id": string(description="oc_…: public."),
+                    "name": string(), "mode": enum(MODES),
+                    "scopes": {"type": "array", "items": enum(SCOPES)},
+                    "created_at": ISO_TIME, "revoked_at": nullable(ISO_TIME)}
     str_list = {"type": "array", "maxItems": 50, "items": string()}
     branding = {"name": string(200, minLength=1), "primary_color": string(pattern=COLOR),
                 "accent_color": string(pattern=COLOR), "welcome_message": string(500),
@@ -274,6 +279,23 @@ def _admin_schemas() -> dict[str, Schema]:
             "scopes": nullable({**str_list, "items": enum(SCOPES)}),
             "origins": nullable({**str_list, "items": string(300)}),
             "bundle_ids": nullable({**str_list, "items": string(200)})}),
+        "OAuthClient": obj(oauth_client),
+        "NewOAuthClient": obj({**oauth_client, "client_secret": string(
+            description="ocs_…: shown this once, stored only as a digest.")}),
+        "OAuthClientIn": obj({"name": string(200, minLength=1, pattern=r"\S"),
+                              "scopes": {"type": "array", "minItems": 1,
+                                         "maxItems": MAX_CLIENT_SCOPES,
+                                         "items": enum(SCOPES)}}),
+        "TokenIn": obj({"grant_type": {"const": "client_credentials"}}, {
+            "scope": string(description="Space-separated, a subset of the client's; default "
+                                        "all of them."),
+            "client_id": string(description="With client_secret, when not sent by HTTP Basic."),
+            "client_secret": string()}),
+        "Token": obj({"access_token": string(description="oat_…: send as Authorization: "
+                                                         "Bearer."),
+                      "token_type": {"const": "Bearer"},
+                      "expires_in": {"type": "integer", "minimum": 1},
+                      "scope": string(description="The granted scopes, space-separated.")}),
         "Branding": obj({"business_id": ROW_ID, "slug": string(), **branding,
                          "name": string(), "welcome_message": string()}),
         "BrandingIn": obj({}, branding),
@@ -309,11 +331,14 @@ def _admin_schemas() -> dict[str, Schema]:
 ERRORS: dict[int, tuple[str, str]] = {
     400: ("BadRequest", "Invalid input: `validation_error` (with `field`), `invalid_json`, "
                         "`bad_request`, `malformed_body` (a bad chunk of a chunked body); "
-                        "login and invitations add `invalid_invite`, `invite_expired`."),
+                        "login and invitations add `invalid_invite`, `invite_expired`; the "
+                        "OAuth2 token endpoint answers RFC 6749's `invalid_request`, "
+                        "`invalid_scope`, `unsupported_grant_type`, `unauthorized_client`."),
     401: ("Unauthorized", "`missing_api_key`, `invalid_api_key`, `wrong_key_type`, "
                           "`missing_session_token`, `invalid_session`, `token_expired`, "
                           "`token_revoked`, `invalid_credentials`; starting a chat adds "
-                          "`identity_required`, `invalid_identity`."),
+                          "`identity_required`, `invalid_identity`; the OAuth2 token endpoint "
+                          "`invalid_client` (with a Basic challenge when Basic was used)."),
     403: ("Forbidden", "`forbidden`, `insufficient_scope`, `origin_not_allowed`, "
                        "`business_suspended`."),
     404: ("NotFound", "`not_found`: absent, or not this credential's (as if absent)."),
@@ -351,6 +376,14 @@ SECURITY_SCHEMES = {
     "agentToken": {"type": "http", "scheme": "bearer", "bearerFormat": "at_…",
                    "description": "An agent token from POST /auth/login (12 h); the agent's "
                                   "role decides its scopes."},
+    "oauthToken": {"type": "oauth2", "description": "An access token of an OAuth2 client "
+                                                    "(oat_…, 1 h): it acts as a secret key "
+                                                    "with the token's scopes.",
+                   "flows": {"clientCredentials": {"tokenUrl": "/api/v1/oauth/token",
+                                                   "scopes": {s: s for s in SCOPES}}}},
+    "oauthClient": {"type": "http", "scheme": "basic",
+                    "description": "The token endpoint's client authentication: client_id "
+                                   "and client_secret (or both in the body instead)."},
 }
 VISITOR_KEY: list[dict[str, list[str]]] = [{"publishableKey": []}]
 VISITOR_SESSION: list[dict[str, list[str]]] = [{"publishableKey": [], "sessionToken": []}]
@@ -358,8 +391,8 @@ PUBLIC: list[dict[str, list[str]]] = []
 
 
 def agent(scope: str) -> list[dict[str, list[str]]]:
-    """A secret key or an agent token holding this scope."""
-    return [{"secretKey": [scope]}, {"agentToken": [scope]}]
+    """A secret key, an agent token or an OAuth2 access token holding this scope."""
+    return [{"secretKey": [scope]}, {"agentToken": [scope]}, {"oauthToken": [scope]}]
 
 
 # ---------- operations ------------------------------------------------------------------------
@@ -648,6 +681,32 @@ def _admin_paths() -> dict[str, dict[str, Schema]]:
             "revokeKey", "Revoke a key now", "keys", security=keys_scope,
             params=[path_param("key_id", "A key of this business.")],
             responses={200: ok_response(envelope(ref("Key")), "Revoked.")})},
+        "/api/v1/oauth/clients": {
+            "post": op("createOAuthClient", "Make an OAuth2 client (the secret is shown once)",
+                       "keys", security=keys_scope, request=body(ref("OAuthClientIn")),
+                       responses={201: ok_response(envelope(ref("NewOAuthClient")), "Made.")},
+                       description="Of the caller's business and mode; never with scopes "
+                                   "the caller lacks (403)."),
+            "get": op("listOAuthClients", "The business's OAuth2 clients, newest first", "keys",
+                      security=keys_scope, params=page_params(), errors=(400,),
+                      responses={200: ok_response(page_of(ref("OAuthClient")))})},
+        "/api/v1/oauth/clients/{oauth_client_id}": {"delete": op(
+            "revokeOAuthClient", "Revoke a client and every token it issued, now", "keys",
+            security=keys_scope,
+            params=[path_param("oauth_client_id", "An OAuth2 client of this business.")],
+            responses={200: ok_response(envelope(ref("OAuthClient")), "Revoked.")})},
+        "/api/v1/oauth/token": {"post": op(
+            "oauthToken", "An access token (RFC 6749 4.4, client credentials)", "keys",
+            security=[{"oauthClient": []}, {}],
+            request={"required": True, "content": {FORM: {"schema": ref("TokenIn")},
+                                                   **json_content(ref("TokenIn"))}},
+            errors=(401,), responses={200: ok_response(
+                ref("Token"), "The token (bare, not in the data envelope; Cache-Control: "
+                              "no-store).")},
+            description="Form-encoded or JSON. The client authenticates by HTTP Basic (id and "
+                        "secret each form-encoded, RFC 6749 2.3.1) or by client_id and "
+                        "client_secret in the body, never both (400 invalid_request). Errors "
+                        "are RFC 6749 5.2 codes in the usual error body.")},
         "/api/v1/identity": {
             "get": op("getIdentity", "Identity verification: on, required (never the secret)",
                       "keys", security=keys_scope,

@@ -137,6 +137,20 @@ def agent_token_serializer(secret: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(secret, salt="chatdock.agent-token")
 
 
+OAUTH_TOKEN_PREFIX = "oat_"
+
+
+def new_oauth_client() -> tuple[str, str]:
+    """Return (client_id, client_secret) for a new OAuth2 client: the id is public, the
+    secret (256 random bits) is stored as key_digest() and checked with verify_key()."""
+    return "oc_" + secrets.token_hex(12), "ocs_" + secrets.token_urlsafe(32)
+
+
+def oauth_token_serializer(secret: str) -> URLSafeTimedSerializer:
+    """Signs OAuth2 access tokens (its own salt); tokens are 'oat_' + the signed payload."""
+    return URLSafeTimedSerializer(secret, salt="chatdock.oauth-token")
+
+
 def channel_signature(app_secret: str, socket_id: str, channel: str,
                       channel_data: str | None = None) -> str:
     """Return Pusher's HMAC for socket_id:channel (plus :channel_data when given)."""

@@ -12,10 +12,12 @@ from server.auth import ROLE_SCOPES
 from server.db import session_scope
 from server.models import Business, CannedResponse, Contact, WebhookEndpoint
 from server.services.keys import SCOPES, do_create_key
+from server.services.oauth import ClientRequest, do_create_client
 from server.services.webhooks import do_send_test, new_secret
 from tests.conftest import agent_token, auth, make_business
 
-PUBLIC_PREFIXES = ("/api/v1/chat/", "/api/v1/auth/")  # visitor API and login: not agent routes
+PUBLIC_PREFIXES = ("/api/v1/chat/", "/api/v1/auth/",  # visitor API and login: not agent routes
+                   "/api/v1/oauth/token")  # nor the OAuth2 token endpoint (client auth)
 PARAM = re.compile(r"<(?:[^:>]+:)?([a-z_]+)(?:\([^)]*\))?>")
 
 
@@ -59,9 +61,14 @@ def world(app: Any, client: Any) -> dict[str, Any]:
         session.add(hook)
         session.flush()
         delivery = do_send_test(session, a["id"], "test", hook.id)
+        oauth_client, _ = do_create_client(session, a["id"], "test",
+                                           ClientRequest("Alpha's CRM", ["tickets:read"]),
+                                           frozenset(SCOPES))
+        oauth_client_id = oauth_client.id
     an_agent = agent_token(app, a["id"])
     ids = {"ticket_id": started["conversation_id"], "contact_id": contact_id,
            "canned_id": canned_id, "endpoint_id": hook.id, "delivery_id": delivery["id"],
+           "oauth_client_id": oauth_client_id,
            "key_id": a["pk_id"], "id": started["conversation_id"],
            "agent_id": app.extensions["agent_tokens"].loads(an_agent[3:])["u"]}
     return {"a": a, "b": b, "ids": ids,
@@ -79,6 +86,8 @@ def valid_body(method: str, path: str) -> dict[str, Any] | None:
         return {"status": "open"}
     if "/contacts/" in path and method == "PATCH":
         return {"name": "Someone"}
+    if path.endswith("/oauth/clients"):
+        return {"name": "CRM", "scopes": ["tickets:read"]}
     return {}
 
 
@@ -139,6 +148,7 @@ def test_another_business_sees_404_on_every_route_with_an_id(app: Any, client: A
 @pytest.mark.parametrize("path,id_name", [("/api/v1/tickets", "ticket_id"),
                                           ("/api/v1/contacts", "contact_id"),
                                           ("/api/v1/keys", "key_id"),
+                                          ("/api/v1/oauth/clients", "oauth_client_id"),
                                           ("/api/v1/canned-responses", "canned_id"),
                                           ("/api/v1/webhooks", "endpoint_id")])
 def test_lists_of_another_business_do_not_show_a(client: Any, world: dict[str, Any],

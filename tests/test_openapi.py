@@ -85,7 +85,8 @@ def test_security_names_the_credentials_and_scopes(app: Any) -> None:
         {"publishableKey": [], "sessionToken": []}]
     assert paths["/api/v1/chat/config"]["get"]["security"] == [{"publishableKey": []}]
     assert paths["/api/v1/tickets"]["post"]["security"] == [
-        {"secretKey": ["tickets:write"]}, {"agentToken": ["tickets:write"]}]
+        {"secretKey": ["tickets:write"]}, {"agentToken": ["tickets:write"]},
+        {"oauthToken": ["tickets:write"]}]
     assert paths["/api/v1/auth/login"]["post"]["security"] == []
 
 
@@ -98,7 +99,8 @@ def test_scopes_match_the_views(app: Any) -> None:
         path = CONVERTER.sub(r"{\1}", rule.rule)
         for method in set(rule.methods or ()) - IGNORED_METHODS:
             security = paths[path][method.lower()]["security"]
-            assert security == [{"secretKey": [scope]}, {"agentToken": [scope]}], (method, path)
+            assert security == [{"secretKey": [scope]}, {"agentToken": [scope]},
+                                {"oauthToken": [scope]}], (method, path)
 
 
 def test_limits_follow_the_config(tmp_path: Any) -> None:

@@ -129,4 +129,4 @@ def accept_invite() -> Response:
 def broadcasting_auth() -> Response:
     actor = g.actor
     return pusher_auth(business_channel(actor.business_id), business_channel_data(
-        actor.business_id, actor.mode, actor.key_id, actor.user_id))
+        actor.business_id, actor.mode, actor.key_id, actor.user_id, actor.client_id))

@@ -19,7 +19,7 @@ def create_key() -> Response:
     # key, which the caller can revoke; nothing is lost or duplicated silently.
     actor = g.actor
     req = keys.check_key_request(json_body(), actor.mode)
-    keys.check_may_manage(req.mode, actor.mode, actor.key_id is not None)
+    keys.check_may_manage(req.mode, actor.mode, actor.machine)
     key, plaintext = keys.do_mint_key(get_session(), actor.business_id, req, actor.scopes)
     return commit_ok({**keys.key_json(key), "key": plaintext}, 201)
 
@@ -38,6 +38,6 @@ def revoke_key(key_id: int) -> Response:
     actor = g.actor
     session = get_session()
     key = keys.find_business_key(session, actor.business_id, key_id)
-    keys.check_may_manage(key.mode, actor.mode, actor.key_id is not None)
+    keys.check_may_manage(key.mode, actor.mode, actor.machine)
     keys.do_revoke_key(session, key.id, actor.business_id)
     return commit_ok(keys.key_json(key))

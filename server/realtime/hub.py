@@ -265,14 +265,15 @@ class Hub:
                     for topic, members in self._topics.items()}
 
     def kick(self, key_ids: set[int], session_ids: set[int],
-             user_ids: set[int] | None = None) -> None:
-        """Close every socket holding a subscription through a revoked key or session, or of a
-        deactivated agent."""
-        users = user_ids or set()
+             user_ids: set[int] | None = None, client_ids: set[int] | None = None) -> None:
+        """Close every socket holding a subscription through a revoked key, session or OAuth2
+        client, or of a deactivated agent."""
+        users, clients = user_ids or set(), client_ids or set()
         with self._lock:
             doomed = [c for c in self.connections
                       if any(r.key_id in key_ids or r.session_id in session_ids
-                             or r.user_id in users for r in c.channels.values())]
+                             or r.user_id in users or r.client_id in clients
+                             for r in c.channels.values())]
         for conn in doomed:
             conn.close(4009, "The credential for this subscription was revoked.")
 

@@ -28,7 +28,7 @@ from server.channels import (
     visitors_topic_business,
 )
 from server.db import session_scope
-from server.models import ApiKey, ChatSession, utcnow
+from server.models import ApiKey, ChatSession, OAuthClient, utcnow
 from server.realtime import relay
 from server.realtime.hub import Hub
 from server.realtime.pusher import PusherSession, SocketSettings
@@ -142,10 +142,11 @@ class PresenceAnnouncer:
 
 
 def _watch_revocations(app: Flask, stop: threading.Event) -> None:
-    """Close sockets whose key or session was revoked by any process (the database is the
-    truth): a revoked key, an erased contact, a deactivated or logged-out agent. Keep agents with an
-    open business socket "online" (presence is users.last_seen_at, shared by every process), and
-    turn visitors whose sessions went silent offline (VisitorOffline, once, by one process)."""
+    """Close sockets whose credential was revoked by any process (the database is the
+    truth): a revoked key or OAuth2 client, an erased contact, a deactivated or logged-out
+    agent. Keep agents with an open business socket "online" (presence is users.last_seen_at,
+    shared by every process), and turn visitors whose sessions went silent offline
+    (VisitorOffline, once, by one process)."""
     presence = PresenceAnnouncer(app.extensions["hub"])
     presence_every = 20.0  # well inside the 60 s online window
     hub: Hub = app.extensions["hub"]
@@ -162,6 +163,8 @@ def _watch_revocations(app: Flask, stop: threading.Event) -> None:
             polled_at = utcnow()
             with session_scope(app) as session:
                 keys = set(session.scalars(select(ApiKey.id).where(ApiKey.revoked_at >= since)))
+                clients = set(session.scalars(select(OAuthClient.id)
+                                              .where(OAuthClient.revoked_at >= since)))
                 sessions = set(session.scalars(select(ChatSession.id)
                                                .where(ChatSession.revoked_at >= since)))
                 users = deactivated_since(session, since)
@@ -175,8 +178,8 @@ def _watch_revocations(app: Flask, stop: threading.Event) -> None:
             since = polled_at - overlap  # a sliding window, not everything since start
             if refresh:
                 marked, marked_at = agents, time.monotonic()
-            if keys or sessions or users:
-                hub.kick(keys, sessions, users)
+            if keys or sessions or users or clients:
+                hub.kick(keys, sessions, users, clients)
         except Exception:
             log.exception("revocation poll failed")
 
