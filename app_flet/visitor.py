@@ -21,9 +21,9 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from app_flet.launch import has_display, launch, mark
+from app_flet.launch import launch, mark
 
-__all__ = ["PREF_VISITOR_ID", "has_display", "main", "new_visitor_id", "parse_args"]
+__all__ = ["PREF_VISITOR_ID", "main", "new_visitor_id", "parse_args"]
 
 PREF_VISITOR_ID = "chatdock.visitor_id"
 DEFAULT_PORT = 8550

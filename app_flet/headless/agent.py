@@ -36,7 +36,7 @@ from app_flet.headless.agent_models import (
     decode_agent_event,
 )
 from app_flet.headless.aio import AsyncEvents, AsyncWrapper, threaded
-from app_flet.headless.api import VERSION, ApiClient, parse
+from app_flet.headless.api import VERSION, ApiClient, parse, present
 from app_flet.headless.errors import ChatError, ValidationError
 from app_flet.headless.events import (
     Dispatcher,
@@ -57,7 +57,7 @@ LIST_PAGE = 100  # the server's largest per_page
 
 
 def _params(**values: Any) -> dict[str, str]:
-    return {k: str(v) for k, v in values.items() if v is not None}
+    return {k: str(v) for k, v in present(**values).items()}
 
 
 def _data(body: dict[str, Any]) -> Any:
@@ -271,8 +271,7 @@ class AgentClient(ApiClient):
                                content: str | None = None) -> CannedResponse:
         """Change a canned response's shortcut and / or content."""
         body = self.call("PATCH", f"canned-responses/{id}",
-                         json={k: v for k, v in (("shortcut", shortcut), ("content", content))
-                               if v is not None})
+                         json=present(shortcut=shortcut, content=content))
         return parse(CannedResponse.from_json, _data(body))
 
     def delete_canned_response(self, id: int) -> None:
@@ -297,10 +296,9 @@ class AgentClient(ApiClient):
                    scopes: list[str] | None = None, origins: list[str] | None = None,
                    bundle_ids: list[str] | None = None) -> MintedKey:
         """Mint a publishable or secret key; its plaintext (`secret`) is shown this once."""
-        extra = {k: v for k, v in (("scopes", scopes), ("origins", origins),
-                                   ("bundle_ids", bundle_ids)) if v is not None}
-        body = self.call("POST", "keys", json={"type": kind, "mode": mode, "name": name,
-                                               **extra})
+        body = self.call("POST", "keys", json={
+            "type": kind, "mode": mode, "name": name,
+            **present(scopes=scopes, origins=origins, bundle_ids=bundle_ids)})
         return parse(MintedKey.from_json, _data(body))
 
     def revoke_key(self, key_id: int) -> ApiKey:

@@ -16,7 +16,7 @@ import httpx
 from app_flet.headless.errors import ChatConnectionError, ChatError, ProtocolError
 from app_flet.headless.errors import error_from_response as _error_from_response
 
-__all__ = ["USER_AGENT", "VERSION", "ApiClient", "parse"]
+__all__ = ["USER_AGENT", "VERSION", "ApiClient", "parse", "present"]
 
 log = logging.getLogger("chatdock.client")
 
@@ -37,6 +37,11 @@ def parse(build: Callable[[Any], T], value: Any) -> T:
         return build(value)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ProtocolError(f"Unexpected response shape: {exc!r}") from exc
+
+
+def present(**values: T | None) -> dict[str, T]:
+    """The given values that are not None: the optional fields a call actually sends."""
+    return {k: v for k, v in values.items() if v is not None}
 
 
 class ApiClient:

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from app_flet.headless.analytics import Analytics, AnalyticsOptions
-from app_flet.headless.api import VERSION, ApiClient, parse
+from app_flet.headless.api import VERSION, ApiClient, parse, present
 from app_flet.headless.errors import ChatError
 from app_flet.headless.events import (
     Dispatcher,
@@ -45,10 +45,6 @@ __all__ = ["VERSION", "ChatClient", "ChatSession", "Listener"]
 log = logging.getLogger("chatdock.client")
 
 CATCH_UP_PAGE = 100
-
-
-def _fields(**values: str | None) -> dict[str, str]:
-    return {k: v for k, v in values.items() if v is not None}
 
 
 class ChatClient(ApiClient):
@@ -106,11 +102,11 @@ class ChatClient(ApiClient):
         identity_hash / identity_ts come from the business's own server (README "Identity
         verification"); without them a verified visitor cannot be resumed (AuthError
         identity_required), and the answer's contact holds only what this call sent."""
-        proof = {"identity_hash": identity_hash, "identity_ts": identity_ts}
         body = self.call("POST", "chat/sessions",
-                         json={"visitor_id": visitor_id, **_fields(name=name, email=email,
-                                                                    phone=phone),
-                               **{k: v for k, v in proof.items() if v is not None}})
+                         json={"visitor_id": visitor_id, **present(name=name, email=email,
+                                                                   phone=phone),
+                               **present(identity_hash=identity_hash,
+                                         identity_ts=identity_ts)})
         session = ChatSession(self, parse(SessionDetails.from_json, body.get("data")))
         self._sessions.add(session)
         self.set_visitor_id(session.visitor_id)
@@ -236,7 +232,7 @@ class ChatSession:
         A verified session gets the contact as stored; an unverified one only what it sent
         (the server never echoes stored email or phone to it), merged here with what this
         session sent before."""
-        body = self._call("POST", "/identify", json=_fields(name=name, email=email, phone=phone))
+        body = self._call("POST", "/identify", json=present(name=name, email=email, phone=phone))
         contact = parse(Contact.from_json, body.get("data"))
         if not self._details.verified:
             known = self._details.contact
