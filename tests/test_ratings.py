@@ -3,14 +3,19 @@ contact.created webhook."""
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
+from server import create_app
 from server.db import session_scope
 from server.models import Rating, WebhookEvent
-from tests.conftest import auth
+from tests.conftest import auth, db_upgrade, make_business, serving
+from tests.test_scaleout import postgres_url  # noqa: F401  (a fixture: a fresh database)
 from tests.test_webhooks import deliveries, register
 
 CHAT = "/api/v1/chat/sessions"
@@ -187,3 +192,24 @@ def test_contact_created_once_per_new_contact(app: Any, client: Any,
         payloads = s.scalars(select(WebhookEvent.payload).order_by(WebhookEvent.id)).all()
     assert [p["contact"]["visitor_id"] for p in payloads] == ["v-new", "email:ada@example.com"]
     assert all(isinstance(p["contact_id"], int) for p in payloads)
+
+
+def test_concurrent_ratings_on_postgres_store_one(postgres_url: str) -> None:  # noqa: F811
+    db_upgrade(postgres_url)
+    app = create_app({"DATABASE_URL": postgres_url, "PUBLIC_URL": "", "REDIS_URL": ""})
+    biz = make_business(app)
+    client = app.test_client()
+    started = start(client, biz["pk"])
+    set_status(client, biz["sk"], started["conversation_id"], "resolved")
+    with serving(app) as base:
+        url = f"{base}{CHAT}/{started['conversation_id']}/rating"
+        headers = auth(biz["pk"], started["session_token"])
+        barrier = threading.Barrier(6)
+
+        def one(score: int) -> int:
+            barrier.wait()
+            return httpx.post(url, json={"score": score}, headers=headers).status_code
+        with ThreadPoolExecutor(6) as pool:
+            statuses = sorted(pool.map(one, [1, 2, 3, 4, 5, 5]))
+    assert statuses == [201, 409, 409, 409, 409, 409]
+    assert stored(app) == 1
