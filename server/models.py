@@ -363,3 +363,21 @@ class OAuthClient(Base):
     scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
+
+
+class Rating(Base):
+    """A visitor's CSAT score for one resolution of a conversation: the unique
+    (conversation_id, resolved_at) pair lets a reopened and again resolved conversation be
+    rated again, and each resolution once."""
+
+    __tablename__ = "ratings"
+    __table_args__ = (UniqueConstraint("conversation_id", "resolved_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id"), index=True)
+    mode: Mapped[str] = mapped_column(String(4))
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"))
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
+    resolved_at: Mapped[datetime] = mapped_column()  # the resolution rated
+    score: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(String(1000), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -20,7 +20,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from server.models import MAX_ROW_ID
-from server.services import analytics
+from server.services import analytics, ratings
 from server.services.keys import KINDS, MODES, SCOPES
 from server.services.oauth import MAX_CLIENT_SCOPES
 from server.services.webhooks import EVENT_TYPES as WEBHOOK_EVENTS
@@ -123,7 +123,7 @@ IDENTITY_FIELDS = {
 def _schemas(config: Mapping[str, Any]) -> dict[str, Schema]:
     """Every named schema; config supplies the deployment's limits."""
     return {**_wire_schemas(config), **_agent_schemas(), **_admin_schemas(),
-            **_webhook_schemas(), **_analytics_schemas()}
+            **_webhook_schemas(), **_analytics_schemas(), **_rating_schemas()}
 
 
 def _wire_schemas(config: Mapping[str, Any]) -> dict[str, Schema]:
@@ -197,7 +197,8 @@ def _agent_schemas() -> dict[str, Schema]:
                                                                  "was seen within "
                                                                  "VISITOR_ONLINE_SECONDS."},
               "resolved_at": nullable(ISO_TIME),
-              "resolved_by": nullable(string(description="user:<id> or key:<id>"))}
+              "resolved_by": nullable(string(description="user:<id> or key:<id>")),
+              "rating": nullable(ref("TicketRating"))}
     messages = {"messages": {"type": "array", "items": ref("Message")}}
     custom = {"type": "object", "additionalProperties": {"type": ["string", "number",
                                                                   "boolean"]}}
@@ -911,7 +912,7 @@ def _paths(config: Mapping[str, Any]) -> dict[str, dict[str, Schema]]:
     """Every documented path, each with its operations by lower-case method."""
     return {**_served_paths(), **_visitor_paths(config), **_ticket_paths(), **_canned_paths(),
             **_contact_paths(), **_admin_paths(), **_webhook_paths(),
-            **_analytics_paths()}
+            **_analytics_paths(), **_rating_paths()}
 
 
 # ---------- analytics (server/api/analytics.py) --------------------------------------------
@@ -964,6 +965,43 @@ def _analytics_paths() -> dict[str, dict[str, Schema]]:
             responses={200: ok_response(envelope(
                 {"type": "array", "items": ref("AnalyticsEvent")}, CURSOR_META))})},
     }
+
+
+# ---------- ratings (server/api/chat.py, server/services/ratings.py) ------------------------
+
+
+def _rating_schemas() -> dict[str, Schema]:
+    score = {"type": "integer", "minimum": 1, "maximum": 5}
+    shown = {"score": score, "comment": nullable(string(ratings.COMMENT_MAX)),
+             "created_at": ISO_TIME}
+    return {
+        "RatingIn": obj({"score": score},
+                        {"comment": nullable(string(ratings.COMMENT_MAX,
+                                                    description="Blank counts as none."))}),
+        "Rating": obj({"id": ROW_ID, **shown}),
+        "TicketRating": {**obj(shown), "description": "The newest rating of the ticket (its "
+                                                      "latest rated resolution's)."},
+        "RatingStatus": obj({"status": enum(["open", "pending", "resolved"]),
+                             "pending": {"type": "boolean", "description": "Resolved and not "
+                                         "rated since: the widget asks for a rating."},
+                             "rating": nullable(ref("Rating"))}),
+    }
+
+
+def _rating_paths() -> dict[str, dict[str, Schema]]:
+    rating = "/api/v1/chat/sessions/{conversation_id}/rating"
+    return {rating: {
+        "post": op("rateConversation", "Rate the resolved conversation (CSAT, 1-5)", "visitor",
+                   security=VISITOR_SESSION, request=body(ref("RatingIn")),
+                   params=[CONVERSATION, IDEMPOTENCY_KEY], errors=(409,),
+                   responses={201: ok_response(envelope(obj({"rating": ref("Rating")})),
+                                               "Stored; rating.created is sent.")},
+                   description="Once per resolution: 409 conflict when this resolution is "
+                               "rated already or the conversation is not resolved (a "
+                               "reopened, again resolved conversation may be rated again)."),
+        "get": op("getRatingStatus", "Whether the conversation awaits a rating", "visitor",
+                  security=VISITOR_SESSION, params=[CONVERSATION],
+                  responses={200: ok_response(envelope(ref("RatingStatus")))})}}
 
 
 def _version() -> str:

@@ -195,7 +195,7 @@ def test_the_events_list_filters_and_star_takes_everything(
         resp = httpx.patch(f"{base}/api/v1/tickets/{conversation}", json={"status": "resolved"},
                            headers=auth(biz["sk"]))
         assert resp.status_code == 200, resp.text
-        everything.wait(lambda: len(everything.accepted()) == 4)
+        everything.wait(lambda: len(everything.accepted()) == 5)
         resolved.wait(lambda: len(resolved.accepted()) == 1)
         messages.wait(lambda: len(messages.accepted()) == 1)
         time.sleep(0.3)  # nothing else arrives
@@ -203,7 +203,7 @@ def test_the_events_list_filters_and_star_takes_everything(
     assert [r["type"] for r in resolved.requests] == ["conversation.resolved"]
     assert resolved.requests[0]["event"]["data"]["status"] == "resolved"
     assert [r["type"] for r in everything.requests] == [
-        "conversation.created", "message.created", "conversation.updated",
+        "contact.created", "conversation.created", "message.created", "conversation.updated",
         "conversation.resolved"]
 
 
@@ -220,7 +220,7 @@ def test_test_mode_events_reach_test_mode_endpoints_only(
     client.post(f"/api/v1/tickets/{started['conversation_id']}/messages", json={"content": "x"},
                 headers=auth(biz["sk"]))
     assert [d["type"] for d in deliveries(client, biz["sk"], test_hook["id"])] == [
-        "message.created", "conversation.created"]
+        "message.created", "conversation.created", "contact.created"]
     assert deliveries(client, live_sk, live_hook["id"]) == []
     # each mode sees its own endpoints only
     assert [h["id"] for h in client.get(HOOKS, headers=auth(live_sk)).get_json()["data"]] == [
@@ -244,7 +244,7 @@ def test_notes_and_contact_changes(app: Any, client: Any, biz: dict[str, Any]) -
     assert client.delete(f"/api/v1/contacts/{contact_id}",
                          headers=auth(biz["sk"])).status_code == 200
     assert [d["type"] for d in deliveries(client, biz["sk"], hook["id"])] == [
-        "contact.deleted", "contact.updated", "conversation.created"]
+        "contact.deleted", "contact.updated", "conversation.created", "contact.created"]
 
 
 def test_a_failed_delivery_retried_by_hand_succeeds_with_its_id(

@@ -21,7 +21,9 @@
       unread: '{n} unread', intro: 'Before we start, please tell us who you are.',
       name: 'Name', email: 'Email', start: 'Start chat', retry: 'Not sent. Retry',
       reconnecting: 'Reconnecting…', origin: 'This chat is not enabled for this website.',
-      key: 'This chat is not set up correctly.', error: 'The chat is unavailable right now.'},
+      key: 'This chat is not set up correctly.', error: 'The chat is unavailable right now.',
+      rate: 'How did we do?', star: '{n} of 5', comment: 'Comment (optional)', rated: 'Send rating',
+      thanks: 'Thank you for your rating!'},
     fr: {open: 'Ouvrir le chat', close: 'Fermer le chat', chat: 'Discuter avec {name}',
       online: 'En ligne', away: 'Absent. Nous répondrons dès que possible',
       placeholder: 'Écrivez un message…', send: 'Envoyer', typing: 'Un agent écrit…',
@@ -372,6 +374,7 @@
   function submit() {
     var text = ui.input.value;
     if (!text.trim() || fatal) return;
+    rating(false); // writing again reopens the conversation
     ui.input.value = '';
     grow();
     var e = bubble({direction: 'inbound', content: text});
@@ -419,6 +422,7 @@
         var n = page.filter(function (m) { return m.direction === 'outbound' && m.id > (st.r || 0); }).length;
         if (isOpen) read(); else setUnread(n);
         bottom();
+        sapi('GET', '/rating').then(function (r) { rating(r.data.pending); }, noop);
       }
       welcome();
     }).catch(noop).then(function () {
@@ -456,6 +460,37 @@
   function grow() {
     ui.input.style.height = 'auto';
     ui.input.style.height = Math.min(ui.input.scrollHeight + 2, 120) + 'px';
+  }
+
+  // ---- rating (CSAT): a 1-5 card once the conversation is resolved, sent once
+  function rating(ask) {
+    if (ui.rate) ui.rate.remove();
+    ui.rate = null;
+    if (!ask || fatal) return;
+    var score = 0, idem = uid('r_'), stars = [], go, err = h('div', {class: 'ferr', role: 'alert'}),
+      note = h('textarea', {rows: '2', maxlength: '1000', 'aria-label': t('comment'), placeholder: t('comment')});
+    function pick(n) {
+      score = n;
+      go.disabled = false;
+      stars.forEach(function (b, i) { b.setAttribute('aria-pressed', String(i < n)); });
+    }
+    for (var i = 1; i < 6; i++) {
+      stars.push(h('button', {type: 'button', 'aria-label': t('star', {n: i}), 'aria-pressed': 'false',
+        onclick: pick.bind(null, i)}, ['\u2605']));
+    }
+    var card = ui.rate = h('form', {class: 'rate', onsubmit: function (e) {
+      e.preventDefault();
+      go.disabled = true;
+      err.textContent = '';
+      sapi('POST', '/rating', {score: score, comment: note.value.trim() || null}, {'Idempotency-Key': idem})
+        .then(function () {
+          card.textContent = '';
+          card.appendChild(h('p', {role: 'status'}, [t('thanks')]));
+          emit('rating', score);
+        }, function (x) { err.textContent = x.message; go.disabled = false; });
+    }}, [h('p', {}, [t('rate')]), h('div', {class: 'stars'}, stars), note, err,
+      go = h('button', {class: 'start', type: 'submit', disabled: ''}, [t('rated')])]);
+    ui.panel.insertBefore(card, ui.pre);
   }
 
   // ---- realtime: the Pusher protocol 7 subset a private channel needs
@@ -536,6 +571,9 @@
         break;
       case 'TypingStarted':
         if (data.role !== 'visitor') typing(true);
+        break;
+      case 'ConversationUpdated':
+        rating(data.status === 'resolved');
         break;
       case 'BrandingUpdated':
         paint(data);

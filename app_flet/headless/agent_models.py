@@ -24,8 +24,8 @@ __all__ = [
     "Agent", "AgentContact", "AgentEvent", "AnalyticsEvent", "AnalyticsPage", "ApiKey",
     "BrandingSettings", "CannedResponse",
     "ContactUpdated", "Customer", "Invite", "Me", "MessageFeed", "MintedKey", "Ticket",
-    "TicketCreated", "TicketDetail", "TicketPage", "TicketUpdated", "VisitorOffline",
-    "VisitorOnline", "VisitorTyping", "decode_agent_event",
+    "TicketCreated", "TicketDetail", "TicketPage", "TicketRating", "TicketUpdated",
+    "VisitorOffline", "VisitorOnline", "VisitorTyping", "decode_agent_event",
 ]
 
 
@@ -96,6 +96,20 @@ class Customer:
 
 
 @dataclass(frozen=True, slots=True)
+class TicketRating:
+    """The visitor's newest CSAT rating of a ticket (its latest rated resolution's)."""
+
+    score: int
+    comment: str | None
+    created_at: datetime
+
+    @classmethod
+    def from_json(cls, j: Json) -> TicketRating:
+        return cls(score=int(j["score"]), comment=opt_str(j.get("comment")),
+                   created_at=parse_time(j["created_at"]))
+
+
+@dataclass(frozen=True, slots=True)
 class Ticket:
     """A conversation as the agent API shows it. `unread_count` is shared by the team."""
 
@@ -112,9 +126,11 @@ class Ticket:
     unread_count: int
     visitor_online: bool
     resolved_at: datetime | None
+    rating: TicketRating | None = None
 
     @classmethod
     def from_json(cls, j: Json) -> Ticket:
+        rating = j.get("rating")
         return cls(id=int(j["id"]), status=str(j["status"]), channel=str(j["channel"]),
                    subject=opt_str(j.get("subject")), created_at=parse_time(j["created_at"]),
                    updated_at=parse_time(j["updated_at"]),
@@ -123,7 +139,8 @@ class Ticket:
                    last_message_preview=opt_str(j.get("last_message_preview")),
                    unread_count=int(j.get("unread_count") or 0),
                    visitor_online=j.get("visitor_online") is True,
-                   resolved_at=_opt_time(j.get("resolved_at")))
+                   resolved_at=_opt_time(j.get("resolved_at")),
+                   rating=None if rating is None else TicketRating.from_json(obj(rating)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -142,6 +142,8 @@ class AsyncChatSession(AsyncWrapper[ChatSession]):
     send = threaded(ChatSession.send)
     identify = threaded(ChatSession.identify)
     send_typing = threaded(ChatSession.send_typing)
+    rate = threaded(ChatSession.rate)
+    rating_status = threaded(ChatSession.rating_status)
     heartbeat = threaded(ChatSession.heartbeat)
     load_history = threaded(ChatSession.load_history)
     connect = threaded(ChatSession.connect)

@@ -35,6 +35,8 @@ from app_flet.headless.models import (
     Contact,
     Event,
     MessagePage,
+    Rating,
+    RatingStatus,
     SessionDetails,
     decode_event,
 )
@@ -240,6 +242,18 @@ class ChatSession:
                               phone=contact.phone or known.phone)
         self._details = replace(self._details, contact=contact)
         return contact
+
+    def rate(self, score: int, comment: str | None = None) -> Rating:
+        """Rate the resolved conversation 1-5, once per resolution (ConflictError when it is
+        not resolved or already rated). Sent with an Idempotency-Key and re-sent once after a
+        network failure, so a retry is never refused as a second rating."""
+        body = self._call("POST", "/rating", json={"score": score, **present(comment=comment)},
+                          idempotency_key=str(uuid.uuid4()), retries=1)
+        return parse(Rating.from_json, (body.get("data") or {}).get("rating"))
+
+    def rating_status(self) -> RatingStatus:
+        """Whether the conversation awaits a rating (resolved and not rated since)."""
+        return parse(RatingStatus.from_json, self._call("GET", "/rating").get("data"))
 
     def send_typing(self) -> None:
         """Tell the agents the visitor is typing (the server debounces)."""

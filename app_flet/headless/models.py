@@ -17,7 +17,8 @@ from app_flet.headless.errors import ChatError
 __all__ = [
     "Attachment", "Branding", "BrandingUpdated", "Business", "ChatConfig", "ChatMessage",
     "ConnectionChanged", "ConnectionState", "Contact", "ConversationUpdated", "Event",
-    "Features", "Limits", "MessageCreated", "MessagePage", "RealtimeConfig", "Sender",
+    "Features", "Limits", "MessageCreated", "MessagePage", "Rating", "RatingStatus",
+    "RealtimeConfig", "Sender",
     "SessionDetails", "TypingStarted", "decode_event", "parse_time",
 ]
 
@@ -355,3 +356,37 @@ def decode_event(name: str, data: Any) -> Event | None:
     """A visitor channel event as a dataclass; None for events this client does not know."""
     event: Event | None = decode_payload(_DECODERS, name, data)
     return event
+
+
+# ---------- ratings (CSAT) -------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Rating:
+    """The visitor's 1-5 rating of a resolved conversation (POST .../rating)."""
+
+    id: int
+    score: int
+    comment: str | None
+    created_at: datetime
+
+    @classmethod
+    def from_json(cls, j: Json) -> Rating:
+        return cls(id=int(j["id"]), score=int(j["score"]), comment=opt_str(j.get("comment")),
+                   created_at=parse_time(j["created_at"]))
+
+
+@dataclass(frozen=True, slots=True)
+class RatingStatus:
+    """GET .../rating: the conversation's status, whether a rating is wanted now (resolved,
+    this resolution not rated), and the current resolution's rating if given."""
+
+    status: str
+    pending: bool
+    rating: Rating | None = None
+
+    @classmethod
+    def from_json(cls, j: Json) -> RatingStatus:
+        rating = j.get("rating")
+        return cls(status=str(j["status"]), pending=j.get("pending") is True,
+                   rating=None if rating is None else Rating.from_json(obj(rating)))

@@ -23,6 +23,7 @@ from typing import Any
 import flet as ft
 
 from app_flet.headless.errors import ChatError
+from app_flet.inbox.rating import RatingBadge
 from app_flet.inbox.ticket_list import ONLINE, customer_name
 from app_flet.ui.bubble import local_time
 from app_flet.ui.composer import Composer, resync
@@ -212,6 +213,7 @@ class ConversationView(ft.Column):
         self.online = ft.Container(key="visitor-online", width=10, height=10, border_radius=5,
                                    bgcolor=ONLINE, tooltip="Visitor online", visible=False)
         self.status = ft.Text("", key="conversation-status", color=MUTED)
+        self.rating = RatingBadge()
         self.assign_me = ft.Button("Assign to me", key="assign-me", on_click=self._assign_me)
         self.assignee = ft.Dropdown(label="Assignee", key="assignee", dense=True, width=180,
                                     on_select=self._assignee_selected)
@@ -234,6 +236,7 @@ class ConversationView(ft.Column):
                                              on_click=self._add_note)
         self.body = ft.Column([
             ft.Row([self.online, self.name, self.status], spacing=8),
+            self.rating,
             ft.Row([self.assign_me, self.assignee, self.resolve_button, self.reopen_button],
                    spacing=8, wrap=True),
             ft.Row([self.tags, self.save_tags], spacing=6),
@@ -303,6 +306,7 @@ class ConversationView(ft.Column):
         self.name.value = self.thread.visitor_name = customer_name(ticket)
         self.online.visible = bool(ticket.visitor_online)
         self.status.value = ticket.status.capitalize()
+        self.rating.show(ticket.rating)
         resolved = ticket.status == "resolved"
         self.resolve_button.visible, self.reopen_button.visible = not resolved, resolved
         agent = self.me.agent

@@ -18,6 +18,7 @@ from typing import Any
 import flet as ft
 
 from app_flet.headless.errors import ChatError
+from app_flet.inbox.rating import RATING_COLOR, rating_text
 from app_flet.launch import mark
 from app_flet.ui.theme import DEFAULT_PRIMARY, ERROR, INK, MUTED, WHITE
 
@@ -55,6 +56,7 @@ class TicketRow(ft.Container):
                             overflow=ft.TextOverflow.ELLIPSIS, expand=True, color=INK)
         self.online = ft.Container(width=8, height=8, border_radius=4, bgcolor=ONLINE)
         self.time = ft.Text("", size=11, color=MUTED)
+        self.rating = ft.Text("", key=f"rating-{ticket.id}", size=11, color=RATING_COLOR)
         self.preview = ft.Text("", size=12, color=MUTED, max_lines=1,
                                overflow=ft.TextOverflow.ELLIPSIS, expand=True)
         self.badge_text = ft.Text("", size=11, color=WHITE, weight=ft.FontWeight.BOLD)
@@ -62,7 +64,7 @@ class TicketRow(ft.Container):
                                   bgcolor=DEFAULT_PRIMARY, border_radius=10,
                                   padding=ft.Padding.symmetric(horizontal=7, vertical=1))
         self.content = ft.Column([
-            ft.Row([self.online, self.name, self.time], spacing=6),
+            ft.Row([self.online, self.name, self.rating, self.time], spacing=6),
             ft.Row([self.preview, self.unread_badge], spacing=6),
         ], spacing=2, tight=True)
         self.show(ticket)
@@ -74,6 +76,10 @@ class TicketRow(ft.Container):
         self.preview.value = ticket.last_message_preview or ""
         self.time.value = short_time(ticket.updated_at)
         self.online.visible = bool(ticket.visitor_online)
+        rating = ticket.rating
+        self.rating.value = "" if rating is None else f"★{rating.score}"
+        self.rating.visible = rating is not None
+        self.rating.tooltip = rating_text(rating) or None
         unread = 0 if selected else ticket.unread_count
         self.badge_text.value = str(unread)
         self.unread_badge.visible = unread > 0

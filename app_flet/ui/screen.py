@@ -22,6 +22,7 @@ from app_flet.headless.errors import ChatConnectionError, ChatError, ValidationE
 from app_flet.headless.models import (
     BrandingUpdated,
     ConnectionChanged,
+    ConversationUpdated,
     MessageCreated,
     PresenceUpdated,
     TypingStarted,
@@ -31,6 +32,7 @@ from app_flet.ui.header import ChatHeader
 from app_flet.ui.hop import hop
 from app_flet.ui.message_list import MessageList
 from app_flet.ui.prechat import PreChatForm
+from app_flet.ui.rating import RatingCard
 from app_flet.ui.states import ConnectionBanner, ErrorView, LoadingView
 from app_flet.ui.strings import ChatStrings
 from app_flet.ui.theme import SURFACE, Palette
@@ -97,8 +99,9 @@ class ChatScreen(ft.Column):
         self.prechat = PreChatForm(strings, on_submit=self._prechat_submitted)
         self.messages = MessageList(strings)
         self.composer = Composer(strings, on_send=self._send, on_typing=self._typing)
-        self.chat = ft.Column([self.messages, self.composer], key="chat-body", expand=True,
-                              spacing=0)
+        self.rating = RatingCard(strings, on_submit=self._rate)
+        self.chat = ft.Column([self.messages, self.rating, self.composer], key="chat-body",
+                              expand=True, spacing=0)
         self.body = ft.Container(self.loading, key="chat-content", expand=True, bgcolor=SURFACE)
         self.controls = [self.header, self.banner, self.body]
 
@@ -255,7 +258,7 @@ class ChatScreen(ft.Column):
         self.header.paint(config.business.name, config.branding.logo_url,
                           config.agents_online, palette)
         self.messages.set_welcome(config.branding.welcome_message)
-        for part in (self.messages, self.composer, self.prechat, self.error_view):
+        for part in (self.messages, self.composer, self.prechat, self.error_view, self.rating):
             part.paint(palette)
 
     def _describe(self, err: BaseException) -> str:
@@ -291,7 +294,18 @@ class ChatScreen(ft.Column):
             self.composer.show_notice(self._describe(err))
             return False
         self.messages.add([message])
+        self.rating.offer(False)  # writing again reopens the conversation
         return True
+
+    async def _rate(self, score: int, comment: str | None) -> str | None:
+        """Store the visitor's rating; None, or why the server refused it."""
+        if self.session is None:
+            return self.strings.error_generic
+        try:
+            await self.session.rate(score, comment)
+        except ChatError as err:
+            return err.message if err.status == 409 else self._describe(err)
+        return None
 
     async def _typing(self) -> None:
         if self.session is None:
@@ -325,6 +339,8 @@ class ChatScreen(ft.Column):
         elif isinstance(event, PresenceUpdated) and self.config is not None:
             self.config = dataclasses.replace(self.config, agents_online=event.agents_online)
             self._paint()
+        elif isinstance(event, ConversationUpdated):
+            self.rating.offer(event.status == "resolved")
         elif isinstance(event, ConnectionChanged):
             self.banner.show_state(event.state)
         self._push()

@@ -46,3 +46,9 @@ class ChatStrings:
     pre_chat_email_invalid: str = "Enter a valid email address."
     message_too_long: str = "This message is too long ({length} of {limit} characters)."
     loading: str = "Loading…"
+    # the rating card (CSAT), shown once the conversation is resolved
+    rating_title: str = "How did we do?"
+    rating_star: str = "{n} of 5"
+    rating_comment: str = "Comment (optional)"
+    rating_submit: str = "Send rating"
+    rating_thanks: str = "Thank you for your rating!"

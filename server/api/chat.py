@@ -20,7 +20,7 @@ from server.api.common import (
 from server.auth import visitor_key, visitor_session
 from server.channels import session_channel
 from server.db import get_session
-from server.services import chat, identity
+from server.services import chat, identity, ratings
 from server.validation import check_contact_fields, check_content
 from server.visitor_ids import check_visitor_id
 
@@ -117,6 +117,21 @@ def typing(conversation_id: int) -> Response:
 def heartbeat(conversation_id: int) -> Response:
     chat.do_heartbeat(get_session(), g.chat_session)
     return commit_answer(OK)
+
+
+@bp.post("/sessions/<int:conversation_id>/rating")
+@visitor_session
+@idempotent
+def rate(conversation_id: int) -> Response:
+    score, comment = ratings.check_rating(json_body())
+    rating = ratings.do_rate(get_session(), g.chat_session, score, comment)
+    return commit_ok({"rating": rating}, 201)
+
+
+@bp.get("/sessions/<int:conversation_id>/rating")
+@visitor_session
+def rating_status(conversation_id: int) -> Response:
+    return ok(ratings.rating_status(get_session(), conversation_id))
 
 
 @bp.post("/broadcasting/auth")

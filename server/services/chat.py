@@ -176,9 +176,13 @@ def _contact_id(session: Session, key: KeyInfo, visitor_id: str,
     found = run(session, _CONTACT_ID, **ident).first()
     existed = found is not None
     if found is None:
-        # ON CONFLICT DO NOTHING: the same visitor starting on two devices at once
-        session.execute(upsert(session)(CONTACTS).values(created_at=utcnow(), **ident, **fields)
-                        .on_conflict_do_nothing())
+        # ON CONFLICT DO NOTHING: the same visitor starting on two devices at once; RETURNING
+        # answers only to the request that inserted, which announces the contact
+        new_id = session.execute(upsert(session)(CONTACTS).values(
+            created_at=utcnow(), **ident, **fields).on_conflict_do_nothing()
+            .returning(CONTACTS.c.id)).scalar()
+        if new_id is not None:
+            contact_created(session, key.business_id, key.mode, int(new_id))
         found = run(session, _CONTACT_ID, **ident).one()
     if found.verified_at is not None and not verified:
         raise IdentityRequired("This visitor's identity is verified: start with identity_hash "
@@ -360,6 +364,12 @@ def find_conversation(session: Session, business_id: int, mode: str,
 
 
 # ---------- contact, typing, presence -------------------------------------
+
+
+def contact_created(session: Session, business_id: int, mode: str, contact_id: int) -> None:
+    """Send the contact.created webhook for a contact this transaction inserted."""
+    webhooks.enqueue(session, business_id, mode, "contact.created",
+                     {"contact_id": contact_id, "contact": load_contact(session, contact_id)})
 
 
 def load_contact(session: Session, contact_id: int) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from server.models import (
     Conversation,
     IdempotencyRecord,
     Message,
+    Rating,
     TicketTag,
     utcnow,
 )
@@ -213,7 +214,7 @@ def _revoke_sessions(session: Session, conversation_ids: list[int]) -> list[int]
 
 def _empty_conversations(session: Session, business_id: int,
                          conversation_ids: list[int]) -> None:
-    """Clear the conversations, move them out of reach, delete their messages and tags.
+    """Clear the conversations, move them out of reach, delete their messages, tags, ratings.
 
     The deletes cover every erased conversation of the business: a visitor request that
     passed its session check just before an earlier erasure committed may have added a
@@ -226,6 +227,7 @@ def _empty_conversations(session: Session, business_id: int,
                                            Conversation.mode == ERASED_MODE)
     session.execute(delete(Message).where(Message.conversation_id.in_(erased)))
     session.execute(delete(TicketTag).where(TicketTag.conversation_id.in_(erased)))
+    session.execute(delete(Rating).where(Rating.conversation_id.in_(erased)))  # comments
 
 
 def _forget_events(session: Session, contact: Contact) -> None:

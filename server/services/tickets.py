@@ -38,10 +38,20 @@ from sqlalchemy.orm import Session
 from server.channels import business_topic, conversation_topic
 from server.db import emit, upsert
 from server.errors import Forbidden, NotFound, ValidationError
-from server.models import MAX_ROW_ID, Contact, Conversation, Message, TicketTag, User, utcnow
+from server.models import (
+    MAX_ROW_ID,
+    Contact,
+    Conversation,
+    Message,
+    Rating,
+    TicketTag,
+    User,
+    utcnow,
+)
 from server.services import webhooks
 from server.services.chat import (
     NOTE,
+    contact_created,
     do_add_message,
     find_conversation,
     list_history,
@@ -66,8 +76,8 @@ from server.wire import (
     message_json,
 )
 
-TICKETS, CONTACTS, TAGS, MESSAGES, USERS = (
-    cast(Table, m.__table__) for m in (Conversation, Contact, TicketTag, Message, User))
+TICKETS, CONTACTS, TAGS, MESSAGES, USERS, RATINGS = (
+    cast(Table, m.__table__) for m in (Conversation, Contact, TicketTag, Message, User, Rating))
 
 STATUSES = ("open", "pending", "resolved")
 CHANNELS = ("widget", "api")
@@ -245,7 +255,8 @@ def decode_message_cursor(cursor: str) -> int:
 # ---------- reading -------------------------------------------------------------------------
 
 
-def ticket_json(row: Row[Any], tags: list[str]) -> dict[str, Any]:
+def ticket_json(row: Row[Any], tags: list[str],
+                rating: dict[str, Any] | None = None) -> dict[str, Any]:
     """A ticket as the agent API shows it."""
     return {"id": row.id, "status": row.status, "channel": row.channel, "subject": row.subject,
             "created_at": iso(row.created_at), "updated_at": iso(row.updated_at),
@@ -255,7 +266,7 @@ def ticket_json(row: Row[Any], tags: list[str]) -> dict[str, Any]:
             "last_message_preview": row.last_message_preview,
             "unread_count": row.unread_count, "visitor_online": row.visitor_online,
             "resolved_at": iso(row.resolved_at) if row.resolved_at else None,
-            "resolved_by": row.resolved_by}
+            "resolved_by": row.resolved_by, "rating": rating}
 
 
 def _filters(business_id: int, mode: str, f: TicketFilters) -> list[ColumnElement[bool]]:
@@ -315,9 +326,21 @@ def _tags(session: Session, ticket_ids: list[int]) -> dict[int, list[str]]:
     return out
 
 
+def _ratings(session: Session, ticket_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """The newest rating of each ticket that has one (the latest rated resolution's)."""
+    out: dict[int, dict[str, Any]] = {}
+    if ticket_ids:
+        for r in session.execute(select(RATINGS).where(RATINGS.c.conversation_id.in_(ticket_ids))
+                                 .order_by(RATINGS.c.id)):
+            out[r.conversation_id] = {"score": r.score, "comment": r.comment,
+                                      "created_at": iso(r.created_at)}
+    return out
+
+
 def _rows_json(session: Session, rows: Sequence[Row[Any]]) -> list[dict[str, Any]]:
-    tags = _tags(session, [r.id for r in rows])
-    return [ticket_json(r, tags[r.id]) for r in rows]
+    ids = [r.id for r in rows]
+    tags, ratings = _tags(session, ids), _ratings(session, ids)
+    return [ticket_json(r, tags[r.id], ratings.get(r.id)) for r in rows]
 
 
 def _next_cursor(sort: str, last: Row[Any]) -> str:
@@ -444,9 +467,11 @@ def _contact_for(session: Session, business_id: int, mode: str, email: str,
     found = session.execute(lookup).scalar()
     if found is None:
         # ON CONFLICT DO NOTHING: two tickets for a new address at once
-        session.execute(upsert(session)(CONTACTS).values(
+        new_id = session.execute(upsert(session)(CONTACTS).values(
             created_at=utcnow(), email=email, name=name, custom_fields={}, **ident)
-            .on_conflict_do_nothing())
+            .on_conflict_do_nothing().returning(CONTACTS.c.id)).scalar()
+        if new_id is not None:
+            contact_created(session, business_id, mode, int(new_id))
         return int(session.execute(lookup).scalar_one())
     if name:
         session.execute(update(CONTACTS).where(CONTACTS.c.id == found).values(name=name))
