@@ -326,3 +326,18 @@ def test_an_upload_just_under_the_limit_is_stored(small_limit_server: ServedProc
     status, body = tickki_upload(served.base, served.pk, started, "full.png", data)
     assert status == 201, body
     assert httpx.get(body["data"]["attachment"]["signed_url"]).content == data
+
+
+def test_an_idempotency_key_replays_the_same_upload(app: Any, client: Any,
+                                                    biz: dict[str, Any]) -> None:
+    started = client.post("/api/v1/chat/sessions", json={"visitor_id": "retry"},
+                          headers=auth(biz["pk"])).get_json()["data"]
+    headers = auth(biz["pk"], started["session_token"], **{"Idempotency-Key": "upload-1"})
+    first = upload(client, visitor_path(started), headers, PNG)
+    again = upload(client, visitor_path(started), headers, PNG)
+    assert first.status_code == again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.get_json() == first.get_json()
+    other = upload(client, visitor_path(started), headers, PNG + b"more")
+    assert other.status_code == 422 and other.get_json()["error"] == "idempotency_conflict"
+    assert attachment_rows(app) == 1 and len(stored_files(app)) == 1
