@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from server.config import DEFAULTS
 from server.models import MAX_ROW_ID
 from server.services import analytics
 from server.services.keys import KINDS, MODES, SCOPES
@@ -1004,7 +1005,8 @@ def document_bytes(config: Mapping[str, Any]) -> tuple[bytes, str]:
 # ---------- attachments (server/api/attachments.py) ----------------------------------------
 
 
-def _attachment_schemas(config: Mapping[str, Any]) -> dict[str, Schema]:
+def _attachment_schemas(given: Mapping[str, Any]) -> dict[str, Schema]:
+    config = {**DEFAULTS, **given}  # a document built from a partial config (tests) still works
     upload = {"file": {"type": "string", "contentMediaType": "application/octet-stream",
                        "description": f"At most {config['MAX_UPLOAD_KB']} KB; its type is "
                                       "sniffed from the bytes (the part's content type is "
