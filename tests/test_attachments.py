@@ -397,3 +397,13 @@ def test_upload_history_download_and_erasure_on_postgresql(tmp_path: Path) -> No
             assert stored_files(app) == [] and client.get(url_path).status_code == 404
         finally:
             app.extensions["engine"].dispose()
+
+
+def test_a_caption_over_the_message_limit_is_400_and_nothing_is_stored(
+        app: Any, client: Any, biz: dict[str, Any]) -> None:
+    started = client.post("/api/v1/chat/sessions", json={"visitor_id": "captioned"},
+                          headers=auth(biz["pk"])).get_json()["data"]
+    resp = upload(client, f"/api/v1/tickets/{started['conversation_id']}/attachments",
+                  auth(biz["sk"]), PNG, content="x" * 8001)
+    assert resp.status_code == 400 and resp.get_json()["field"] == "content"
+    assert attachment_rows(app) == 0 and stored_files(app) == []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import Any, BinaryIO
 from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, g, request
@@ -35,18 +35,19 @@ def _receive(business_id: int) -> Upload:
                    allowed=allowed_types(config["UPLOAD_MIME_TYPES"]))
 
 
-def _commit(business_id: int, mode: str, conversation_id: int, upload: Upload, caption: str,
-            **sender: str | int | None) -> Response:
+def _commit(business_id: int, mode: str, conversation_id: int, upload: Upload, *,
+            captioned: bool, sender: dict[str, Any]) -> Response:
     """Record the stored upload and commit (or replay an Idempotency-Key's first answer); the
-    file is removed if that fails."""
+    file is removed if anything fails."""
     try:
+        caption = _caption(upload) if captioned else ""
         replay = replay_for(_fingerprint(upload))
         if replay is not None:
             storage().delete(upload.key)
             return replay
         created = attachments.do_add_attachment(get_session(), business_id, mode,
                                                 conversation_id, upload, sign, caption=caption,
-                                                **sender)  # type: ignore[arg-type]
+                                                **sender)
         return commit_ok(created, 201)
     except BaseException:
         storage().delete(upload.key)
@@ -60,6 +61,7 @@ def _fingerprint(upload: Upload) -> bytes:
 
 
 def _caption(upload: Upload) -> str:
+    """The agent's optional caption (form field `content`), checked as a reply's content."""
     if not upload.fields.get("content", "").strip():
         return ""
     return check_content({"content": upload.fields["content"]},
@@ -71,8 +73,8 @@ def _caption(upload: Upload) -> str:
 def visitor_upload(conversation_id: int) -> Response:
     visitor = g.chat_session
     upload = _receive(visitor.business_id)
-    return _commit(visitor.business_id, visitor.mode, visitor.conversation_id, upload, "",
-                   direction="inbound", sender_role="visitor")
+    return _commit(visitor.business_id, visitor.mode, visitor.conversation_id, upload,
+                   captioned=False, sender={"direction": "inbound", "sender_role": "visitor"})
 
 
 @bp.post("/tickets/<int:ticket_id>/attachments")
@@ -83,14 +85,9 @@ def agent_upload(ticket_id: int) -> Response:
     conversation_id = chat.find_conversation(get_session(), actor.business_id, actor.mode,
                                              ticket_id)
     upload = _receive(actor.business_id)
-    try:
-        caption = _caption(upload)
-    except BaseException:
-        storage().delete(upload.key)
-        raise
-    return _commit(actor.business_id, actor.mode, conversation_id, upload, caption,
-                   direction="outbound", sender_role="agent", sender_name=actor.name,
-                   sender_user_id=actor.user_id)
+    return _commit(actor.business_id, actor.mode, conversation_id, upload, captioned=True,
+                   sender={"direction": "outbound", "sender_role": "agent",
+                           "sender_name": actor.name, "sender_user_id": actor.user_id})
 
 
 @bp.get("/chat/attachments/<token>")
