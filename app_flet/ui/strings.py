@@ -46,3 +46,6 @@ class ChatStrings:
     pre_chat_email_invalid: str = "Enter a valid email address."
     message_too_long: str = "This message is too long ({length} of {limit} characters)."
     loading: str = "Loading…"
+    attach: str = "Attach a file"
+    uploading: str = "Uploading {name}…"
+    file_too_large: str = "{name} is too large (at most {limit} KB)."
