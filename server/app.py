@@ -16,7 +16,13 @@ from server.models import MAX_ROW_ID
 from server.ratelimit import RateLimiter, TypingDebouncer
 from server.realtime.broker import make_broker
 from server.realtime.hub import Hub
-from server.security import agent_token_serializer, derive, oauth_token_serializer
+from server.security import (
+    agent_token_serializer,
+    attachment_url_serializer,
+    derive,
+    oauth_token_serializer,
+)
+from server.storage import DirectoryStorage, upload_dir
 
 
 def digits_at_most(n: int) -> str:
@@ -83,6 +89,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.extensions.update(hub=hub, broker=broker,
                           agent_tokens=agent_token_serializer(secret),
                           oauth_tokens=oauth_token_serializer(secret),
+                          attachment_urls=attachment_url_serializer(secret),
+                          storage=DirectoryStorage(upload_dir(app.config)),
                           typing=TypingDebouncer(app.config["TYPING_DEBOUNCE_SECONDS"]),
                           rate_limiter=_limiter(app, "RATE_LIMIT_REQUESTS",
                                                 "RATE_LIMIT_WINDOW_SECONDS"),
@@ -106,6 +114,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from server.api import (
         agents,
         analytics,
+        attachments,
         branding,
         canned,
         chat,
@@ -127,7 +136,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.before_request(refuse_unstorable_query)
 
     for module in (health, ops, chat, tickets, messages, canned, contacts, keys, identity,
-                   branding, agents, webhooks, widget, docs, analytics, oauth):
+                   branding, agents, webhooks, widget, docs, analytics, oauth, attachments):
         app.register_blueprint(module.bp)
     routes.init_app(app)
     return app

@@ -14,6 +14,9 @@ DEFAULTS: dict[str, Any] = {
     "MAX_JSON_BYTES": 1024 * 1024,
     "MESSAGE_MAX_LENGTH": 8000,
     "MAX_UPLOAD_KB": 5120,
+    "UPLOAD_DIR": "",  # default: uploads/ beside the SQLite file (server.storage.upload_dir)
+    "UPLOAD_MIME_TYPES": "image/png,image/jpeg,image/gif,image/webp,application/pdf,text/plain",
+    "ATTACHMENT_URL_SECONDS": 3600,
     "SESSION_IDLE_DAYS": 30,
     "IDENTITY_MAX_AGE_SECONDS": 600,
     "REALTIME_APP_KEY": "",

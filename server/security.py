@@ -151,6 +151,11 @@ def oauth_token_serializer(secret: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(secret, salt="chatdock.oauth-token")
 
 
+def attachment_url_serializer(secret: str) -> URLSafeTimedSerializer:
+    """Signs attachment download URLs (its own salt): the token carries the attachment id."""
+    return URLSafeTimedSerializer(secret, salt="chatdock.attachment-url")
+
+
 def channel_signature(app_secret: str, socket_id: str, channel: str,
                       channel_data: str | None = None) -> str:
     """Return Pusher's HMAC for socket_id:channel (plus :channel_data when given)."""

@@ -20,7 +20,7 @@ from server.api.common import (
 from server.auth import visitor_key, visitor_session
 from server.channels import session_channel
 from server.db import get_session
-from server.services import chat, identity
+from server.services import attachments, chat, identity
 from server.validation import check_contact_fields, check_content
 from server.visitor_ids import check_visitor_id
 
@@ -30,6 +30,12 @@ bp = Blueprint("chat", __name__, url_prefix="/api/v1/chat")
 def public_base() -> str:
     """The URL visitors reach us at: PUBLIC_URL, else this request's host."""
     return (current_app.config["PUBLIC_URL"] or request.host_url).rstrip("/")
+
+
+def attachment_url(attachment_id: int) -> str:
+    """An absolute URL that downloads the attachment for ATTACHMENT_URL_SECONDS."""
+    token = current_app.extensions["attachment_urls"].dumps(attachment_id)
+    return f"{public_base()}/api/v1/chat/attachments/{token}"
 
 
 def realtime_block(session_id: int) -> dict[str, object]:
@@ -94,7 +100,8 @@ def history(conversation_id: int) -> Response:
     rows, next_cursor = chat.list_history(get_session(), conversation_id,
                                           request.args.get("cursor") or None,
                                           int_arg("limit", 30, 1, 100))
-    return ok(rows, meta={"next_cursor": next_cursor})
+    return ok(attachments.with_attachments(get_session(), rows, attachment_url),
+              meta={"next_cursor": next_cursor})
 
 
 @bp.post("/sessions/<int:conversation_id>/identify")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, g, request
+from flask import Blueprint, Response, current_app, g, request
 
 from server.api.common import commit_ok, json_body, ok, ok_page, page_args
 from server.auth import agent_api
@@ -40,8 +40,12 @@ def update_contact(contact_id: int) -> Response:
 @bp.delete("/contacts/<int:contact_id>")
 @agent_api("contacts:write")
 def erase_contact(contact_id: int) -> Response:
-    contacts.do_erase_contact(get_session(), g.actor.business_id, g.actor.mode, contact_id)
-    return commit_ok({"id": contact_id, "deleted": True})
+    stored = contacts.do_erase_contact(get_session(), g.actor.business_id, g.actor.mode,
+                                       contact_id)
+    resp = commit_ok({"id": contact_id, "deleted": True})
+    for key in stored:  # committed: the files go too
+        current_app.extensions["storage"].delete(key)
+    return resp
 
 
 @bp.get("/contacts/<int:contact_id>/export")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, g, request
 
+from server.api.chat import attachment_url
 from server.api.common import (
     OK,
     choice_arg,
@@ -19,7 +20,7 @@ from server.auth import agent_api
 from server.db import get_session
 from server.errors import ValidationError
 from server.models import MAX_ROW_ID
-from server.services import chat, tickets
+from server.services import attachments, chat, tickets
 from server.validation import check_content
 
 bp = Blueprint("tickets", __name__, url_prefix="/api/v1/tickets")
@@ -62,6 +63,7 @@ def get_ticket(ticket_id: int) -> Response:
     ticket, next_cursor = tickets.do_read_ticket(get_session(), g.actor.business_id,
                                                  g.actor.mode, ticket_id,
                                                  request.args.get("cursor") or None)
+    attachments.with_attachments(get_session(), ticket["messages"], attachment_url)
     # Reading marks the ticket read (unread_count 0): a write, so commit.
     return commit_ok(ticket, meta={"next_cursor": next_cursor})
 
@@ -90,7 +92,8 @@ def ticket_messages(ticket_id: int) -> Response:
     rows, next_cursor = tickets.list_ticket_messages(
         get_session(), g.actor.business_id, g.actor.mode, ticket_id,
         request.args.get("cursor") or None, int_arg("limit", 50, 1, 100))
-    return ok(rows, meta={"next_cursor": next_cursor})
+    return ok(attachments.with_attachments(get_session(), rows, attachment_url),
+              meta={"next_cursor": next_cursor})
 
 
 @bp.post(f"/{TICKET}/messages")

@@ -87,8 +87,8 @@ def config_json(session: Session, business_id: int, *, max_len: int,
         "business": {"id": b.id, "name": b.name, "slug": b.slug},
         "branding": {"primary_color": b.primary_color, "accent_color": b.accent_color,
                      "welcome_message": b.welcome_message, "logo_url": b.logo_url},
-        # Uploads and voice notes are not offered yet; the SDK hides them when false.
-        "features": {"file_uploads": False, "voice_notes": False},
+        # Voice notes are not offered yet; the SDK hides them when false.
+        "features": {"file_uploads": True, "voice_notes": False},
         "limits": {"max_upload_kb": max_upload_kb, "message_max_length": max_len},
         "presence": {"agents_online": int(online)},
         "identification": {"required_on_start": b.require_identification},
@@ -309,14 +309,20 @@ _FIND_CONVERSATION = select(CONVERSATIONS.c.id).where(
 def do_add_message(session: Session, business_id: int, mode: str, conversation_id: int,
                    content: str, *,
                    direction: str, sender_role: str, sender_name: str | None = None,
-                   sender_user_id: int | None = None) -> dict[str, Any]:
-    """Store a message; MessageCreated goes to the visitor's sessions and the business."""
+                   sender_user_id: int | None = None, type: str = "text",
+                   attach: Callable[[int], list[dict[str, Any]]] | None = None,
+                   preview: str | None = None) -> dict[str, Any]:
+    """Store a message; MessageCreated goes to the visitor's sessions and the business.
+    `attach(message_id)` stores the message's attachments and returns their JSON."""
     row = store_message(session, conversation_id, content, direction=direction,
                         sender_role=sender_role, sender_name=sender_name,
-                        sender_user_id=sender_user_id)
+                        sender_user_id=sender_user_id, type=type)
+    shown = content if preview is None else preview
     run(session, _TOUCH_CONVERSATION[direction], conversation_id=conversation_id,
-        now=row.created_at, preview=" ".join(content.split())[:PREVIEW_CHARS])
+        now=row.created_at, preview=" ".join(shown.split())[:PREVIEW_CHARS])
     payload = message_json(row)
+    if attach is not None:
+        payload["attachments"] = attach(row.id)
     emit(session, [conversation_topic(conversation_id), business_topic(business_id, mode)],
          "MessageCreated", payload)
     webhooks.enqueue(session, business_id, mode, "message.created", payload)

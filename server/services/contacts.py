@@ -35,7 +35,7 @@ from server.models import (
     TicketTag,
     utcnow,
 )
-from server.services import analytics, webhooks
+from server.services import analytics, attachments, webhooks
 from server.validation import check_contact_fields
 from server.visitor_ids import erased_visitor_id
 from server.wire import iso, message_json
@@ -185,20 +185,24 @@ def do_update_contact(session: Session, business_id: int, mode: str, contact_id:
     return row
 
 
-def do_erase_contact(session: Session, business_id: int, mode: str, contact_id: int) -> None:
-    """Erase a visitor: revoke their sessions first, then remove every trace of them."""
+def do_erase_contact(session: Session, business_id: int, mode: str,
+                     contact_id: int) -> list[str]:
+    """Erase a visitor: revoke their sessions first, then remove every trace of them.
+    Return the storage keys of their attachments: the caller deletes the files once this
+    transaction has committed (a rolled-back erasure keeps them)."""
     contact = find_contact(session, business_id, mode, contact_id)
     conversation_ids = _conversation_ids(session, contact.id)
     session_ids = _revoke_sessions(session, conversation_ids)
     _secure_delete(session)
     _forget_replays(session, contact, conversation_ids, session_ids)
-    _empty_conversations(session, business_id, conversation_ids)
+    stored = _empty_conversations(session, business_id, conversation_ids)
     _forget_events(session, contact)
     _anonymise(contact)
     session.flush()
     deleted = {"id": contact_id, "conversation_ids": conversation_ids}
     emit(session, [business_topic(business_id, mode)], "ContactDeleted", deleted)
     webhooks.enqueue(session, business_id, mode, "contact.deleted", deleted)
+    return stored
 
 
 def _revoke_sessions(session: Session, conversation_ids: list[int]) -> list[int]:
@@ -212,8 +216,9 @@ def _revoke_sessions(session: Session, conversation_ids: list[int]) -> list[int]
 
 
 def _empty_conversations(session: Session, business_id: int,
-                         conversation_ids: list[int]) -> None:
-    """Clear the conversations, move them out of reach, delete their messages and tags.
+                         conversation_ids: list[int]) -> list[str]:
+    """Clear the conversations, move them out of reach, delete their messages, tags and
+    attachments (returning the attachments' storage keys).
 
     The deletes cover every erased conversation of the business: a visitor request that
     passed its session check just before an earlier erasure committed may have added a
@@ -224,8 +229,10 @@ def _empty_conversations(session: Session, business_id: int,
         unread_count=0, assigned_to=None, updated_at=utcnow()))
     erased = select(Conversation.id).where(Conversation.business_id == business_id,
                                            Conversation.mode == ERASED_MODE)
+    stored = attachments.do_forget(session, erased)  # before the messages they reference
     session.execute(delete(Message).where(Message.conversation_id.in_(erased)))
     session.execute(delete(TicketTag).where(TicketTag.conversation_id.in_(erased)))
+    return stored
 
 
 def _forget_events(session: Session, contact: Contact) -> None:
