@@ -23,7 +23,7 @@ import pytest
 
 from tests.browser import artifact
 from tests.conftest import ServedProcess, auth, free_port
-from tests.e2e.png import solid_png
+from tests.e2e.png import pixel, solid_png
 from tests.pusher import PusherTestClient
 
 expect = pytest.importorskip("playwright.sync_api").expect
@@ -544,7 +544,10 @@ def test_paperclip_uploads_an_image_shown_inline_and_the_agent_sees_it(
     expect(img).to_have_attribute("alt", "photo.png")
     assert natural_width(img) == 48  # the signed URL served the real bytes
     expect(w.locator(".msg.pending")).to_have_count(0)
-    page.screenshot(path=str(artifact("widget_upload.png")))
+    shot = page.screenshot(path=str(artifact("widget_upload.png")))
+    box = img.bounding_box()
+    assert pixel(shot, int(box["x"] + box["width"] / 2), int(box["y"] + box["height"] / 2)) \
+        == (220, 38, 38)  # the picture itself is on screen, not a broken-image icon
 
     message = attached(served, page, served.pk, "photo.png")
     assert message["type"] == "attachment" and message["direction"] == "inbound"
@@ -560,9 +563,9 @@ def test_paperclip_uploads_an_image_shown_inline_and_the_agent_sees_it(
     assert natural_width(img) == 48
 
 
-def test_drop_uploads_an_image_and_a_pdf_shown_as_a_link(served: ServedProcess,
+def test_drop_uploads_an_image_and_a_pdf_shown_as_a_link(served: ServedProcess, site: Site,
                                                          page: Any) -> None:
-    open_demo(page, served)
+    page.goto(site.embed("/drop", served.base, served.pk))  # cross-origin, and no CSP
     w = widget(page)
     w.locator(".launcher").click()
     assert drop(page, "dropped.png", "image/png", PNG) == {"dropping": True, "accepted": True}
@@ -570,15 +573,19 @@ def test_drop_uploads_an_image_and_a_pdf_shown_as_a_link(served: ServedProcess,
     assert natural_width(w.locator(".log img")) == 48
     expect(w.locator(".panel")).not_to_have_class(re.compile("dropping"))
 
-    drop(page, "terms.pdf", "application/pdf", PDF)
+    name = XSS[0] + ".pdf"  # a file name is visitor data: text, never markup
+    drop(page, name, "application/pdf", PDF)
     link = w.locator(".log a.att-file")
-    expect(link).to_have_text("terms.pdf")
-    expect(link).to_have_attribute("download", "terms.pdf")
+    expect(link).to_have_text(name)
+    expect(link).to_have_attribute("download", name)
     fetched = httpx.get(str(link.get_attribute("href")))
     assert fetched.content == PDF
     assert fetched.headers["Content-Disposition"].startswith("attachment")
+    expect(w.locator(".log img")).to_have_count(1)
+    page.wait_for_timeout(200)  # an onerror would have fired by now
+    assert page.evaluate("typeof window.__pwned") == "undefined"
 
-    message = attached(served, page, served.pk, "terms.pdf")
+    message = attached(served, page, served.pk, name)
     assert message["attachments"][0]["mime_type"] == "application/pdf"
     assert attached(served, page, served.pk, "dropped.png")["attachments"][0]["file_size"] \
         == len(PNG)
@@ -595,7 +602,7 @@ def test_agent_attachment_arrives_by_socket(served: ServedProcess, page: Any) ->
                       data={"content": "Here it is"}, headers=agent(served))
     assert resp.status_code == 201, resp.text
     reply(served, ticket["id"], "and a picture")
-    out = w.locator(".msg.out")
+    out = w.locator(".msg.out:not(.welcome)")
     expect(out).to_have_count(2)  # live, no reload
     expect(out.first.locator("a.att-file")).to_have_text("invoice.pdf")
     expect(out.first).to_contain_text("Here it is")
