@@ -123,7 +123,7 @@ IDENTITY_FIELDS = {
 def _schemas(config: Mapping[str, Any]) -> dict[str, Schema]:
     """Every named schema; config supplies the deployment's limits."""
     return {**_wire_schemas(config), **_agent_schemas(), **_admin_schemas(),
-            **_webhook_schemas(), **_analytics_schemas()}
+            **_webhook_schemas(), **_analytics_schemas(), **_attachment_schemas(config)}
 
 
 def _wire_schemas(config: Mapping[str, Any]) -> dict[str, Schema]:
@@ -145,7 +145,9 @@ def _wire_schemas(config: Mapping[str, Any]) -> dict[str, Schema]:
         "Message": obj({"id": ROW_ID, "conversation_id": ROW_ID,
                         "direction": enum(["inbound", "outbound"]), "type": string(),
                         "content": string(), "created_at": ISO_TIME,
-                        "attachments": {"type": "array", "maxItems": 0},
+                        "attachments": {"type": "array", "items": ref("Attachment"),
+                                        "description": "Files of an `attachment` message "
+                                                       "(else empty), URLs signed afresh."},
                         "sender": ref("Sender")}),
         "MessageIn": obj({"content": string(config["MESSAGE_MAX_LENGTH"], minLength=1,
                                             pattern=r"\S")}),
@@ -344,6 +346,8 @@ ERRORS: dict[int, tuple[str, str]] = {
     404: ("NotFound", "`not_found`: absent, or not this credential's (as if absent)."),
     409: ("Conflict", "`conflict`: it collides with what is stored (`field` names the input)."),
     413: ("PayloadTooLarge", "`payload_too_large`."),
+    415: ("UnsupportedMediaType", "`unsupported_media_type`: the body is not of a type this "
+                                  "route takes (an upload's type is sniffed from its bytes)."),
     422: ("IdempotencyConflict", "`idempotency_conflict`: this Idempotency-Key was used "
                                  "with another body."),
     429: ("RateLimited", "`rate_limited`; wait Retry-After seconds."),
@@ -911,7 +915,7 @@ def _paths(config: Mapping[str, Any]) -> dict[str, dict[str, Schema]]:
     """Every documented path, each with its operations by lower-case method."""
     return {**_served_paths(), **_visitor_paths(config), **_ticket_paths(), **_canned_paths(),
             **_contact_paths(), **_admin_paths(), **_webhook_paths(),
-            **_analytics_paths()}
+            **_analytics_paths(), **_attachment_paths()}
 
 
 # ---------- analytics (server/api/analytics.py) --------------------------------------------
@@ -995,3 +999,58 @@ def document_bytes(config: Mapping[str, Any]) -> tuple[bytes, str]:
     """The document as served, and its ETag."""
     raw = json.dumps(build_document(config), sort_keys=True).encode()
     return raw, '"' + hashlib.sha256(raw).hexdigest()[:32] + '"'
+
+
+# ---------- attachments (server/api/attachments.py) ----------------------------------------
+
+
+def _attachment_schemas(config: Mapping[str, Any]) -> dict[str, Schema]:
+    upload = {"file": {"type": "string", "contentMediaType": "application/octet-stream",
+                       "description": f"At most {config['MAX_UPLOAD_KB']} KB; its type is "
+                                      "sniffed from the bytes (the part's content type is "
+                                      f"ignored): one of {config['UPLOAD_MIME_TYPES']}."}}
+    return {
+        "Attachment": obj({"id": ROW_ID, "file_name": string(255), "mime_type": string(),
+                           "file_size": COUNT,
+                           "signed_url": string(description="Absolute; GET needs no key; "
+                                                            "valid 60 minutes.")}),
+        "AttachmentCreated": obj({"attachment": ref("Attachment"), "message": ref("Message")}),
+        "VisitorUploadIn": obj(upload),
+        "AgentUploadIn": obj(upload, {"content": string(config["MESSAGE_MAX_LENGTH"],
+                                                        description="A caption.")}),
+    }
+
+
+def _upload_body(schema: str) -> Schema:
+    return {"required": True, "content": {"multipart/form-data": {"schema": ref(schema)}}}
+
+
+def _attachment_paths() -> dict[str, dict[str, Schema]]:
+    created = {201: ok_response(envelope(ref("AttachmentCreated")),
+                                "Stored; the attachment message is published.")}
+    return {
+        "/api/v1/chat/sessions/{conversation_id}/attachments": {"post": op(
+            "uploadAttachment", "Upload a file as the visitor (the Tickki SDK's "
+                                "uploadAttachment)", "visitor", security=VISITOR_SESSION,
+            request=_upload_body("VisitorUploadIn"), params=[CONVERSATION], responses=created,
+            errors=(415,), description="Streamed to the store: over MAX_UPLOAD_KB is 413 as "
+                                       "soon as the limit passes; a type outside "
+                                       "UPLOAD_MIME_TYPES is 415. Nothing is stored on an "
+                                       "error.")},
+        "/api/v1/tickets/{ticket_id}/attachments": {"post": op(
+            "uploadTicketAttachment", "Send a file to the visitor (an outbound reply)",
+            "tickets", security=agent("tickets:write"), request=_upload_body("AgentUploadIn"),
+            params=[TICKET], responses=created, errors=(415,),
+            description="Like a reply: the ticket is read (unread 0).")},
+        "/api/v1/chat/attachments/{token}": {"get": op(
+            "downloadAttachment", "The bytes behind a signed URL", "visitor", security=PUBLIC,
+            params=[{"name": "token", "in": "path", "required": True,
+                     "schema": string(), "description": "From an attachment's signed_url."}],
+            responses={200: ok_response({"type": "string", "format": "binary"},
+                                        "The file, with its stored type; `Content-Disposition: "
+                                        "attachment` unless an image; `nosniff`.",
+                                        media_type="application/octet-stream")},
+            errors=(403, 404, 429),
+            description="403 `forbidden` when the link is tampered with or older than 60 "
+                        "minutes (read the message again for a fresh one).")},
+    }

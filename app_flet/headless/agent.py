@@ -36,7 +36,7 @@ from app_flet.headless.agent_models import (
     decode_agent_event,
 )
 from app_flet.headless.aio import AsyncEvents, AsyncWrapper, threaded
-from app_flet.headless.api import VERSION, ApiClient, parse, present
+from app_flet.headless.api import VERSION, ApiClient, Uploadable, parse, present
 from app_flet.headless.errors import ChatError, ValidationError
 from app_flet.headless.events import (
     Dispatcher,
@@ -171,6 +171,16 @@ class AgentClient(ApiClient):
         """Answer the visitor (it reaches their channel). Sent with an Idempotency-Key (a
         uuid4 unless given) and re-sent once after a network failure: never twice."""
         return self._post_message(f"tickets/{ticket_id}/messages", content, idempotency_key)
+
+    def upload(self, ticket_id: int, path_or_bytes: Uploadable, file_name: str | None = None, *,
+               content: str | None = None) -> ChatMessage:
+        """Send the visitor a file (a path, or bytes named by file_name), with an optional
+        caption; returns the `attachment` message (it reaches their channel)."""
+        body = self.upload_form(f"tickets/{ticket_id}/attachments", path_or_bytes, file_name,
+                                data=present(content=content))
+        message = parse(lambda d: ChatMessage.from_json(d["message"]), _data(body))
+        self._ledger.deliver([message], advance=False)
+        return message
 
     def add_note(self, ticket_id: int, content: str, *,
                  idempotency_key: str | None = None) -> ChatMessage:
@@ -476,6 +486,7 @@ class AsyncAgentClient(AsyncWrapper[AgentClient]):
     get_ticket = threaded(AgentClient.get_ticket)
     ticket_messages = threaded(AgentClient.ticket_messages)
     reply = threaded(AgentClient.reply)
+    upload = threaded(AgentClient.upload)
     add_note = threaded(AgentClient.add_note)
     typing = threaded(AgentClient.typing)
     assign = threaded(AgentClient.assign)

@@ -140,6 +140,7 @@ class AsyncChatSession(AsyncWrapper[ChatSession]):
         return self.sync.connection_state
 
     send = threaded(ChatSession.send)
+    upload = threaded(ChatSession.upload)
     identify = threaded(ChatSession.identify)
     send_typing = threaded(ChatSession.send_typing)
     heartbeat = threaded(ChatSession.heartbeat)

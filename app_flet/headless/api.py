@@ -8,15 +8,18 @@ neither has its own request loop.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Any, TypeVar
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any, TypeVar
 
 import httpx
 
 from app_flet.headless.errors import ChatConnectionError, ChatError, ProtocolError
 from app_flet.headless.errors import error_from_response as _error_from_response
 
-__all__ = ["USER_AGENT", "VERSION", "ApiClient", "parse", "present"]
+__all__ = ["USER_AGENT", "VERSION", "ApiClient", "Uploadable", "parse", "present"]
 
 log = logging.getLogger("chatdock.client")
 
@@ -37,6 +40,22 @@ def parse(build: Callable[[Any], T], value: Any) -> T:
         return build(value)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ProtocolError(f"Unexpected response shape: {exc!r}") from exc
+
+
+Uploadable = str | os.PathLike[str] | bytes  # a file's path, or its bytes
+
+
+@contextmanager
+def _file_part(source: Uploadable, file_name: str | None
+               ) -> Iterator[tuple[str, IO[bytes] | bytes]]:
+    """(name, content) of a multipart file part: a path is opened (and streamed), bytes are
+    sent as they are."""
+    if isinstance(source, bytes):
+        yield file_name or "file", source
+        return
+    path = Path(source)
+    with path.open("rb") as fh:
+        yield file_name or path.name, fh
 
 
 def present(**values: T | None) -> dict[str, T]:
@@ -87,7 +106,8 @@ class ApiClient:
     def request(self, method: str, path: str, *, session_token: str | None = None,
                 json: Any = None, data: dict[str, str] | None = None,
                 params: dict[str, str] | None = None, idempotency_key: str | None = None,
-                headers: dict[str, str] | None = None, retries: int = 0) -> httpx.Response:
+                headers: dict[str, str] | None = None, retries: int = 0,
+                files: dict[str, Any] | None = None) -> httpx.Response:
         """Send one request; return the 2xx/304 response or raise the matching ChatError.
 
         `retries` re-sends after a network failure; only for calls that are safe to
@@ -103,7 +123,7 @@ class ApiClient:
         for attempt in range(retries + 1):
             try:
                 response = self._http.request(method, path, json=json, data=data,
-                                              params=params, headers=extra)
+                                              params=params, headers=extra, files=files)
                 break
             except httpx.TransportError as exc:
                 if attempt == retries:
@@ -125,6 +145,15 @@ class ApiClient:
             raise ProtocolError(f"{method} {path}: the body is not a JSON object.",
                                 status=response.status_code)
         return body
+
+    def upload_form(self, path: str, source: Uploadable, file_name: str | None = None, *,
+               session_token: str | None = None,
+               data: dict[str, str] | None = None) -> dict[str, Any]:
+        """POST a multipart form with the file in the field `file` (a path is streamed from
+        disk, not read whole); the JSON body. Not retried: an upload has no Idempotency-Key."""
+        with _file_part(source, file_name) as (name, content):
+            return self.call("POST", path, session_token=session_token, data=data,
+                             files={"file": (name, content, "application/octet-stream")})
 
     def authorize_channel(self, auth_endpoint: str, socket_id: str, channel: str,
                           session_token: str | None = None) -> dict[str, str]:

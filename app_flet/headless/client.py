@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from app_flet.headless.analytics import Analytics, AnalyticsOptions
-from app_flet.headless.api import VERSION, ApiClient, parse, present
+from app_flet.headless.api import VERSION, ApiClient, Uploadable, parse, present
 from app_flet.headless.errors import ChatError
 from app_flet.headless.events import (
     Dispatcher,
@@ -222,6 +222,19 @@ class ChatSession:
         body = self._call("POST", "/messages", json={"content": content},
                           idempotency_key=key, retries=1)
         message = parse(ChatMessage.from_json, body.get("data"))
+        self._ledger.deliver([message], advance=False)
+        return message
+
+    def upload(self, path_or_bytes: Uploadable, file_name: str | None = None) -> ChatMessage:
+        """Send a file (a path, or bytes named by file_name) as an `attachment` message; the
+        server sniffs its type. Returns the message; `.attachments[0].signed_url` links to
+        the file for 60 minutes. Too large: PayloadTooLargeError; a refused type:
+        ValidationError with code unsupported_media_type."""
+        if self._closed:
+            raise ChatError("The session is closed.", code="session_closed")
+        body = self._client.upload_form(self._base + "/attachments", path_or_bytes, file_name,
+                                   session_token=self._details.session_token)
+        message = parse(lambda d: ChatMessage.from_json(d["message"]), body.get("data"))
         self._ledger.deliver([message], advance=False)
         return message
 

@@ -30,7 +30,7 @@ def test_fetch_config(chat: ChatClient) -> None:
     config = chat.fetch_config()
     assert config.business.name == "Acme"
     assert config.limits.message_max_length == 8000
-    assert config.features.file_uploads is False
+    assert config.features.file_uploads is True
     assert config.agents_online == 0 and config.identification_required is False
     assert chat.fetch_config() == config  # revalidated by ETag (304)
 
