@@ -25,7 +25,7 @@ from tests.conftest import (
 )
 from tests.e2e.png import solid_png
 from tests.flet_page import find
-from tests.ui.conftest import fire, run, until
+from tests.ui.conftest import PDF, Picker, fire, picked, run, until
 
 
 def screen_for(client: Any, visitor_id: str = "v-1", **kwargs: Any) -> ChatScreen:
@@ -291,26 +291,6 @@ def test_sync_client_is_accepted(live: str, biz: dict[str, Any]) -> None:
 # ---------- attachments ----------
 
 PNG = solid_png(40, 30, (14, 116, 144))
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
-
-
-class Picker:
-    """Stands in for the file dialog: hands out the files queued here, one per click."""
-
-    def __init__(self) -> None:
-        self.files: list[ft.FilePickerFile | None] = []
-
-    async def __call__(self) -> ft.FilePickerFile | None:
-        return self.files.pop(0)
-
-
-def picked(name: str, *, data: bytes, path: Path | None = None,
-           size: int | None = None) -> ft.FilePickerFile:
-    """What FilePicker returns: a path on desktop; in web mode no path, only the bytes."""
-    return ft.FilePickerFile(id=1, name=name, size=len(data) if size is None else size,
-                             path=str(path) if path else None, bytes=None if path else data)
-
-
 def test_attach_sends_a_picked_file_image_inline_file_as_link(
         chat_client: AsyncChatClient, agent: Agent, tmp_path: Path) -> None:
     picker = Picker()
