@@ -143,6 +143,15 @@ class Http:
                                          headers=headers) as resp:
             return Reply(resp.status, await resp.read())
 
+    async def post_file(self, url: str, field_name: str, file_name: str, content: bytes, *,
+                        headers: dict[str, str] | None = None) -> Reply:
+        """A multipart/form-data POST with one file part (as the Tickki SDK uploads)."""
+        form = aiohttp.FormData()
+        form.add_field(field_name, content, filename=file_name,
+                       content_type="application/octet-stream")
+        async with self._session.post(url, data=form, headers=headers) as resp:
+            return Reply(resp.status, await resp.read())
+
     async def post(self, url: str, *, json: Any = None, data: dict[str, str] | None = None,
                    headers: dict[str, str] | None = None) -> Reply:
         return await self.request("POST", url, json_body=json, data=data, headers=headers)

@@ -464,7 +464,7 @@ def op(operation_id: str, summary: str, tag: str, *, security: list[dict[str, li
         statuses.add(413)
     if any(p["in"] == "path" for p in params or ()):
         statuses.add(404)
-    if IDEMPOTENCY_KEY in (params or ()):
+    if any(p["name"] == "Idempotency-Key" for p in params or ()):
         statuses.add(422)
         responses = {status: {**r, "headers": {**r.get("headers", {}), **REPLAYED}}
                      for status, r in responses.items()}
@@ -1021,6 +1021,11 @@ def _attachment_schemas(config: Mapping[str, Any]) -> dict[str, Schema]:
     }
 
 
+UPLOAD_KEY = {**IDEMPOTENCY_KEY, "description": "A retry with the same key and the same file "
+                                                "(bytes, name, fields) replays the first answer "
+                                                "(Idempotent-Replayed: true); another file: 422."}
+
+
 def _upload_body(schema: str) -> Schema:
     return {"required": True, "content": {"multipart/form-data": {"schema": ref(schema)}}}
 
@@ -1032,7 +1037,8 @@ def _attachment_paths() -> dict[str, dict[str, Schema]]:
         "/api/v1/chat/sessions/{conversation_id}/attachments": {"post": op(
             "uploadAttachment", "Upload a file as the visitor (the Tickki SDK's "
                                 "uploadAttachment)", "visitor", security=VISITOR_SESSION,
-            request=_upload_body("VisitorUploadIn"), params=[CONVERSATION], responses=created,
+            request=_upload_body("VisitorUploadIn"), params=[CONVERSATION, UPLOAD_KEY],
+            responses=created,
             errors=(415,), description="Streamed to the store: over MAX_UPLOAD_KB is 413 as "
                                        "soon as the limit passes; a type outside "
                                        "UPLOAD_MIME_TYPES is 415. Nothing is stored on an "
@@ -1040,7 +1046,7 @@ def _attachment_paths() -> dict[str, dict[str, Schema]]:
         "/api/v1/tickets/{ticket_id}/attachments": {"post": op(
             "uploadTicketAttachment", "Send a file to the visitor (an outbound reply)",
             "tickets", security=agent("tickets:write"), request=_upload_body("AgentUploadIn"),
-            params=[TICKET], responses=created, errors=(415,),
+            params=[TICKET, UPLOAD_KEY], responses=created, errors=(415,),
             description="Like a reply: the ticket is read (unread 0).")},
         "/api/v1/chat/attachments/{token}": {"get": op(
             "downloadAttachment", "The bytes behind a signed URL", "visitor", security=PUBLIC,

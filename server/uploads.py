@@ -32,6 +32,9 @@ from server.storage import Storage
 READ_CHUNK = 64 * 1024
 SNIFF_BYTES = 8192  # filetype looks at the first 262; text is checked to the end
 FIELD_BYTES = 64 * 1024  # a form field (the caption) held in memory at most
+# The decoder's buffer: one chunk read plus what it keeps back between chunks; a part's
+# headers that never end cannot grow it past this (413).
+DECODER_BUFFER = 4 * READ_CHUNK
 FORM_OVERHEAD = 64 * 1024  # multipart headers and fields around the file, in Content-Length
 TEXT = "text/plain"
 
@@ -165,7 +168,7 @@ def receive(storage: Storage, key: str, stream: IO[bytes], content_type: str | N
     nothing stays stored."""
     if content_length is not None and content_length > max_bytes + FORM_OVERHEAD:
         raise PayloadTooLarge(f"The file is larger than {max_bytes // 1024} KB.")
-    events = _events(stream, MultipartDecoder(boundary_of(content_type), FIELD_BYTES))
+    events = _events(stream, MultipartDecoder(boundary_of(content_type), DECODER_BUFFER))
     fields: dict[str, str] = {}
     found: tuple[str, _Inspector] | None = None
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -147,13 +148,16 @@ class ApiClient:
         return body
 
     def upload_form(self, path: str, source: Uploadable, file_name: str | None = None, *,
-               session_token: str | None = None,
-               data: dict[str, str] | None = None) -> dict[str, Any]:
+                    session_token: str | None = None, data: dict[str, str] | None = None,
+                    idempotency_key: str | None = None) -> dict[str, Any]:
         """POST a multipart form with the file in the field `file` (a path is streamed from
-        disk, not read whole); the JSON body. Not retried: an upload has no Idempotency-Key."""
+        disk, not read whole); the JSON body. Sent with an Idempotency-Key (a uuid4 unless
+        given) and re-sent once after a network failure (httpx rewinds the file): the server
+        replays the first answer, so a retry never stores the file twice."""
         with _file_part(source, file_name) as (name, content):
             return self.call("POST", path, session_token=session_token, data=data,
-                             files={"file": (name, content, "application/octet-stream")})
+                             files={"file": (name, content, "application/octet-stream")},
+                             idempotency_key=idempotency_key or str(uuid.uuid4()), retries=1)
 
     def authorize_channel(self, auth_endpoint: str, socket_id: str, channel: str,
                           session_token: str | None = None) -> dict[str, str]:

@@ -10,7 +10,7 @@ from flask import Blueprint, Response, current_app, g, request
 from itsdangerous import BadSignature, SignatureExpired
 
 from server.api.chat import attachment_url as sign
-from server.api.common import commit_ok
+from server.api.common import commit_ok, replay_for
 from server.auth import agent_api, visitor_session
 from server.db import get_session
 from server.errors import Forbidden, NotFound
@@ -37,8 +37,13 @@ def _receive(business_id: int) -> Upload:
 
 def _commit(business_id: int, mode: str, conversation_id: int, upload: Upload, caption: str,
             **sender: str | int | None) -> Response:
-    """Record the stored upload and commit; the file is removed if that fails."""
+    """Record the stored upload and commit (or replay an Idempotency-Key's first answer); the
+    file is removed if that fails."""
     try:
+        replay = replay_for(_fingerprint(upload))
+        if replay is not None:
+            storage().delete(upload.key)
+            return replay
         created = attachments.do_add_attachment(get_session(), business_id, mode,
                                                 conversation_id, upload, sign, caption=caption,
                                                 **sender)  # type: ignore[arg-type]
@@ -46,6 +51,12 @@ def _commit(business_id: int, mode: str, conversation_id: int, upload: Upload, c
     except BaseException:
         storage().delete(upload.key)
         raise
+
+
+def _fingerprint(upload: Upload) -> bytes:
+    """What identifies an upload for Idempotency-Key: its bytes' digest, name and fields."""
+    fields = "\0".join(f"{k}={v}" for k, v in sorted(upload.fields.items()))
+    return f"{upload.sha256}\0{upload.file_name}\0{fields}".encode()
 
 
 def _caption(upload: Upload) -> str:

@@ -74,17 +74,32 @@ def idempotent(view: F) -> F:
     """
     @wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
-        key = request.headers.get("Idempotency-Key", "").strip()
-        if not key:
+        if not _idempotency_key():
             return view(*args, **kwargs)
-        if len(key) > 255:
-            raise ValidationError("Idempotency-Key is longer than 255 characters.",
-                                  field="Idempotency-Key")
-        fingerprint = hashlib.sha256(request.method.encode() + request.path.encode()
-                                     + b"\0" + request.get_data(cache=True)).hexdigest()
-        g.idempotency = (g.credential, key, fingerprint)
-        return _replay(g.idempotency) or view(*args, **kwargs)
+        return replay_for(request.get_data(cache=True)) or view(*args, **kwargs)
     return wrapped  # type: ignore[return-value]
+
+
+def _idempotency_key() -> str:
+    key = request.headers.get("Idempotency-Key", "").strip()
+    if len(key) > 255:
+        raise ValidationError("Idempotency-Key is longer than 255 characters.",
+                              field="Idempotency-Key")
+    return key
+
+
+def replay_for(content: bytes) -> Response | None:
+    """With an Idempotency-Key: remember it for this request's commit and return the first
+    answer when the key was used before (422 if with other content). `content` identifies
+    the request beside its method and path: the body, or for an upload, which is never held
+    in memory, what the view read from it (idempotent does this for a JSON body)."""
+    key = _idempotency_key()
+    if not key:
+        return None
+    fingerprint = hashlib.sha256(request.method.encode() + request.path.encode()
+                                 + b"\0" + content).hexdigest()
+    g.idempotency = (g.credential, key, fingerprint)
+    return _replay(g.idempotency)
 
 
 def _replay(ident: tuple[str, str, str]) -> Response | None:
