@@ -18,8 +18,17 @@ import pytest
 from sqlalchemy import func, select
 
 from server.db import session_scope
-from server.models import Attachment, Contact
-from tests.conftest import ServedProcess, auth, make_business, start_visitor
+from server.models import Attachment, Contact, WebhookEndpoint, WebhookEvent
+from server.services.webhooks import new_secret
+from tests.conftest import (
+    ServedProcess,
+    auth,
+    connect_postgres,
+    db_upgrade,
+    make_business,
+    postgres_database,
+    start_visitor,
+)
 from tests.pusher import PusherTestClient
 
 # A PNG's signature and IHDR chunk (1x1, RGBA): enough for any sniffer.
@@ -341,3 +350,50 @@ def test_an_idempotency_key_replays_the_same_upload(app: Any, client: Any,
     other = upload(client, visitor_path(started), headers, PNG + b"more")
     assert other.status_code == 422 and other.get_json()["error"] == "idempotency_conflict"
     assert attachment_rows(app) == 1 and len(stored_files(app)) == 1
+
+
+def test_the_message_created_webhook_carries_the_attachment(app: Any, client: Any,
+                                                           biz: dict[str, Any]) -> None:
+    with session_scope(app) as session:
+        session.add(WebhookEndpoint(business_id=biz["id"], mode="test", url="https://hooks.test/",
+                                    events=["message.created"], secret=new_secret()))
+    started = client.post("/api/v1/chat/sessions", json={"visitor_id": "hooked"},
+                          headers=auth(biz["pk"])).get_json()["data"]
+    sent = upload(client, visitor_path(started), auth(biz["pk"], started["session_token"]),
+                  PNG).get_json()["data"]
+    with session_scope(app) as session:
+        [payload] = session.scalars(select(WebhookEvent.payload).where(
+            WebhookEvent.type == "message.created"))
+    assert payload["type"] == "attachment"
+    assert payload["attachments"][0]["id"] == sent["attachment"]["id"]
+    assert payload["attachments"][0]["signed_url"].startswith("http")
+
+
+def test_upload_history_download_and_erasure_on_postgresql(tmp_path: Path) -> None:
+    from server import create_app
+    try:
+        admin = connect_postgres()
+    except ConnectionError:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip("PostgreSQL is not reachable")
+    with postgres_database(admin) as url:
+        db_upgrade(url)
+        app = create_app({"DATABASE_URL": url, "UPLOAD_DIR": str(tmp_path / "files")})
+        try:
+            client, biz = app.test_client(), make_business(app)
+            started = client.post("/api/v1/chat/sessions", json={"visitor_id": "pg"},
+                                  headers=auth(biz["pk"])).get_json()["data"]
+            headers = auth(biz["pk"], started["session_token"])
+            assert upload(client, visitor_path(started), headers, PNG).status_code == 201
+            history = client.get(f"/api/v1/chat/sessions/{started['conversation_id']}/messages",
+                                 headers=headers).get_json()["data"]
+            url_path = urlsplit(history[0]["attachments"][0]["signed_url"]).path
+            assert client.get(url_path).data == PNG
+            with session_scope(app) as session:
+                contact_id = session.scalar(select(Contact.id).where(Contact.visitor_id == "pg"))
+            assert client.delete(f"/api/v1/contacts/{contact_id}",
+                                 headers=auth(biz["sk"])).status_code == 200
+            assert stored_files(app) == [] and client.get(url_path).status_code == 404
+        finally:
+            app.extensions["engine"].dispose()
