@@ -8,6 +8,7 @@ the way a browser really applies them.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import re
@@ -22,6 +23,7 @@ import pytest
 
 from tests.browser import artifact
 from tests.conftest import ServedProcess, auth, free_port
+from tests.e2e.png import pixel, solid_png
 from tests.pusher import PusherTestClient
 
 expect = pytest.importorskip("playwright.sync_api").expect
@@ -29,6 +31,20 @@ expect = pytest.importorskip("playwright.sync_api").expect
 XSS = ["<img src=x onerror=window.__pwned=1>", "<script>window.__pwned=1</script>"]
 # The demo page's CSP reports to this list; a widget that needs an inline style or script
 # to work would show up here.
+PNG = solid_png(48, 32, (220, 38, 38))
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+# A file dropped on the panel the way a browser delivers it: dragenter, dragover, drop.
+DROP = """([panel, b64, name, type]) => {
+    const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+    const data = new DataTransfer();
+    data.items.add(new File([bytes], name, {type}));
+    const fire = kind => panel.dispatchEvent(
+        new DragEvent(kind, {dataTransfer: data, bubbles: true, cancelable: true, composed: true}));
+    fire('dragenter');
+    fire('dragover');
+    const dropping = panel.classList.contains('dropping');
+    return {dropping, accepted: !fire('drop')};
+}"""
 CSP_PROBE = ("window.__csp = []; document.addEventListener('securitypolicyviolation', "
              "e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI), true);")
 
@@ -481,6 +497,143 @@ def test_older_history_loads_on_scroll(served: ServedProcess, page: Any) -> None
     expect(w.locator(".welcome")).to_be_visible()
     texts = messages(page).all_text_contents()
     assert texts == ["first"] + [f"reply {n}" for n in range(40)]
+
+
+def attached(served: ServedProcess, page: Any, pk: str, file_name: str) -> dict[str, Any]:
+    """Poll the agent API until the visitor's ticket holds this file; the message carrying it."""
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            ticket = ticket_of(served, visitor_id(page, pk))
+            found = [m for m in ticket["messages"]
+                     if any(a["file_name"] == file_name for a in m.get("attachments", []))]
+            if found:
+                return found[0]
+        except (AssertionError, TypeError):
+            pass
+        assert time.monotonic() < deadline, f"{file_name!r} never reached the server"
+        time.sleep(0.1)
+
+
+def natural_width(img: Any) -> int:
+    """The image's decoded width once it has loaded (0 while loading or when it is broken)."""
+    deadline = time.monotonic() + 10
+    while not (width := img.evaluate("e => e.complete ? e.naturalWidth : 0")):
+        assert time.monotonic() < deadline, "the image never loaded"
+        time.sleep(0.05)
+    return int(width)
+
+
+def drop(page: Any, name: str, mime: str, data: bytes) -> dict[str, bool]:
+    panel = widget(page).locator(".panel").element_handle()
+    return page.evaluate(DROP, [panel, base64.b64encode(data).decode(), name, mime])  # type: ignore[no-any-return]
+
+
+def test_paperclip_uploads_an_image_shown_inline_and_the_agent_sees_it(
+        served: ServedProcess, page: Any) -> None:
+    open_demo(page, served)
+    w = widget(page)
+    w.locator(".launcher").click()
+    clip = w.get_by_role("button", name="Attach a file")
+    expect(clip).to_be_visible()
+    with page.expect_file_chooser() as chooser:
+        clip.click()  # the paperclip opens the browser's file dialog
+    chooser.value.set_files(files=[{"name": "photo.png", "mimeType": "image/png", "buffer": PNG}])
+
+    img = w.locator(".log .msg.in img")
+    expect(img).to_have_attribute("alt", "photo.png")
+    assert natural_width(img) == 48  # the signed URL served the real bytes
+    expect(w.locator(".msg.pending")).to_have_count(0)
+    shot = page.screenshot(path=str(artifact("widget_upload.png")))
+    box = img.bounding_box()
+    assert pixel(shot, int(box["x"] + box["width"] / 2), int(box["y"] + box["height"] / 2)) \
+        == (220, 38, 38)  # the picture itself is on screen, not a broken-image icon
+
+    message = attached(served, page, served.pk, "photo.png")
+    assert message["type"] == "attachment" and message["direction"] == "inbound"
+    [att] = message["attachments"]
+    assert (att["mime_type"], att["file_size"]) == ("image/png", len(PNG))
+    assert httpx.get(att["signed_url"]).content == PNG  # what the agent opens
+    assert page.evaluate("window.__csp") == []
+
+    page.reload()  # history renders the same: the image inline again
+    w.locator(".launcher").click()
+    img = w.locator(".log .msg.in img")
+    expect(img).to_have_attribute("alt", "photo.png")
+    assert natural_width(img) == 48
+
+
+def test_drop_uploads_an_image_and_a_pdf_shown_as_a_link(served: ServedProcess, site: Site,
+                                                         page: Any) -> None:
+    page.goto(site.embed("/drop", served.base, served.pk))  # cross-origin, and no CSP
+    w = widget(page)
+    w.locator(".launcher").click()
+    assert drop(page, "dropped.png", "image/png", PNG) == {"dropping": True, "accepted": True}
+    expect(w.locator(".log img")).to_have_attribute("alt", "dropped.png")
+    assert natural_width(w.locator(".log img")) == 48
+    expect(w.locator(".panel")).not_to_have_class(re.compile("dropping"))
+
+    name = XSS[0] + ".pdf"  # a file name is visitor data: text, never markup
+    drop(page, name, "application/pdf", PDF)
+    link = w.locator(".log a.att-file")
+    expect(link).to_have_text(name)
+    expect(link).to_have_attribute("download", name)
+    fetched = httpx.get(str(link.get_attribute("href")))
+    assert fetched.content == PDF
+    assert fetched.headers["Content-Disposition"].startswith("attachment")
+    expect(w.locator(".log img")).to_have_count(1)
+    page.wait_for_timeout(200)  # an onerror would have fired by now
+    assert page.evaluate("typeof window.__pwned") == "undefined"
+
+    message = attached(served, page, served.pk, name)
+    assert message["attachments"][0]["mime_type"] == "application/pdf"
+    assert attached(served, page, served.pk, "dropped.png")["attachments"][0]["file_size"] \
+        == len(PNG)
+
+
+def test_agent_attachment_arrives_by_socket(served: ServedProcess, page: Any) -> None:
+    open_demo(page, served)
+    w = widget(page)
+    w.locator(".launcher").click()
+    send(page, "can you send the invoice?")
+    ticket = wait_stored(served, page, served.pk, "can you send the invoice?")
+    resp = httpx.post(f"{served.base}/api/v1/tickets/{ticket['id']}/attachments",
+                      files={"file": ("invoice.pdf", PDF, "application/pdf")},
+                      data={"content": "Here it is"}, headers=agent(served))
+    assert resp.status_code == 201, resp.text
+    reply(served, ticket["id"], "and a picture")
+    out = w.locator(".msg.out:not(.welcome)")
+    expect(out).to_have_count(2)  # live, no reload
+    expect(out.first.locator("a.att-file")).to_have_text("invoice.pdf")
+    expect(out.first).to_contain_text("Here it is")
+    resp = httpx.post(f"{served.base}/api/v1/tickets/{ticket['id']}/attachments",
+                      files={"file": ("chart.png", PNG, "image/png")}, headers=agent(served))
+    assert resp.status_code == 201, resp.text
+    expect(out).to_have_count(3)
+    assert natural_width(out.last.locator("img")) == 48
+
+
+def test_too_large_and_refused_files_say_why(served: ServedProcess, page: Any) -> None:
+    uploads: list[str] = []
+    page.on("request", lambda r: uploads.append(r.url) if r.url.endswith("/attachments") else None)
+    open_demo(page, served)
+    w = widget(page)
+    w.locator(".launcher").click()
+    chooser = w.locator("input[type=file]")
+    big = b"\x89PNG" + bytes(5120 * 1024)  # just over the default 5120 KB
+    chooser.set_input_files(files=[{"name": "huge.png", "mimeType": "image/png", "buffer": big}])
+    failed = w.locator(".msg.failed")
+    expect(failed).to_have_text("huge.png is too large (at most 5120 KB).")
+    expect(failed.locator(".retry")).to_have_count(0)
+    assert uploads == []  # refused before any byte was sent
+
+    with page.expect_response(lambda r: r.url.endswith("/attachments")) as answer:
+        chooser.set_input_files(files=[{"name": "tool.exe", "mimeType": "application/octet-stream",
+                                        "buffer": b"MZ\x90\x00" + bytes(200)}])
+    assert answer.value.status == 415
+    expect(failed).to_have_count(2)
+    expect(failed.last).to_have_text(answer.value.json()["message"])  # the server's words, as text
+    expect(w.locator(".log img, .log a")).to_have_count(0)
 
 
 def test_presence_repaints_live(served: ServedProcess, page: Any) -> None:

@@ -12,6 +12,7 @@
   var BASE = script ? new URL(script.src, location.href).origin : location.origin;
   var CSS = "__CHATDOCK_CSS__"; // chatdock.css, inlined by the server (one request)
   var ICON = 'M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z';
+  var CLIP = 'M16.5 6.5v10a4.5 4.5 0 0 1-9 0V5a3 3 0 0 1 6 0v10.5a1.5 1.5 0 0 1-3 0V6.5H9v9a3 3 0 0 0 6 0V5a4.5 4.5 0 0 0-9 0v11.5a6 6 0 0 0 12 0v-10z';
 
   // ---- strings: English by default; data-locale picks a table, data-strings overrides keys
   var STRINGS = {
@@ -23,19 +24,23 @@
       reconnecting: 'Reconnecting…', origin: 'This chat is not enabled for this website.',
       key: 'This chat is not set up correctly.', error: 'The chat is unavailable right now.',
       rate: 'How did we do?', star: '{n} of 5', comment: 'Comment (optional)', rated: 'Send rating',
-      thanks: 'Thank you for your rating!'},
+      thanks: 'Thank you for your rating!',
+      attach: 'Attach a file', uploading: 'Uploading {name}…', tooBig: '{name} is too large (at most {kb} KB).',
+      file: 'File'},
     fr: {open: 'Ouvrir le chat', close: 'Fermer le chat', chat: 'Discuter avec {name}',
       online: 'En ligne', away: 'Absent. Nous répondrons dès que possible',
       placeholder: 'Écrivez un message…', send: 'Envoyer', typing: 'Un agent écrit…',
       unread: '{n} non lus', intro: 'Avant de commencer, dites-nous qui vous êtes.',
       name: 'Nom', email: 'E-mail', start: 'Commencer', retry: 'Non envoyé. Réessayer',
-      reconnecting: 'Reconnexion…'},
+      reconnecting: 'Reconnexion…', attach: 'Joindre un fichier', uploading: 'Envoi de {name}…',
+      tooBig: '{name} est trop volumineux ({kb} Ko au plus).', file: 'Fichier'},
     de: {open: 'Chat öffnen', close: 'Chat schließen', chat: 'Chat mit {name}',
       online: 'Online', away: 'Abwesend. Wir antworten so bald wie möglich',
       placeholder: 'Nachricht schreiben…', send: 'Senden', typing: 'Ein Agent schreibt…',
       unread: '{n} ungelesen', intro: 'Bevor es losgeht: Wer sind Sie?',
       name: 'Name', email: 'E-Mail', start: 'Chat starten', retry: 'Nicht gesendet. Erneut',
-      reconnecting: 'Verbinde neu…'}
+      reconnecting: 'Verbinde neu…', attach: 'Datei anhängen', uploading: '{name} wird hochgeladen…',
+      tooBig: '{name} ist zu groß (höchstens {kb} KB).', file: 'Datei'}
   };
   var LANG = (opt.locale || 'en').toLowerCase();
   var S = assign({}, STRINGS.en, STRINGS[LANG] || STRINGS[LANG.split('-')[0]], parse(opt.strings));
@@ -79,7 +84,7 @@
   function api(method, url, body, headers) {
     var h = assign({Authorization: 'Bearer ' + KEY}, headers);
     if (st.t) h['X-Tickki-Session'] = st.t;
-    if (body && !(body instanceof URLSearchParams)) {
+    if (body && !(body instanceof URLSearchParams) && !(body instanceof FormData)) {
       h['Content-Type'] = 'application/json';
       body = JSON.stringify(body);
     }
@@ -125,6 +130,13 @@
   }
 
   // ---- the DOM, built with createElement + text nodes only
+  function icon(d) {
+    var svg = D.createElementNS('http://www.w3.org/2000/svg', 'svg');
+    svg.setAttribute('viewBox', '0 0 24 24');
+    svg.setAttribute('aria-hidden', 'true');
+    svg.appendChild(D.createElementNS(svg.namespaceURI, 'path')).setAttribute('d', d);
+    return svg;
+  }
   function h(tag, props, kids) {
     var e = D.createElement(tag);
     for (var k in props) {
@@ -148,10 +160,6 @@
     } else {
       root.appendChild(h('style', {}, [CSS]));
     }
-    var svg = D.createElementNS('http://www.w3.org/2000/svg', 'svg');
-    svg.setAttribute('viewBox', '0 0 24 24');
-    svg.setAttribute('aria-hidden', 'true');
-    svg.appendChild(D.createElementNS(svg.namespaceURI, 'path')).setAttribute('d', ICON);
 
     ui.avatar = h('div', {class: 'avatar', 'aria-hidden': 'true'});
     ui.title = h('div', {class: 'title'}, [t('title')]);
@@ -165,8 +173,15 @@
       oninput: typed, onkeydown: function (e) {
         if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); submit(); }
       }});
+    ui.file = h('input', {type: 'file', hidden: '', tabindex: '-1', 'aria-hidden': 'true', onchange: function () {
+      var f = ui.file.files[0];
+      ui.file.value = ''; // the same file again is a new choice
+      if (f) upload(f);
+    }});
+    ui.attach = h('button', {class: 'attach', type: 'button', 'aria-label': t('attach'), title: t('attach'),
+      hidden: '', onclick: function () { ui.file.click(); }}, [icon(CLIP)]);
     ui.composer = h('form', {class: 'composer', onsubmit: function (e) { e.preventDefault(); submit(); }},
-      [ui.input, h('button', {class: 'send', type: 'submit'}, [t('send')])]);
+      [ui.attach, ui.file, ui.input, h('button', {class: 'send', type: 'submit'}, [t('send')])]);
     ui.fname = h('input', {name: 'name', autocomplete: 'name', 'aria-label': t('name'), placeholder: t('name')});
     ui.femail = h('input', {name: 'email', type: 'email', autocomplete: 'email', required: '',
       'aria-label': t('email'), placeholder: t('email')});
@@ -178,10 +193,15 @@
       h('div', {class: 'head'}, [ui.avatar, h('div', {class: 'meta'}, [ui.title, ui.status]),
         ui.close = h('button', {class: 'close', type: 'button', 'aria-label': t('close'), onclick: close}, ['×'])]),
       ui.note, ui.err, ui.log, ui.typing, ui.pre, ui.composer]);
+    ['dragenter', 'dragover'].forEach(function (n) { ui.panel.addEventListener(n, dragged); });
+    ui.panel.addEventListener('dragleave', function (e) {
+      if (!ui.panel.contains(e.relatedTarget)) ui.panel.classList.remove('dropping');
+    });
+    ui.panel.addEventListener('drop', dropped);
     ui.badge = h('span', {class: 'badge', 'aria-hidden': 'true', hidden: ''});
     ui.launcher = h('button', {class: 'launcher', type: 'button', 'aria-label': t('open'),
       'aria-expanded': 'false', 'aria-controls': 'cd-panel', onclick: function () { isOpen ? close() : open(); }},
-      [svg, ui.badge]);
+      [icon(ICON), ui.badge]);
     ui.wrap = h('div', {class: 'cd', lang: LANG}, [ui.panel, ui.launcher]);
     root.appendChild(ui.wrap);
     root.addEventListener('keydown', function (e) { if (e.key === 'Escape' && isOpen) close(); });
@@ -230,7 +250,11 @@
       if (n !== agents) emit('presence', agents = n);
     }
     if (c.identification) requireId = c.identification.required_on_start;
-    if (c.limits) ui.input.maxLength = c.limits.message_max_length;
+    if (c.limits) {
+      ui.input.maxLength = c.limits.message_max_length;
+      cfg.maxKb = c.limits.max_upload_kb;
+    }
+    if (c.features) ui.attach.hidden = !(cfg.uploads = c.features.file_uploads === true);
     showForm();
   }
   function light(hex) {
@@ -340,9 +364,18 @@
     return m;
   }
   function bubble(m) {
-    var e = h('div', {class: 'msg ' + (m.direction === 'inbound' ? 'in' : 'out')}, [m.content]);
+    var e = h('div', {class: 'msg ' + (m.direction === 'inbound' ? 'in' : 'out')}, m.content ? [m.content] : []);
+    (m.attachments || []).forEach(function (a) { e.appendChild(attachment(a)); });
     if (m.created_at) e.title = new Date(m.created_at).toLocaleString(LANG);
     return e;
+  }
+  function attachment(a) { // an image inline, any other file as a download link; http(s) URLs only
+    var url = /^https?:\/\//i.test(a.signed_url || '') ? a.signed_url : null, name = a.file_name || t('file');
+    if (url && /^image\//.test(a.mime_type || '')) {
+      return h('img', {class: 'att att-img', src: url, alt: name, onload: function () { if (nearBottom(240)) bottom(); }});
+    }
+    return url ? h('a', {class: 'att att-file', href: url, download: name, target: '_blank', rel: 'noopener'}, [name])
+      : h('span', {class: 'att att-file'}, [name]);
   }
   function place(e, id) {
     var n = ui.log.lastChild;
@@ -368,7 +401,7 @@
     ids = {};
     older = null;
   }
-  function nearBottom() { return ui.log.scrollHeight - ui.log.scrollTop - ui.log.clientHeight < 80; }
+  function nearBottom(slack) { return ui.log.scrollHeight - ui.log.scrollTop - ui.log.clientHeight < (slack || 80); }
   function bottom() { ui.log.scrollTop = ui.log.scrollHeight; }
 
   function submit() {
@@ -405,6 +438,54 @@
       e.appendChild(h('button', {class: 'retry', type: 'button', onclick: function () { post(text, e, idem); }},
         [t('retry')]));
     });
+  }
+
+  // ---- attachments: the paperclip's file input, or a file dropped on the panel
+  function canUpload() { return cfg.uploads && !fatal && !ui.composer.hidden; }
+  function dragged(e) {
+    if (!canUpload() || !e.dataTransfer || [].indexOf.call(e.dataTransfer.types, 'Files') < 0) return;
+    e.preventDefault(); // accept the drop (the browser would otherwise open the file)
+    e.dataTransfer.dropEffect = 'copy';
+    ui.panel.classList.add('dropping');
+  }
+  function dropped(e) {
+    ui.panel.classList.remove('dropping');
+    var f = e.dataTransfer && e.dataTransfer.files[0];
+    if (!f || !canUpload()) return;
+    e.preventDefault();
+    upload(f);
+  }
+  function upload(f) { // a pending bubble, then the stored message
+    var e = h('div', {class: 'msg in pending upload'});
+    ui.log.appendChild(e);
+    bottom();
+    if (cfg.maxKb && f.size > cfg.maxKb * 1024) return failed(e, t('tooBig', {name: f.name, kb: cfg.maxKb}));
+    sendFile(f, e, uid('a_'));
+  }
+  function sendFile(f, e, idem) { // fetch reports no upload progress: an indeterminate bar
+    e.className = 'msg in pending upload';
+    e.textContent = '';
+    e.appendChild(D.createTextNode(t('uploading', {name: f.name})));
+    e.appendChild(h('progress', {'aria-label': t('uploading', {name: f.name})}));
+    var body = new FormData();
+    body.append('file', f, f.name);
+    sapi('POST', '/attachments', body, {'Idempotency-Key': idem}).then(function (r) {
+      var m = r.data.message;
+      e.remove();
+      if (ids[m.id]) return; // the socket's echo came first
+      place(bubble(m), m.id);
+      bottom();
+      emit('message', m);
+    }, function (err) { // 413 / 415 and the like: the server's own words; a retry only helps the rest
+      var again = !err.status || err.status >= 500 || err.status === 429;
+      failed(e, err.message, again && function () { sendFile(f, e, idem); });
+    });
+  }
+  function failed(e, text, retry) {
+    e.className = 'msg in failed upload';
+    e.textContent = '';
+    e.appendChild(h('span', {role: 'alert'}, [text]));
+    if (retry) e.appendChild(h('button', {class: 'retry', type: 'button', onclick: retry}, [t('retry')]));
   }
 
   var syncing = false, again = false;

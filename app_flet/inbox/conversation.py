@@ -8,7 +8,9 @@ before them by the server's cursor. Message text is only ever `ft.Text(value=…
 
 The composer is the visitor screen's (Enter sends, Shift+Enter adds a line, typing pings at
 most every 3 s) labelled "Reply", plus canned responses: `/shortcut` then a space, or
-Enter, replaces the shortcut with the business's canned response.
+Enter, replaces the shortcut with the business's canned response. Its attach button sends a
+file (what is typed in the reply field goes with it as the caption); attachments show as
+on the visitor's screen: images inline, other files as links.
 """
 
 from __future__ import annotations
@@ -25,6 +27,12 @@ import flet as ft
 from app_flet.headless.errors import ChatError
 from app_flet.inbox.rating import RatingBadge
 from app_flet.inbox.ticket_list import ONLINE, customer_name
+from app_flet.ui.attachments import (
+    FilePick,
+    PickFile,
+    attachment_controls,
+    upload_source,
+)
 from app_flet.ui.bubble import local_time
 from app_flet.ui.composer import Composer, resync
 from app_flet.ui.message_list import DaySeparator, day_label
@@ -75,11 +83,13 @@ class ReplyComposer(Composer):
     """The visitor screen's composer, labelled "Reply", expanding `/shortcut`s."""
 
     def __init__(self, on_send: Callable[[str], Awaitable[bool]],
-                 on_typing: Callable[[], Awaitable[None]], canned: CannedResponses) -> None:
-        super().__init__(STRINGS, on_send, on_typing)
+                 on_typing: Callable[[], Awaitable[None]], canned: CannedResponses,
+                 on_attach: Callable[[], Awaitable[None]] | None = None) -> None:
+        super().__init__(STRINGS, on_send, on_typing, on_attach=on_attach)
         self.key = "reply-composer"
         self.field.key, self.field.label, self.field.autofocus = "reply", "Reply", False
-        self.send_button.key = "send"
+        self.send_button.key, self.attach_button.key = "send", "attach"
+        self.set_uploads(True)  # the server takes agents' files; its 413 / 415 say otherwise
         self._canned = canned
 
     async def expand_shortcut(self, *, on_enter: bool) -> bool:
@@ -127,10 +137,12 @@ class MessageRow(ft.Row):
         self.label = ft.Text(label, key=f"msg-{message.id}-label", size=11,
                              weight=ft.FontWeight.W_600, color=MUTED)
         self.text = ft.Text(value=message.content, key=f"msg-{message.id}-text", size=14,
-                            color=INK)
+                            color=INK, visible=bool(message.content))
+        self.attachments = attachment_controls(message, INK)
         self.time = ft.Text(local_time(message, STRINGS), size=10, color=MUTED)
         self.box = ft.Container(
-            ft.Column([self.label, self.text, self.time], spacing=2, tight=True),
+            ft.Column([self.label, self.text, *self.attachments, self.time], spacing=2,
+                      tight=True),
             key=f"msg-{message.id}-bubble", border_radius=12, expand=True, expand_loose=True,
             bgcolor={"note": NOTE_BG, "agent": AGENT_BG, "bot": BOT_BG, "system": None,
                      "visitor": AGENT_BUBBLE}[self.kind],
@@ -200,10 +212,12 @@ class ConversationView(ft.Column):
 
     def __init__(self, client: Any, me: Any, canned: CannedResponses,
                  on_ticket: Callable[[Any], None] = lambda ticket: None, *,
-                 typing_timeout: float = TYPING_TIMEOUT, window: int = WINDOW) -> None:
+                 typing_timeout: float = TYPING_TIMEOUT, window: int = WINDOW,
+                 pick_file: PickFile | None = None) -> None:
         super().__init__(key="conversation", expand=True, spacing=6)
         self.client, self.me, self._on_ticket = client, me, on_ticket
         self._typing_timeout = typing_timeout
+        self._pick_file: PickFile = pick_file or FilePick()
         self.ticket: Any = None
         self.ticket_id: int | None = None
         self._typing_task: asyncio.Task[None] | None = None
@@ -229,7 +243,7 @@ class ConversationView(ft.Column):
                               italic=True, color=MUTED, visible=False)
         self.notice = ft.Text("", key="conversation-notice", size=12, color=ERROR,
                               visible=False)
-        self.composer = ReplyComposer(self._send, self._typing, canned)
+        self.composer = ReplyComposer(self._send, self._typing, canned, self._attach)
         self.note = ft.TextField(label="Note", key="note", dense=True, expand=True,
                                  multiline=True, shift_enter=True, on_submit=self._add_note)
         self.add_note_button = ft.TextButton("Add note", key="add-note",
@@ -398,6 +412,33 @@ class ConversationView(ft.Column):
         except ChatError as err:
             self.composer.show_notice(err.message)
             return False
+        self.message_created(message)
+        return True
+
+    async def _attach(self) -> None:
+        if self.ticket_id is not None and (picked := await self._pick_file()) is not None:
+            await self.upload(picked)
+            self.push()
+
+    async def upload(self, file: ft.FilePickerFile) -> bool:
+        """Send a picked file to the open conversation, the reply field as its caption."""
+        tid, source = self.ticket_id, upload_source(file)
+        if tid is None or source is None:
+            return False
+        field = self.composer.field
+        caption = (field.value or "").strip() or None
+        self.composer.show_uploading(file.name)
+        self.push()
+        try:
+            message = await self.client.upload(tid, source, file.name, content=caption)
+        except ChatError as err:  # 413 / 415: the server's words on the file
+            self.composer.show_notice(err.message)
+            return False
+        finally:
+            self.composer.hide_uploading()
+        if caption is not None:
+            field.value = ""
+            resync(field, caption)
         self.message_created(message)
         return True
 

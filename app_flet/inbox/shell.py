@@ -33,6 +33,7 @@ from app_flet.inbox.login import LoginView
 from app_flet.inbox.pages import BrandingPage, CannedPage, KeysPage, TeamPage
 from app_flet.inbox.ticket_list import TicketList
 from app_flet.launch import mark
+from app_flet.ui.attachments import PickFile
 from app_flet.ui.hop import hop
 from app_flet.ui.states import ConnectionBanner
 from app_flet.ui.strings import ChatStrings
@@ -56,7 +57,8 @@ class InboxShell(ft.Row):
     """What a logged-in agent sees. `await start()` loads and connects; `close()` stops."""
 
     def __init__(self, client: Any, me: Any, on_logout: Callable[[], Awaitable[None]], *,
-                 typing_timeout: float = TYPING_TIMEOUT) -> None:
+                 typing_timeout: float = TYPING_TIMEOUT, pick_file: PickFile | None = None
+                 ) -> None:
         super().__init__(key="shell", expand=True, spacing=0,
                          vertical_alignment=ft.CrossAxisAlignment.STRETCH)
         self.client, self.me, self._on_logout = client, me, on_logout
@@ -69,7 +71,8 @@ class InboxShell(ft.Row):
         canned = CannedResponses(client)
         self.conversation = ConversationView(client, me, canned,
                                              self.list.ticket_updated,
-                                             typing_timeout=typing_timeout)
+                                             typing_timeout=typing_timeout,
+                                             pick_file=pick_file)
         self.contact = ContactPanel(client, self.open_ticket)
         self.inbox = ft.Row([
             ft.Container(self.list, width=340, padding=8),

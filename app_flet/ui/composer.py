@@ -9,7 +9,7 @@ from typing import Any
 import flet as ft
 
 from app_flet.ui.strings import ChatStrings
-from app_flet.ui.theme import ERROR, Palette
+from app_flet.ui.theme import ERROR, MUTED, Palette
 
 __all__ = ["Composer", "resync"]
 
@@ -30,15 +30,18 @@ def resync(field: ft.TextField, shown: str) -> None:
 
 
 class Composer(ft.Container):
-    """`on_send(text)` returns True once the message is accepted; the field clears only then."""
+    """`on_send(text)` returns True once the message is accepted; the field clears only then.
+    `on_attach()` (when given) is the attach button's: shown once `set_uploads(True)`."""
 
     def __init__(self, strings: ChatStrings, on_send: Callable[[str], Awaitable[bool]],
                  on_typing: Callable[[], Awaitable[None]] | None = None, *,
+                 on_attach: Callable[[], Awaitable[None]] | None = None,
                  max_length: int = 8000, typing_interval: float = TYPING_INTERVAL,
                  clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(key="chat-composer", bgcolor="#FFFFFF",
                          padding=ft.Padding.symmetric(horizontal=12, vertical=10))
         self._strings, self._on_send, self._on_typing = strings, on_send, on_typing
+        self._on_attach = on_attach
         self._typing_interval, self._clock = typing_interval, clock
         self._last_ping: float | None = None
         self.busy = False
@@ -50,10 +53,18 @@ class Composer(ft.Container):
             on_submit=self._submit, on_change=self._changed)
         self.send_button = ft.IconButton(ft.Icons.SEND_ROUNDED, key="chat-send",
                                          tooltip=strings.send, on_click=self._submit)
+        self.attach_button = ft.IconButton(ft.Icons.ATTACH_FILE, key="chat-attach",
+                                           tooltip=strings.attach, visible=False,
+                                           on_click=self._attach)
         self.notice = ft.Text("", key="chat-notice", size=12, color=ERROR, visible=False)
+        self.upload_text = ft.Text("", key="chat-upload-text", size=12, color=MUTED)
+        self.upload_status = ft.Row(
+            [ft.ProgressRing(width=12, height=12, stroke_width=2), self.upload_text],
+            key="chat-upload-status", spacing=6, visible=False)
         self.content = ft.Column([
-            self.notice,
-            ft.Row([self.field, ft.MergeSemantics(self.send_button)], spacing=8,
+            self.notice, self.upload_status,
+            ft.Row([ft.MergeSemantics(self.attach_button), self.field,
+                    ft.MergeSemantics(self.send_button)], spacing=8,
                    vertical_alignment=ft.CrossAxisAlignment.END),
         ], spacing=4, tight=True)
         self.set_max_length(max_length)
@@ -81,6 +92,19 @@ class Composer(ft.Container):
 
     def set_enabled(self, enabled: bool) -> None:
         self.field.disabled = self.send_button.disabled = not enabled
+
+    def set_uploads(self, enabled: bool) -> None:
+        """Show the attach button when the server takes files (`features.file_uploads`)."""
+        self.attach_button.visible = enabled and self._on_attach is not None
+
+    def show_uploading(self, name: str) -> None:
+        """An upload is in flight: say so, and take no second one meanwhile."""
+        self.hide_notice()
+        self.upload_text.value = self._strings.uploading.format(name=name)
+        self.upload_status.visible, self.attach_button.disabled = True, True
+
+    def hide_uploading(self) -> None:
+        self.upload_status.visible, self.attach_button.disabled = False, False
 
     async def submit(self) -> bool:
         """Send what is typed; keep it in the field when the send fails."""
@@ -118,6 +142,10 @@ class Composer(ft.Container):
 
     async def _submit(self, e: ft.Event[Any]) -> None:
         await self.submit()
+
+    async def _attach(self, e: ft.Event[Any]) -> None:
+        if self._on_attach is not None and not self.attach_button.disabled:
+            await self._on_attach()
 
     async def _changed(self, e: ft.Event[Any]) -> None:
         await self.typed()

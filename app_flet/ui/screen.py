@@ -27,6 +27,7 @@ from app_flet.headless.models import (
     PresenceUpdated,
     TypingStarted,
 )
+from app_flet.ui.attachments import FilePick, PickFile, too_large, upload_source
 from app_flet.ui.composer import Composer
 from app_flet.ui.header import ChatHeader
 from app_flet.ui.hop import hop
@@ -70,13 +71,15 @@ class ChatScreen(ft.Column):
 
     It starts itself when mounted (`autostart`); `await start()` starts it by hand.
     `on_close` (when given) shows a close button; the screen closes its session first.
+    `pick_file` chooses a file for the attach button (default: Flet's FilePicker).
     """
 
     def __init__(self, client: Any, *, visitor_id: str, name: str | None = None,
                  email: str | None = None, phone: str | None = None,
                  strings: ChatStrings | None = None,
                  on_close: Callable[[], Awaitable[None] | None] | None = None,
-                 autostart: bool = True, typing_timeout: float = TYPING_TIMEOUT) -> None:
+                 autostart: bool = True, typing_timeout: float = TYPING_TIMEOUT,
+                 pick_file: PickFile | None = None) -> None:
         super().__init__(key="chat-screen", expand=True, spacing=0)
         self.client = as_async_client(client)
         self.strings = strings = strings or ChatStrings()
@@ -91,6 +94,7 @@ class ChatScreen(ft.Column):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Future[Any]] = set()
         self._typing_task: asyncio.Task[None] | None = None
+        self._pick_file: PickFile = pick_file or FilePick()
 
         self.header = ChatHeader(strings, on_close=self._close_clicked if on_close else None)
         self.banner = ConnectionBanner(strings)
@@ -98,7 +102,8 @@ class ChatScreen(ft.Column):
         self.error_view = ErrorView(strings, on_retry=self.start)
         self.prechat = PreChatForm(strings, on_submit=self._prechat_submitted)
         self.messages = MessageList(strings)
-        self.composer = Composer(strings, on_send=self._send, on_typing=self._typing)
+        self.composer = Composer(strings, on_send=self._send, on_typing=self._typing,
+                                 on_attach=self._attach)
         self.rating = RatingCard(strings, on_submit=self._rate)
         self.chat = ft.Column([self.messages, self.rating, self.composer], key="chat-body",
                               expand=True, spacing=0)
@@ -211,6 +216,7 @@ class ChatScreen(ft.Column):
             history = await session.load_history()
             self.messages.add(history.messages)
             self.composer.set_max_length(self.config.limits.message_max_length)
+            self.composer.set_uploads(self.config.features.file_uploads)
             self._show(self.chat)
             self._push()
         except Exception:
@@ -306,6 +312,35 @@ class ChatScreen(ft.Column):
         except ChatError as err:
             return err.message if err.status == 409 else self._describe(err)
         return None
+
+    async def _attach(self) -> None:
+        if self.session is not None and (picked := await self._pick_file()) is not None:
+            await self.upload(picked)
+            self._push()
+
+    async def upload(self, file: ft.FilePickerFile) -> bool:
+        """Send a picked file; True once its message is shown."""
+        limit = self.config.limits.max_upload_kb
+        source = upload_source(file)
+        if self.session is None or source is None:
+            return False
+        if too_large(file, limit):
+            self.composer.show_notice(self.strings.file_too_large.format(name=file.name,
+                                                                         limit=limit))
+            return False
+        self.composer.show_uploading(file.name)
+        self._push()
+        try:
+            message = await self.session.upload(source, file.name)
+        except ChatError as err:  # 413 / 415 say what was wrong with the file: show that
+            self.composer.show_notice(err.message if err.status in (400, 413, 415)
+                                      else self._describe(err))
+            return False
+        finally:
+            self.composer.hide_uploading()
+        self.composer.hide_notice()
+        self.messages.add([message])
+        return True
 
     async def _typing(self) -> None:
         if self.session is None:

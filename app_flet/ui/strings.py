@@ -52,3 +52,6 @@ class ChatStrings:
     rating_comment: str = "Comment (optional)"
     rating_submit: str = "Send rating"
     rating_thanks: str = "Thank you for your rating!"
+    attach: str = "Attach a file"
+    uploading: str = "Uploading {name}…"
+    file_too_large: str = "{name} is too large (at most {limit} KB)."

@@ -1,4 +1,5 @@
-"""Read pixels out of a PNG (8-bit RGB/RGBA, not interlaced: what Chromium writes), no PIL."""
+"""Read pixels out of a PNG (8-bit RGB/RGBA, not interlaced: what Chromium writes), and write
+a one-color PNG for upload tests; no PIL."""
 
 from __future__ import annotations
 
@@ -69,3 +70,14 @@ def pixel(data: bytes, x: int, y: int) -> tuple[int, int, int]:
     bpp, rows = pixel_rows(data, y)
     r, g, b = rows[y][x * bpp:x * bpp + 3]
     return r, g, b
+
+
+def solid_png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
+    """A valid 8-bit RGB PNG of one color."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (struct.pack(">I", len(body)) + kind + body
+                + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
+    row = b"\x00" + bytes(rgb) * width  # filter type 0 (none) on every row
+    return (b"\x89PNG\r\n\x1a\n"
+            + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(row * height)) + chunk(b"IEND", b""))

@@ -53,7 +53,8 @@ IN_THREAD = """([reply, text]) => {
     return [...document.querySelectorAll('flt-semantics-host *')].some(e => {
         if (e.matches('input, textarea') || e.children.length) return false;
         const box = e.getBoundingClientRect();
-        return box.left >= column.left - 20 && box.right <= column.right + 80
+        // the attach button is left of the field, the send button right of it
+        return box.left >= column.left - 80 && box.right <= column.right + 80
             && box.bottom <= column.top && e.textContent.includes(text);
     });
 }"""

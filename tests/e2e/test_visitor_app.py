@@ -26,7 +26,7 @@ from tests.browser import artifact
 from tests.conftest import ServedProcess, auth, free_port
 from tests.e2e.app import VisitorApp
 from tests.e2e.browse import open_app, settled_screenshot, wait_for_text
-from tests.e2e.png import pixel
+from tests.e2e.png import pixel, pixel_rows, solid_png
 
 pytest.importorskip("flet", reason="the visitor app needs the flet extra")
 
@@ -212,3 +212,55 @@ def test_restart_resumes_the_stored_visitor(server: ServedProcess,
     again = f"And again from the second run {uuid.uuid4().hex[:6]}"
     send(page, again)
     assert stored_ticket(server, again)["id"] == ticket["id"]
+
+
+SWATCH = (200, 30, 160)  # a color nothing else on the screen has
+
+
+def ticket_of_visitor(server: ServedProcess, visitor_id: str, timeout: float = 10,
+                      until: Callable[[dict[str, Any]], bool] = bool) -> dict[str, Any]:
+    """The visitor's ticket with its messages, once `until(ticket)` holds (polls)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = httpx.get(f"{server.base}/api/v1/tickets", params={"per_page": "100"},
+                         headers=auth(server.sk)).json()["data"]
+        for row in rows:
+            if row["customer"]["visitor_id"] == visitor_id:
+                ticket = httpx.get(f"{server.base}/api/v1/tickets/{row['id']}",
+                                   headers=auth(server.sk)).json()["data"]
+                if until(ticket):
+                    return ticket  # type: ignore[no-any-return]
+        time.sleep(0.2)
+    raise AssertionError(f"no ticket of {visitor_id} as expected")
+
+
+def swatch_pixels(png: bytes) -> int:
+    """How many pixels of the screenshot have the swatch's color."""
+    bpp, rows = pixel_rows(png, 10_000)
+    return sum(1 for row in rows for x in range(0, len(row), bpp)
+               if all(abs(a - b) <= 4 for a, b in zip(row[x:x + 3], SWATCH, strict=True)))
+
+
+def test_visitor_attaches_an_image_shown_inline(server: ServedProcess,
+                                                start_app: Callable[..., VisitorApp],
+                                                page: Any) -> None:
+    visitor_id = f"e2e-{uuid.uuid4().hex[:8]}"
+    app = start_app("--visitor-id", visitor_id)
+    open_chat(page, app)
+    wait_for_text(page, BUSINESS, app)
+    with page.expect_file_chooser() as chooser:  # Flet's FilePicker, in the browser
+        page.get_by_role("button", name="Attach a file").click()
+    swatch = solid_png(120, 80, SWATCH)
+    chooser.value.set_files(files=[{"name": "swatch.png", "mimeType": "image/png",
+                                    "buffer": swatch}])
+    ticket = ticket_of_visitor(server, visitor_id, until=lambda t: bool(t["messages"]))
+    [message] = ticket["messages"]
+    assert [(a["file_name"], a["file_size"]) for a in message["attachments"]] == [
+        ("swatch.png", len(swatch))]  # web mode: the picked file's bytes, uploaded whole
+    wait_for_text(page, "swatch.png", app)  # the image's semantics label
+    deadline = time.monotonic() + 15
+    while not swatch_pixels(png := settled_screenshot(page, str(artifact("visitor_attach.png")))):
+        assert time.monotonic() < deadline, (
+            f"the picture is not on screen: see {artifact('visitor_attach.png')}; "
+            f"app output:\n{app.log()}")
+    assert swatch_pixels(png) > 120 * 80 // 2  # drawn inline, at least at half its size

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import flet as ft
@@ -44,3 +45,23 @@ async def fire(control: Any, name: str = "click") -> None:
     """Call the control's `on_<name>` handler the way Flet does, with an `ft.Event`."""
     handler: Any = getattr(control, f"on_{name}")
     await handler(ft.Event(name=name, control=control))
+
+
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+class Picker:
+    """Stands in for the file dialog: hands out the files queued here, one per click."""
+
+    def __init__(self) -> None:
+        self.files: list[ft.FilePickerFile | None] = []
+
+    async def __call__(self) -> ft.FilePickerFile | None:
+        return self.files.pop(0)
+
+
+def picked(name: str, *, data: bytes, path: Path | None = None,
+           size: int | None = None) -> ft.FilePickerFile:
+    """What FilePicker returns: a path on desktop; in web mode no path, only the bytes."""
+    return ft.FilePickerFile(id=1, name=name, size=len(data) if size is None else size,
+                             path=str(path) if path else None, bytes=None if path else data)

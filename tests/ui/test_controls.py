@@ -10,8 +10,9 @@ from typing import Any
 import flet as ft
 import pytest
 
-from app_flet.headless.models import Branding, ChatMessage, Sender
+from app_flet.headless.models import Attachment, Branding, ChatMessage, Sender
 from app_flet.ui import ChatStrings
+from app_flet.ui.attachments import too_large, upload_source
 from app_flet.ui.bubble import MessageBubble
 from app_flet.ui.composer import Composer
 from app_flet.ui.header import OFFLINE, ONLINE, ChatHeader
@@ -125,6 +126,37 @@ def test_messages_render_as_literal_plain_text(content: str) -> None:
     assert isinstance(bubble.text, ft.Text) and bubble.text.value == content
     assert bubble.text.spans is None
     assert not any(isinstance(c, ft.Markdown) for c in walk(bubble))
+
+
+PHOTO = Attachment(7, "photo.png", "image/png", 1234, "http://chat.test/a/7?sig=x")
+TERMS = Attachment(8, "<b>terms</b>.pdf", "application/pdf", 99, "http://chat.test/a/8?sig=y")
+
+
+def test_attachments_show_images_inline_and_files_as_links() -> None:
+    sent = dataclasses.replace(message(4, ""), type="attachment", attachments=(PHOTO, TERMS))
+    bubble = MessageBubble(sent, PALETTE, STRINGS)
+    assert not bubble.text.visible  # no caption: no empty line above the picture
+    image, link = find(bubble, "msg-4-att-7"), find(bubble, "msg-4-att-8")
+    assert isinstance(image, ft.Image)
+    assert (image.src, image.semantics_label) == (PHOTO.signed_url, "photo.png")
+    assert isinstance(link, ft.TextButton) and link.url == TERMS.signed_url
+    assert link.content.value == "<b>terms</b>.pdf"  # a name is text, never markup
+    assert link.content.color == WHITE  # the visitor's bubble: readable on the primary
+    assert not any(isinstance(c, ft.Markdown) for c in walk(bubble))
+
+    captioned = dataclasses.replace(message(5, "the invoice", visitor=False),
+                                    type="attachment", attachments=(TERMS,))
+    bubble = MessageBubble(captioned, PALETTE, STRINGS)
+    assert bubble.text.visible and bubble.text.value == "the invoice"
+    assert find(bubble, "msg-5-att-8").content.color == INK
+
+
+def test_picked_files_web_bytes_or_desktop_path_and_the_size_limit() -> None:
+    desktop = ft.FilePickerFile(id=1, name="a.png", size=10, path="/tmp/a.png")
+    web = ft.FilePickerFile(id=2, name="a.png", size=10, bytes=b"png")
+    assert upload_source(desktop) == "/tmp/a.png" and upload_source(web) == b"png"
+    assert not too_large(ft.FilePickerFile(id=3, name="b", size=5 * 1024), 5)
+    assert too_large(ft.FilePickerFile(id=4, name="b", size=5 * 1024 + 1), 5)
 
 
 # ---------- message list ----------
@@ -255,6 +287,34 @@ def test_composer_typing_pings_are_debounced() -> None:
     assert rec.pings == 2
 
 
+def test_composer_attach_button_shows_when_uploads_are_on() -> None:
+    asked: list[bool] = []
+
+    async def attach() -> None:
+        asked.append(True)
+
+    composer = Composer(STRINGS, Recorder().send, on_attach=attach)
+    button = composer.attach_button
+    assert button.key == "chat-attach" and button.tooltip == "Attach a file"
+    assert not button.visible  # until the config says the server takes files
+    composer.set_uploads(True)
+    assert button.visible
+    run(lambda: fire(button))
+    assert asked == [True]
+    composer.show_uploading("photo.png")
+    assert composer.upload_status.visible and button.disabled
+    assert composer.upload_text.value == "Uploading photo.png…"
+    run(lambda: fire(button))
+    assert asked == [True]  # one upload at a time
+    composer.hide_uploading()
+    assert not composer.upload_status.visible and not button.disabled
+    composer.set_uploads(False)
+    assert not button.visible
+    plain = Composer(STRINGS, Recorder().send)
+    plain.set_uploads(True)
+    assert not plain.attach_button.visible  # nothing to call: no button
+
+
 def test_composer_send_button_in_accent_color() -> None:
     composer = Composer(STRINGS, Recorder().send)
     composer.paint(PALETTE)
@@ -318,9 +378,11 @@ def test_accessible_names_for_browser_tests() -> None:
 
     composer, header = Composer(STRINGS, Recorder().send), ChatHeader(STRINGS, on_close)
     assert composer.field.hint_text == "Type a message…"
-    for root, button, name in ((composer, composer.send_button, "Send"),
-                               (header, header.close_button, "Close chat")):
+    for root, buttons, names in (
+            (composer, [composer.attach_button, composer.send_button], ["Attach a file", "Send"]),
+            (header, [header.close_button], ["Close chat"])):
         merged = [c for c in walk(root) if isinstance(c, ft.MergeSemantics)]
-        assert [m.content for m in merged] == [button] and button.tooltip == name
+        assert [m.content for m in merged] == buttons
+        assert [b.tooltip for b in buttons] == names
     bubble = MessageBubble(message(9, "findable"), PALETTE, STRINGS)
     assert not bubble.text.selectable

@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import flet as ft
 import httpx
 
 from app_flet.headless import AsyncChatClient, ChatClient, ConnectionChanged
@@ -22,7 +23,9 @@ from tests.conftest import (
     serving,
     start_visitor,
 )
-from tests.ui.conftest import fire, run, until
+from tests.e2e.png import solid_png
+from tests.flet_page import find
+from tests.ui.conftest import PDF, Picker, fire, picked, run, until
 
 
 def screen_for(client: Any, visitor_id: str = "v-1", **kwargs: Any) -> ChatScreen:
@@ -282,4 +285,78 @@ def test_sync_client_is_accepted(live: str, biz: dict[str, Any]) -> None:
             await screen.start()
             assert screen.state == "chat"
             await screen.close()
+    run(scenario)
+
+
+# ---------- attachments ----------
+
+PNG = solid_png(40, 30, (14, 116, 144))
+def test_attach_sends_a_picked_file_image_inline_file_as_link(
+        chat_client: AsyncChatClient, agent: Agent, tmp_path: Path) -> None:
+    picker = Picker()
+    (tmp_path / "photo.png").write_bytes(PNG)
+    picker.files = [picked("photo.png", data=PNG, path=tmp_path / "photo.png"),  # desktop
+                    picked("terms.pdf", data=PDF)]  # web: bytes only
+
+    async def scenario() -> None:
+        screen = screen_for(chat_client, pick_file=picker)
+        await screen.start()
+        assert screen.composer.attach_button.visible  # /chat/config: file_uploads
+        await fire(screen.composer.attach_button)
+        await fire(screen.composer.attach_button)
+        [photo, terms] = screen.messages.messages
+        image = find(screen, f"msg-{photo.id}-att-{photo.attachments[0].id}")
+        assert isinstance(image, ft.Image) and image.semantics_label == "photo.png"
+        assert httpx.get(str(image.src)).content == PNG  # the signed URL serves the file
+        link = find(screen, f"msg-{terms.id}-att-{terms.attachments[0].id}")
+        assert isinstance(link, ft.TextButton) and link.content.value == "terms.pdf"
+        assert httpx.get(str(link.url)).content == PDF
+        assert not screen.composer.upload_status.visible and not screen.composer.notice.visible
+
+        ticket = agent.ticket(screen.session.conversation_id)  # what the agent sees
+        assert [[a["file_name"] for a in m["attachments"]] for m in ticket["messages"]] == [
+            ["photo.png"], ["terms.pdf"]]
+        assert ticket["messages"][0]["attachments"][0]["mime_type"] == "image/png"
+        await screen.close()
+    run(scenario)
+
+
+def test_attach_refuses_too_large_early_and_shows_the_servers_refusal(
+        chat_client: AsyncChatClient, agent: Agent) -> None:
+    picker = Picker()
+
+    async def scenario() -> None:
+        screen = screen_for(chat_client, pick_file=picker)
+        await screen.start()
+        limit = screen.config.limits.max_upload_kb
+        picker.files = [picked("huge.png", data=PNG, size=limit * 1024 + 1),
+                        picked("tool.exe", data=b"MZ\x90\x00" + bytes(200)), None]
+        await fire(screen.composer.attach_button)
+        assert screen.composer.notice.value == f"huge.png is too large (at most {limit} KB)."
+        await fire(screen.composer.attach_button)
+        notice = screen.composer.notice.value
+        assert notice != ChatStrings().error_generic and "type" in notice.lower()
+        await fire(screen.composer.attach_button)  # cancelled dialog: nothing happens
+        assert screen.messages.messages == []
+        assert agent.ticket(screen.session.conversation_id)["messages"] == []
+        await screen.close()
+    run(scenario)
+
+
+def test_agents_file_arrives_live_inline(chat_client: AsyncChatClient, agent: Agent,
+                                        live: str, biz: dict[str, Any]) -> None:
+    async def scenario() -> None:
+        screen = screen_for(chat_client)
+        await screen.start()
+        resp = httpx.post(f"{live}/api/v1/tickets/{screen.session.conversation_id}/attachments",
+                          files={"file": ("map.png", PNG, "image/png")},
+                          data={"content": "Our shop"}, headers=auth(biz["sk"]))
+        assert resp.status_code == 201, resp.text
+        await until(lambda: screen.messages.messages, what="the agent's file")
+        [message] = screen.messages.messages
+        bubble = find(screen, f"msg-{message.id}")
+        assert bubble.text.value == "Our shop"
+        assert find(bubble, f"msg-{message.id}-att-{message.attachments[0].id}").src == \
+            resp.json()["data"]["attachment"]["signed_url"]
+        await screen.close()
     run(scenario)
