@@ -363,3 +363,17 @@ class OAuthClient(Base):
     scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
+
+
+class BusinessHours(Base):
+    """When a business is open (one row per business, shared by test and live like branding).
+    No row means always open, so businesses that never set hours are unaffected."""
+
+    __tablename__ = "business_hours"
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id"), primary_key=True,
+                                             autoincrement=False)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # {"mon": [["09:00", "17:30"]], ..., "sun": []}: every day present, ranges sorted
+    hours: Mapped[dict[str, list[list[str]]]] = mapped_column(JSON)
+    offline_message: Mapped[str] = mapped_column(String(500), default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
