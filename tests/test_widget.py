@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from bench.widget import stripped
 from server import cli
 from server.api.widget import WIDGET_DIR, build_script
 from server.db import session_scope
@@ -71,7 +72,9 @@ def test_gzip_when_accepted(client: Any) -> None:
 
 def test_script_stays_small_and_never_uses_innerhtml() -> None:
     script = build_script()
-    assert len(script.body) <= 30 * 1024  # unminified source already under the budget
+    # docs/widget.md's budget: 30 KB minified-equivalent (bench/widget.py's floor for what a
+    # minifier saves: indentation and comment lines); what browsers download is the gzip copy
+    assert len(stripped(script.body)) <= 30 * 1024
     assert len(script.gzipped) <= 12 * 1024
     source = (WIDGET_DIR / "chatdock.js").read_text()
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
