@@ -14,6 +14,7 @@ import dataclasses
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import flet as ft
@@ -26,6 +27,7 @@ from app_flet.headless.models import (
     PresenceUpdated,
     TypingStarted,
 )
+from app_flet.ui.away import AwayBanner
 from app_flet.ui.composer import Composer
 from app_flet.ui.header import ChatHeader
 from app_flet.ui.hop import hop
@@ -40,6 +42,7 @@ __all__ = ["ChatScreen", "as_async_client"]
 log = logging.getLogger("chatdock.ui")
 
 TYPING_TIMEOUT = 6.0  # seconds the typing row stays up without a new TypingStarted
+AWAY_RECHECK = 3600.0  # while away, re-read the config at opening time, or hourly at most
 
 
 def as_async_client(client: Any) -> Any:
@@ -97,8 +100,10 @@ class ChatScreen(ft.Column):
         self.prechat = PreChatForm(strings, on_submit=self._prechat_submitted)
         self.messages = MessageList(strings)
         self.composer = Composer(strings, on_send=self._send, on_typing=self._typing)
-        self.chat = ft.Column([self.messages, self.composer], key="chat-body", expand=True,
-                              spacing=0)
+        self.away = AwayBanner(strings, on_email=self._away_email)
+        self._away_task: asyncio.Task[None] | None = None
+        self.chat = ft.Column([self.messages, self.away, self.composer], key="chat-body",
+                              expand=True, spacing=0)
         self.body = ft.Container(self.loading, key="chat-content", expand=True, bgcolor=SURFACE)
         self.controls = [self.header, self.banner, self.body]
 
@@ -203,6 +208,7 @@ class ChatScreen(ft.Column):
             await session.close()
             return
         self.session = session
+        self._show_away()
         try:
             self._unsubscribe = session.on(self._deliver)
             history = await session.load_history()
@@ -233,8 +239,9 @@ class ChatScreen(ft.Column):
         if self.closed:
             return
         self.closed = True
-        if self._typing_task is not None:
-            self._typing_task.cancel()
+        for task in (self._typing_task, self._away_task):
+            if task is not None:
+                task.cancel()
         try:
             await self._drop_session()
         except Exception:
@@ -255,8 +262,9 @@ class ChatScreen(ft.Column):
         self.header.paint(config.business.name, config.branding.logo_url,
                           config.agents_online, palette)
         self.messages.set_welcome(config.branding.welcome_message)
-        for part in (self.messages, self.composer, self.prechat, self.error_view):
+        for part in (self.messages, self.composer, self.prechat, self.error_view, self.away):
             part.paint(palette)
+        self._show_away()
 
     def _describe(self, err: BaseException) -> str:
         if isinstance(err, ChatError) and err.is_rate_limited:
@@ -300,6 +308,45 @@ class ChatScreen(ft.Column):
             await self.session.send_typing()
         except ChatError:
             pass  # a lost typing ping is not worth bothering the visitor
+
+    # ---------- outside business hours ----------
+
+    def _show_away(self) -> None:
+        """Paint the away banner; while closed, re-read the config when the business opens."""
+        availability = self.config.availability if self.config is not None else None
+        known = bool(self._email or (self.session is not None and self.session.contact.email))
+        self.away.show(availability, email_known=known)
+        if self._away_task is not None:
+            self._away_task.cancel()
+            self._away_task = None
+        if availability is not None and availability.next_open_at is not None and not self.closed:
+            self._away_task = asyncio.get_running_loop().create_task(
+                self._reopen_at(availability.next_open_at))
+
+    async def _reopen_at(self, opens: datetime) -> None:
+        await asyncio.sleep(min(max((opens - datetime.now(UTC)).total_seconds(), 0) + 1,
+                                AWAY_RECHECK))
+        self._away_task = None
+        try:
+            self.config = await self.client.fetch_config()
+        except ChatError:
+            pass  # still away as far as the visitor can tell; the next paint retries
+        self._paint()
+        self._push()
+
+    async def _away_email(self, email: str) -> None:
+        if self.session is None:
+            return
+        try:
+            await self.session.identify(email=email)
+        except ValidationError as err:  # the server's word on what the visitor typed
+            self.away.show_error(err.message)
+        except ChatError as err:
+            self.away.show_error(self._describe(err))
+        else:
+            self._email = email
+            self.away.thank(email)
+        self._push()
 
     # ---------- realtime ----------
 

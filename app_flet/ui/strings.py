@@ -46,3 +46,11 @@ class ChatStrings:
     pre_chat_email_invalid: str = "Enter a valid email address."
     message_too_long: str = "This message is too long ({length} of {limit} characters)."
     loading: str = "Loading…"
+    # outside business hours (the away banner)
+    away_back: str = "We're away — back at {time}"
+    away_closed: str = "We're away"
+    away_day_time_format: str = "%a %H:%M"
+    away_ask: str = "Leave your email and we'll reply there."
+    away_email: str = "Email"
+    away_save: str = "Save"
+    away_thanks: str = "Thanks! We'll reply to {email}."
