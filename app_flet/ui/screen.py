@@ -42,7 +42,7 @@ __all__ = ["ChatScreen", "as_async_client"]
 log = logging.getLogger("chatdock.ui")
 
 TYPING_TIMEOUT = 6.0  # seconds the typing row stays up without a new TypingStarted
-AWAY_RECHECK = 3600.0  # while away, re-read the config at opening time, or hourly at most
+AWAY_RECHECK = 3600.0  # seconds: re-read the config at opening time, else hourly
 
 
 def as_async_client(client: Any) -> Any:
@@ -312,20 +312,22 @@ class ChatScreen(ft.Column):
     # ---------- outside business hours ----------
 
     def _show_away(self) -> None:
-        """Paint the away banner; while closed, re-read the config when the business opens."""
+        """Paint the away banner; re-read the config when the business opens (the config
+        says when) or, at most AWAY_RECHECK later, to notice it closing."""
         availability = self.config.availability if self.config is not None else None
         known = bool(self._email or (self.session is not None and self.session.contact.email))
         self.away.show(availability, email_known=known)
         if self._away_task is not None:
             self._away_task.cancel()
             self._away_task = None
-        if availability is not None and availability.next_open_at is not None and not self.closed:
-            self._away_task = asyncio.get_running_loop().create_task(
-                self._reopen_at(availability.next_open_at))
+        if availability is not None and self.session is not None and not self.closed:
+            opens = availability.next_open_at
+            wait = AWAY_RECHECK if opens is None else min(
+                max((opens - datetime.now(UTC)).total_seconds(), 0) + 1, AWAY_RECHECK)
+            self._away_task = asyncio.get_running_loop().create_task(self._recheck(wait))
 
-    async def _reopen_at(self, opens: datetime) -> None:
-        await asyncio.sleep(min(max((opens - datetime.now(UTC)).total_seconds(), 0) + 1,
-                                AWAY_RECHECK))
+    async def _recheck(self, wait: float) -> None:
+        await asyncio.sleep(wait)
         self._away_task = None
         try:
             self.config = await self.client.fetch_config()

@@ -91,6 +91,11 @@ def test_screen_shows_the_banner_keeps_the_composer_and_saves_the_email(
         assert agent.ticket(screen.session.conversation_id)["customer"]["email"] == (
             "night@owl.test")
         assert screen._away_task is not None  # re-reads the config when the business opens
+        agent._call("PUT", "/availability",
+                    json={"hours": {day: [["00:00", "24:00"]] for day in DAYS}})
+        await screen._recheck(0)  # what that task runs once its wait is over
+        assert not screen.away.visible and screen.config.availability.open
+        assert screen._away_task is not None  # and, open, again within the hour
         await screen.close()
         assert screen._away_task.cancelled() or screen._away_task.done()
     run(scenario)
