@@ -41,8 +41,7 @@ class AwayBanner(ft.Container):
         self.tz = tz  # the visitor's timezone for the back-at time; None: this machine's
         self.availability: Availability | None = None
         self.title = ft.Text("", key="away-title", weight=ft.FontWeight.W_600, color=INK)
-        self.message = ft.Text("", key="away-message", color=INK, visible=False,
-                               selectable=True)
+        self.message = ft.Text("", key="away-message", color=INK, visible=False)
         self.email = ft.TextField(key="away-email", label=strings.away_email, dense=True,
                                   expand=True, keyboard_type=ft.KeyboardType.EMAIL,
                                   on_submit=self._submit)
@@ -54,7 +53,9 @@ class AwayBanner(ft.Container):
             ft.Row([self.email, self.save_button], spacing=8),
             self.error,
         ], key="away-ask", spacing=6, tight=True, visible=False)
-        self.content = ft.Column([self.title, self.message, self.ask], spacing=4, tight=True)
+        # in a Row: the banner spans the chat's width, as the composer under it does
+        self.content = ft.Row([ft.Column([self.title, self.message, self.ask], spacing=4,
+                                         tight=True, expand=True)])
         self.paint(Palette())
 
     def paint(self, palette: Palette) -> None:
