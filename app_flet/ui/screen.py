@@ -43,6 +43,7 @@ log = logging.getLogger("chatdock.ui")
 
 TYPING_TIMEOUT = 6.0  # seconds the typing row stays up without a new TypingStarted
 AWAY_RECHECK = 3600.0  # seconds: re-read the config at opening time, else hourly
+AWAY_RETRY = 60.0  # seconds before the next try when that read failed
 
 
 def as_async_client(client: Any) -> Any:
@@ -331,8 +332,10 @@ class ChatScreen(ft.Column):
         self._away_task = None
         try:
             self.config = await self.client.fetch_config()
-        except ChatError:
-            pass  # still away as far as the visitor can tell; the next paint retries
+        except ChatError:  # the banner stays as it is; try again in a while, not at once
+            self._away_task = asyncio.get_running_loop().create_task(
+                self._recheck(AWAY_RETRY))
+            return
         self._paint()
         self._push()
 

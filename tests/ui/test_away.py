@@ -96,6 +96,10 @@ def test_screen_shows_the_banner_keeps_the_composer_and_saves_the_email(
         await screen._recheck(0)  # what that task runs once its wait is over
         assert not screen.away.visible and screen.config.availability.open
         assert screen._away_task is not None  # and, open, again within the hour
+        await screen.client.close()  # unreachable: the banner stays, a retry is armed
+        before = screen._away_task
+        await screen._recheck(0)
+        assert screen._away_task is not None and screen._away_task is not before
         await screen.close()
         assert screen._away_task.cancelled() or screen._away_task.done()
     run(scenario)
