@@ -137,6 +137,8 @@ def test_defaults_then_update_round_trips(client: Any, biz: dict[str, Any]) -> N
 @pytest.mark.parametrize("body,message", [
     ({"timezone": "Mars/Olympus"}, "not a known IANA timezone"),
     ({"timezone": "../../etc/passwd"}, "not a known IANA timezone"),
+    ({"timezone": "zone.tab"}, "not a known IANA timezone"),  # in the folder, not a zone
+    ({"timezone": "localtime"}, "not a known IANA timezone"),  # the server's, not a place
     ({"timezone": ""}, "IANA timezone name"),
     ({"timezone": 3}, "IANA timezone name"),
     ({"hours": []}, "object of weekdays"),

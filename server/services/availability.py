@@ -116,12 +116,23 @@ def _timezone(value: Any) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > MAX_TIMEZONE:
         raise ValidationError("timezone must be an IANA timezone name like Europe/Berlin.",
                               field="timezone")
-    try:
-        ZoneInfo(value.strip())
-    except (ZoneInfoNotFoundError, ValueError):
+    name = value.strip()
+    if not _known_zone(name):
         raise ValidationError(f"timezone {value!r} is not a known IANA timezone name.",
-                              field="timezone") from None
-    return value.strip()
+                              field="timezone")
+    return name
+
+
+def _known_zone(name: str) -> bool:
+    # "localtime" is a file in Debian's tz folder, but it is this server's own setting,
+    # not a place
+    if name == "localtime":
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # unknown, not a key, not TZif
+        return False
+    return True
 
 
 def _range(value: Any, where: str) -> list[str]:
