@@ -115,6 +115,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         agents,
         analytics,
         attachments,
+        availability,
         branding,
         canned,
         chat,
@@ -136,7 +137,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.before_request(refuse_unstorable_query)
 
     for module in (health, ops, chat, tickets, messages, canned, contacts, keys, identity,
-                   branding, agents, webhooks, widget, docs, analytics, oauth, attachments):
+                   branding, agents, webhooks, widget, docs, analytics, oauth, attachments,
+                   availability):
         app.register_blueprint(module.bp)
     routes.init_app(app)
     return app

@@ -398,3 +398,17 @@ class Attachment(Base):
     file_size: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BusinessHours(Base):
+    """When a business is open (one row per business, shared by test and live like branding).
+    No row means always open, so businesses that never set hours are unaffected."""
+
+    __tablename__ = "business_hours"
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id"), primary_key=True,
+                                             autoincrement=False)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # {"mon": [["09:00", "17:30"]], ..., "sun": []}: every day present, ranges sorted
+    hours: Mapped[dict[str, list[list[str]]]] = mapped_column(JSON)
+    offline_message: Mapped[str] = mapped_column(String(500), default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

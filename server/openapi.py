@@ -22,6 +22,7 @@ from typing import Any
 from server.config import DEFAULTS
 from server.models import MAX_ROW_ID
 from server.services import analytics, ratings
+from server.services import availability as hours
 from server.services.keys import KINDS, MODES, SCOPES
 from server.services.oauth import MAX_CLIENT_SCOPES
 from server.services.webhooks import EVENT_TYPES as WEBHOOK_EVENTS
@@ -125,7 +126,8 @@ def _schemas(config: Mapping[str, Any]) -> dict[str, Schema]:
     """Every named schema; config supplies the deployment's limits."""
     return {**_wire_schemas(config), **_agent_schemas(), **_admin_schemas(),
             **_webhook_schemas(), **_analytics_schemas(), **_rating_schemas(),
-            **_attachment_schemas(config)}
+            **_attachment_schemas(config),
+            **_availability_schemas()}
 
 
 def _wire_schemas(config: Mapping[str, Any]) -> dict[str, Schema]:
@@ -177,7 +179,8 @@ def _wire_schemas(config: Mapping[str, Any]) -> dict[str, Schema]:
                              "voice_notes": {"type": "boolean"}}),
             "limits": obj({"max_upload_kb": COUNT, "message_max_length": COUNT}),
             "presence": obj({"agents_online": COUNT}),
-            "identification": obj({"required_on_start": {"type": "boolean"}})}),
+            "identification": obj({"required_on_start": {"type": "boolean"}}),
+            "availability": ref("ConfigAvailability")}),
         "ChannelAuthIn": obj({"socket_id": string(pattern=r"^\d+\.\d+$"),
                               "channel_name": string(minLength=1)}),
         "ChannelAuth": obj({"auth": string(description="<app key>:<HMAC-SHA256>")},
@@ -918,7 +921,47 @@ def _paths(config: Mapping[str, Any]) -> dict[str, dict[str, Schema]]:
     """Every documented path, each with its operations by lower-case method."""
     return {**_served_paths(), **_visitor_paths(config), **_ticket_paths(), **_canned_paths(),
             **_contact_paths(), **_admin_paths(), **_webhook_paths(),
-            **_analytics_paths(), **_rating_paths(), **_attachment_paths()}
+            **_analytics_paths(), **_rating_paths(), **_attachment_paths(),
+            **_availability_paths()}
+
+
+# ---------- availability (server/api/availability.py) ---------------------------------------
+
+
+def _availability_schemas() -> dict[str, Schema]:
+    hhmm = string(5, pattern=r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$")
+    day = {"type": "array", "maxItems": hours.MAX_RANGES,
+           "items": {"type": "array", "prefixItems": [hhmm, hhmm], "minItems": 2,
+                     "maxItems": 2, "description": "[start, end), wall-clock; end may be "
+                                                   "24:00; start < end."}}
+    week = obj({}, {d: day for d in hours.DAYS},
+               description="Opening ranges per weekday; a missing day is closed; ranges do "
+                           "not overlap nor cross midnight.")
+    fields = {"timezone": string(hours.MAX_TIMEZONE, minLength=1,
+                                 description="An IANA name, e.g. Europe/Berlin."),
+              "hours": week, "offline_message": string(hours.MAX_OFFLINE)}
+    return {
+        "Availability": obj({"business_id": ROW_ID, **fields,
+                             "hours": obj({d: day for d in hours.DAYS})}),
+        "AvailabilityIn": obj({}, fields),
+        "ConfigAvailability": obj({
+            "open": {"type": "boolean"},
+            "next_open_at": nullable({**ISO_TIME, "description": "When it next opens (null "
+                                      "while open, or when the week has no hours)."}),
+            "offline_message": string()}),
+    }
+
+
+def _availability_paths() -> dict[str, dict[str, Schema]]:
+    return {"/api/v1/availability": {
+        "get": op("getAvailability", "Business hours and the offline message", "branding",
+                  security=agent("tickets:read"),
+                  responses={200: ok_response(envelope(ref("Availability")))},
+                  description="Never set: UTC, open 00:00-24:00 every day (always open)."),
+        "put": op("updateAvailability", "Change business hours (partial)", "branding",
+                  security=agent("branding:write"), request=body(ref("AvailabilityIn")),
+                  responses={200: ok_response(envelope(ref("Availability")))},
+                  description="hours replaces the whole week: a day left out is closed.")}}
 
 
 # ---------- analytics (server/api/analytics.py) --------------------------------------------

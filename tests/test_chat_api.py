@@ -81,7 +81,7 @@ def test_config_shape_and_etag(app: Any, client: Any, biz: dict[str, Any]) -> No
     assert resp.status_code == 200
     data = resp.get_json()["data"]
     assert set(data) == {"business", "branding", "features", "limits", "presence",
-                         "identification"}
+                         "identification", "availability"}
     assert data["business"] == {"id": biz["id"], "name": "Acme", "slug": biz["slug"]}
     assert type(data["business"]["id"]) is int
     branding = data["branding"]
@@ -95,6 +95,8 @@ def test_config_shape_and_etag(app: Any, client: Any, biz: dict[str, Any]) -> No
                               "message_max_length": app.config["MESSAGE_MAX_LENGTH"]}
     assert type(data["presence"]["agents_online"]) is int
     assert data["identification"] == {"required_on_start": False}
+    # never set hours: always open (tests/test_availability.py has the closed cases)
+    assert data["availability"] == {"open": True, "next_open_at": None, "offline_message": ""}
 
     etag = resp.headers["ETag"]
     assert etag.startswith('"') and etag.endswith('"') and len(etag) > 2

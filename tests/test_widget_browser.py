@@ -15,6 +15,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -712,3 +713,89 @@ def test_identity_hash_attributes_and_verify_api(served: ServedProcess, site: Si
     page.evaluate("Chatdock.open()")
     send(page, "logged in now")
     assert contents(wait_stored(served, page, served.pk, "logged in now")) == ["logged in now"]
+
+
+# ---------- availability: outside business hours --------------------------------------------
+
+
+def closed_business(served: ServedProcess, name: str, message: str) -> dict[str, str]:
+    """A new business whose only hours are tomorrow 09:00-17:00 UTC: closed all of today."""
+    keys = served.cli("init", "--business", name, "--owner-email",
+                      f"o@{name.split()[0].lower()}.test", "--json")
+    tomorrow = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[
+        (datetime.now(UTC).weekday() + 1) % 7]
+    resp = httpx.put(f"{served.base}/api/v1/availability", headers=auth(keys["secret_key"]),
+                     json={"timezone": "UTC", "offline_message": message,
+                           "hours": {tomorrow: [["09:00", "17:00"]]}})
+    assert resp.status_code == 200, resp.text
+    return keys
+
+
+def test_away_banner_keeps_the_composer_and_asks_for_an_email(served: ServedProcess,
+                                                             chromium: Any) -> None:
+    keys = closed_business(served, "Owl Night", "<b>Back</b> at dawn")
+    pk, sk = keys["publishable_key"], keys["secret_key"]
+    context = chromium.new_context(timezone_id="Asia/Tokyo", locale="en-US")
+    page = context.new_page()
+    try:
+        open_demo(page, served, f"?key={pk}")
+        w = widget(page)
+        w.locator(".launcher").click()
+        banner = w.locator(".away")
+        expect(banner).to_be_visible()
+        # tomorrow 09:00 UTC is 18:00 in Tokyo, the visitor's own clock
+        expect(banner.locator(".away-title")).to_have_text(
+            re.compile(r"^We\u2019re away \u2014 back at (\w{3} )?6:00\sPM$"))
+        expect(banner.locator(".away-text")).to_have_text("<b>Back</b> at dawn")  # as text
+        assert banner.locator("b").count() == 0
+        expect(w.locator("form.composer")).to_be_visible()  # still takes a message
+        send(page, "Are you there?")
+        ticket = wait_stored(served, page, pk, "Are you there?", sk)
+        assert ticket["customer"]["email"] is None
+        ask = banner.locator("form.away-ask")
+        expect(ask).to_be_visible()
+        ask.locator("input[type=email]").fill("not-an-email")
+        ask.locator("button").click()  # the browser's own check: nothing sent
+        expect(ask).to_be_visible()
+        ask.locator("input[type=email]").fill("night@owl.test")
+        ask.locator("input[type=email]").press("Enter")
+        expect(banner.locator(".away-text")).to_have_text(
+            "Thanks! We will reply to night@owl.test.")
+        expect(ask).to_be_hidden()
+        deadline = time.monotonic() + 10
+        while ticket_of(served, visitor_id(page, pk), sk)["customer"]["email"] is None:
+            assert time.monotonic() < deadline, "the email never reached the contact"
+            time.sleep(0.1)
+        page.screenshot(path=str(artifact("widget_away.png")))
+        page.reload()  # asked once on this device
+        w.locator(".launcher").click()
+        expect(banner).to_be_visible()
+        expect(ask).to_be_hidden()
+        assert page.evaluate("window.__csp") == []
+    finally:
+        context.close()
+
+
+def test_away_email_before_the_first_message_goes_with_it(served: ServedProcess,
+                                                          page: Any) -> None:
+    keys = closed_business(served, "Early Bird", "")
+    pk, sk = keys["publishable_key"], keys["secret_key"]
+    open_demo(page, served, f"?key={pk}")
+    w = widget(page)
+    w.locator(".launcher").click()
+    expect(w.locator(".away-text")).to_be_hidden()  # no offline message set
+    ask = w.locator("form.away-ask")
+    ask.locator("input[type=email]").fill("early@bird.test")
+    ask.locator("button").click()
+    expect(ask).to_be_hidden()
+    send(page, "Open tomorrow?")
+    ticket = wait_stored(served, page, pk, "Open tomorrow?", sk)
+    assert ticket["customer"]["email"] == "early@bird.test"
+
+
+def test_no_banner_while_open(served: ServedProcess, page: Any) -> None:
+    open_demo(page, served)  # the demo business never set hours: always open
+    w = widget(page)
+    w.locator(".launcher").click()
+    expect(w.locator(".title")).to_have_text("Demo Business")
+    expect(w.locator(".away")).to_be_hidden()

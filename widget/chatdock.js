@@ -26,21 +26,29 @@
       rate: 'How did we do?', star: '{n} of 5', comment: 'Comment (optional)', rated: 'Send rating',
       thanks: 'Thank you for your rating!',
       attach: 'Attach a file', uploading: 'Uploading {name}…', tooBig: '{name} is too large (at most {kb} KB).',
-      file: 'File'},
+      file: 'File',
+      closed: 'We\u2019re away', back: 'We\u2019re away \u2014 back at {time}',
+      ask: 'Leave your email and we will reply there.', keep: 'Save', saved: 'Thanks! We will reply to {email}.'},
     fr: {open: 'Ouvrir le chat', close: 'Fermer le chat', chat: 'Discuter avec {name}',
       online: 'En ligne', away: 'Absent. Nous répondrons dès que possible',
       placeholder: 'Écrivez un message…', send: 'Envoyer', typing: 'Un agent écrit…',
       unread: '{n} non lus', intro: 'Avant de commencer, dites-nous qui vous êtes.',
       name: 'Nom', email: 'E-mail', start: 'Commencer', retry: 'Non envoyé. Réessayer',
       reconnecting: 'Reconnexion…', attach: 'Joindre un fichier', uploading: 'Envoi de {name}…',
-      tooBig: '{name} est trop volumineux ({kb} Ko au plus).', file: 'Fichier'},
+      tooBig: '{name} est trop volumineux ({kb} Ko au plus).', file: 'Fichier',
+      closed: 'Nous sommes absents',
+      back: 'Nous sommes absents \u2014 de retour {time}', ask: 'Laissez votre e-mail, nous vous répondrons.',
+      keep: 'Enregistrer', saved: 'Merci ! Nous répondrons à {email}.'},
     de: {open: 'Chat öffnen', close: 'Chat schließen', chat: 'Chat mit {name}',
       online: 'Online', away: 'Abwesend. Wir antworten so bald wie möglich',
       placeholder: 'Nachricht schreiben…', send: 'Senden', typing: 'Ein Agent schreibt…',
       unread: '{n} ungelesen', intro: 'Bevor es losgeht: Wer sind Sie?',
       name: 'Name', email: 'E-Mail', start: 'Chat starten', retry: 'Nicht gesendet. Erneut',
       reconnecting: 'Verbinde neu…', attach: 'Datei anhängen', uploading: '{name} wird hochgeladen…',
-      tooBig: '{name} ist zu groß (höchstens {kb} KB).', file: 'Datei'}
+      tooBig: '{name} ist zu groß (höchstens {kb} KB).', file: 'Datei',
+      closed: 'Wir sind nicht da',
+      back: 'Wir sind nicht da \u2014 zurück {time}', ask: 'Hinterlassen Sie Ihre E-Mail, wir antworten dorthin.',
+      keep: 'Speichern', saved: 'Danke! Wir antworten an {email}.'}
   };
   var LANG = (opt.locale || 'en').toLowerCase();
   var S = assign({}, STRINGS.en, STRINGS[LANG] || STRINGS[LANG.split('-')[0]], parse(opt.strings));
@@ -189,10 +197,11 @@
     ui.pre = h('form', {class: 'pre', hidden: '', onsubmit: prechat},
       [h('p', {}, [t('intro')]), ui.fname, ui.femail, ui.ferr, h('button', {class: 'start', type: 'submit'}, [t('start')])]);
     ui.err = h('div', {class: 'err', role: 'alert', hidden: ''});
+    awayBanner();
     ui.panel = h('div', {class: 'panel', id: 'cd-panel', role: 'dialog', 'aria-label': t('title'), hidden: ''}, [
       h('div', {class: 'head'}, [ui.avatar, h('div', {class: 'meta'}, [ui.title, ui.status]),
         ui.close = h('button', {class: 'close', type: 'button', 'aria-label': t('close'), onclick: close}, ['×'])]),
-      ui.note, ui.err, ui.log, ui.typing, ui.pre, ui.composer]);
+      ui.note, ui.err, ui.log, ui.typing, ui.away, ui.pre, ui.composer]);
     ['dragenter', 'dragover'].forEach(function (n) { ui.panel.addEventListener(n, dragged); });
     ui.panel.addEventListener('dragleave', function (e) {
       if (!ui.panel.contains(e.relatedTarget)) ui.panel.classList.remove('dropping');
@@ -255,6 +264,7 @@
       cfg.maxKb = c.limits.max_upload_kb;
     }
     if (c.features) ui.attach.hidden = !(cfg.uploads = c.features.file_uploads === true);
+    if (c.availability) away(c.availability);
     showForm();
   }
   function light(hex) {
@@ -281,7 +291,7 @@
     ui.err.appendChild(D.createTextNode(text));
     ui.err.appendChild(h('small', {}, [e.code || '']));
     ui.err.hidden = false;
-    ui.log.hidden = ui.composer.hidden = ui.pre.hidden = true;
+    ui.log.hidden = ui.composer.hidden = ui.pre.hidden = ui.away.hidden = true;
     ui.typing.hidden = true;
     if (had) focusIn();
     if (W.console) console.warn('chatdock: ' + e.code + ': ' + e.message);
@@ -308,6 +318,55 @@
     session(f).then(function () { ui.input.focus(); }, function (err) { ui.ferr.textContent = err.message; });
   }
 
+  // ---- availability: outside business hours a banner says when we are back; the composer
+  // still works, and a visitor we cannot reach yet is asked for an email (identify)
+  var awayAt = 0, awayTimer;
+  function awayBanner() {
+    ui.awayTitle = h('div', {class: 'away-title'});
+    ui.awayText = h('div', {class: 'away-text', hidden: ''});
+    ui.awayEmail = h('input', {name: 'away-email', type: 'email', autocomplete: 'email', required: '',
+      'aria-label': t('email'), placeholder: t('email')});
+    ui.awayErr = h('div', {class: 'ferr', role: 'alert'});
+    ui.awayForm = h('form', {class: 'away-ask', hidden: '', onsubmit: leaveEmail},
+      [h('p', {}, [t('ask')]), h('div', {class: 'away-row'}, [ui.awayEmail,
+        h('button', {class: 'start', type: 'submit'}, [t('keep')])]), ui.awayErr]);
+    ui.away = h('div', {class: 'away', role: 'status', hidden: ''}, [ui.awayTitle, ui.awayText, ui.awayForm]);
+  }
+  function refresh() { api('GET', '/config').then(function (r) { paint(r.data); }, noop); }
+  function away(a) { // /chat/config's availability {open, next_open_at, offline_message}
+    var was = cfg.availability;
+    cfg.availability = a;
+    awayAt = Date.now();
+    clearTimeout(awayTimer);
+    if (!a.open && a.next_open_at) { // re-read at opening time (setTimeout's cap: ~24.8 days)
+      awayTimer = setTimeout(refresh, Math.min(Math.max(new Date(a.next_open_at) - Date.now(), 0) + 1000, 2147483000));
+    }
+    ui.awayTitle.textContent = a.next_open_at ? t('back', {time: when(a.next_open_at)}) : t('closed');
+    ui.awayText.textContent = a.offline_message || '';
+    ui.awayText.hidden = !a.offline_message;
+    ui.awayForm.hidden = !!(contact.email || st.em);
+    ui.away.hidden = a.open || !!fatal;
+    if (!was || was.open !== a.open) emit('availability', a);
+  }
+  function when(iso) { // the visitor's own local time; the weekday too unless it is today
+    var d = new Date(iso), today = d.toDateString() === new Date().toDateString();
+    return d.toLocaleString(LANG, today ? {hour: 'numeric', minute: '2-digit'} :
+      {weekday: 'short', hour: 'numeric', minute: '2-digit'});
+  }
+  function leaveEmail(e) {
+    e.preventDefault();
+    var email = ui.awayEmail.value.trim();
+    ui.awayErr.textContent = '';
+    identify({email: email}).then(function () {
+      st.em = 1; // asked once: not again on this device
+      if (st.t) save();
+      ui.awayForm.hidden = true;
+      ui.awayText.hidden = false;
+      ui.awayText.textContent = t('saved', {email: email});
+      ui.input.focus();
+    }, function (err) { ui.awayErr.textContent = err.message; });
+  }
+
   // ---- open / close / unread
   var unread = 0;
   function open(auto) {
@@ -319,7 +378,7 @@
     ui.launcher.setAttribute('aria-expanded', 'true');
     read();
     if (!fatal) {
-      if (!subscribed && cfg.business) api('GET', '/config').then(function (r) { paint(r.data); }, noop);
+      if ((!subscribed || Date.now() - awayAt > 60000) && cfg.business) refresh();
       if (!st.t && opt.visitorId) session().catch(noop);
       heartbeat();
     }
@@ -684,18 +743,7 @@
     version: '1',
     open: function () { whenMounted(open); },
     close: function () { whenMounted(close); },
-    identify: function (c) { // {name, email, phone}: now if a session exists, else at its start
-      c = c || {};
-      var f = {};
-      ['name', 'email', 'phone'].forEach(function (k) { if (c[k]) f[k] = String(c[k]); });
-      assign(contact, f);
-      if (ui.pre) showForm();
-      return st.t ? sapi('POST', '/identify', f).then(function (r) { // unverified: only what was sent
-        var known = assign({}, r.data);
-        for (var k in contact) if (known[k] == null) known[k] = contact[k];
-        return known;
-      }) : Promise.resolve(contact);
-    },
+    identify: identify,
     verify: function (p) { // {visitor_id, identity_hash, identity_ts}: e.g. after the visitor logs in
       p = p || {};
       if (!p.visitor_id || !p.identity_hash || p.identity_ts == null) return Promise.reject(new Error('visitor_id, identity_hash and identity_ts are required'));
@@ -713,6 +761,19 @@
       return function () { subs[name] = subs[name].filter(function (g) { return g !== fn; }); };
     }
   };
+  function identify(c) { // {name, email, phone}: now if a session exists, else at its start
+    c = c || {};
+    var f = {};
+    ['name', 'email', 'phone'].forEach(function (k) { if (c[k]) f[k] = String(c[k]); });
+    assign(contact, f);
+    if (ui.pre) showForm();
+    if (contact.email && ui.awayForm) ui.awayForm.hidden = true; // reachable: no need to ask
+    return st.t ? sapi('POST', '/identify', f).then(function (r) { // unverified: only what was sent
+      var known = assign({}, r.data);
+      for (var k in contact) if (known[k] == null) known[k] = contact[k];
+      return known;
+    }) : Promise.resolve(contact);
+  }
   function whenMounted(fn) { if (ui.wrap) fn(); else W.addEventListener('chatdock:ready', fn, {once: true}); }
 
   if (D.body) mount(); else D.addEventListener('DOMContentLoaded', mount);

@@ -24,6 +24,7 @@ from app_flet.headless.agent_models import (
     AnalyticsEvent,
     AnalyticsPage,
     ApiKey,
+    AvailabilitySettings,
     BrandingSettings,
     CannedResponse,
     ContactUpdated,
@@ -61,6 +62,7 @@ from app_flet.headless.errors import (
 )
 from app_flet.headless.models import (
     Attachment,
+    Availability,
     Branding,
     BrandingUpdated,
     Business,
@@ -91,6 +93,7 @@ __all__ = [
     "AUTH_CODES", "Agent", "AgentClient", "AgentContact", "AgentEvent", "AnalyticsEvent",
     "AnalyticsOptions", "AnalyticsPage", "ApiKey",
     "AsyncAgentClient", "AsyncChatClient", "AsyncChatSession", "Attachment", "AuthError",
+    "Availability", "AvailabilitySettings",
     "Branding", "BrandingSettings", "BrandingUpdated", "Business", "CannedResponse",
     "ChatClient", "ChatConfig", "ChatConnectionError", "ChatError", "ChatMessage",
     "ChatSession", "ConflictError", "ConnectionChanged", "ConnectionState", "Contact",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal, overload
 
@@ -24,6 +24,7 @@ from app_flet.headless.agent_models import (
     AgentEvent,
     AnalyticsPage,
     ApiKey,
+    AvailabilitySettings,
     BrandingSettings,
     CannedResponse,
     Invite,
@@ -298,6 +299,21 @@ class AgentClient(ApiClient):
         return parse(BrandingSettings.from_json, _data(self.call("PUT", "branding",
                                                                  json=fields)))
 
+    def get_availability(self) -> AvailabilitySettings:
+        """The business's hours, timezone and offline message."""
+        return parse(AvailabilitySettings.from_json,
+                     _data(self.call("GET", "availability", retries=1)))
+
+    def update_availability(self, *, timezone: str | None = None,
+                            hours: Mapping[str, Sequence[Sequence[str]]] | None = None,
+                            offline_message: str | None = None) -> AvailabilitySettings:
+        """Change what is given; `hours` replaces the whole week (a day left out is closed)."""
+        week = None if hours is None else {day: [list(r) for r in ranges]
+                                           for day, ranges in hours.items()}
+        body = present(timezone=timezone, hours=week, offline_message=offline_message)
+        return parse(AvailabilitySettings.from_json,
+                     _data(self.call("PUT", "availability", json=body)))
+
     def list_keys(self) -> list[ApiKey]:
         """Every API key of the business (prefixes, never secrets), revoked ones too."""
         return [parse(ApiKey.from_json, row) for row in self._all_pages("keys")]
@@ -507,6 +523,8 @@ class AsyncAgentClient(AsyncWrapper[AgentClient]):
     delete_canned_response = threaded(AgentClient.delete_canned_response)
     get_branding = threaded(AgentClient.get_branding)
     update_branding = threaded(AgentClient.update_branding)
+    get_availability = threaded(AgentClient.get_availability)
+    update_availability = threaded(AgentClient.update_availability)
     list_keys = threaded(AgentClient.list_keys)
     create_key = threaded(AgentClient.create_key)
     revoke_key = threaded(AgentClient.revoke_key)

@@ -22,7 +22,7 @@ from app_flet.headless.models import (
 
 __all__ = [
     "Agent", "AgentContact", "AgentEvent", "AnalyticsEvent", "AnalyticsPage", "ApiKey",
-    "BrandingSettings", "CannedResponse",
+    "AvailabilitySettings", "BrandingSettings", "CannedResponse",
     "ContactUpdated", "Customer", "Invite", "Me", "MessageFeed", "MintedKey", "Ticket",
     "TicketCreated", "TicketDetail", "TicketPage", "TicketRating", "TicketUpdated",
     "VisitorOffline", "VisitorOnline", "VisitorTyping", "decode_agent_event",
@@ -284,6 +284,25 @@ class BrandingSettings:
                    welcome_message=opt_str(j.get("welcome_message")),
                    logo_url=opt_str(j.get("logo_url")),
                    require_identification=j.get("require_identification") is True)
+
+
+@dataclass(frozen=True, slots=True)
+class AvailabilitySettings:
+    """GET / PUT /availability: business hours (wall-clock, in `timezone`) for every day
+    mon … sun, each a tuple of (start, end) "HH:MM" ranges (end may be "24:00")."""
+
+    business_id: int
+    timezone: str
+    hours: dict[str, tuple[tuple[str, str], ...]]
+    offline_message: str
+
+    @classmethod
+    def from_json(cls, j: Json) -> AvailabilitySettings:
+        week = obj(j["hours"])
+        return cls(business_id=int(j["business_id"]), timezone=str(j["timezone"]),
+                   hours={str(day): tuple((str(r[0]), str(r[1])) for r in ranges)
+                          for day, ranges in week.items()},
+                   offline_message=str(j.get("offline_message") or ""))
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,8 @@ from typing import Any, Literal, TypeAlias
 from app_flet.headless.errors import ChatError
 
 __all__ = [
-    "Attachment", "Branding", "BrandingUpdated", "Business", "ChatConfig", "ChatMessage",
+    "Attachment", "Availability", "Branding", "BrandingUpdated", "Business", "ChatConfig",
+    "ChatMessage",
     "ConnectionChanged", "ConnectionState", "Contact", "ConversationUpdated", "Event",
     "Features", "Limits", "MessageCreated", "MessagePage", "Rating", "RatingStatus",
     "RealtimeConfig", "Sender",
@@ -93,6 +94,23 @@ class Limits:
 
 
 @dataclass(frozen=True, slots=True)
+class Availability:
+    """/chat/config's availability: open now, else when it next opens (None: not this week)."""
+
+    open: bool
+    next_open_at: datetime | None
+    offline_message: str
+
+    @classmethod
+    def from_json(cls, j: Json) -> Availability:
+        opens = j.get("next_open_at")
+        if not isinstance(j["open"], bool):
+            raise TypeError("availability.open must be a boolean")
+        return cls(open=j["open"], next_open_at=None if opens is None else parse_time(opens),
+                   offline_message=str(j.get("offline_message") or ""))
+
+
+@dataclass(frozen=True, slots=True)
 class ChatConfig:
     """GET /chat/config: what the widget paints and which features it offers."""
 
@@ -102,17 +120,20 @@ class ChatConfig:
     limits: Limits
     agents_online: int
     identification_required: bool
+    availability: Availability | None = None  # None from a server without business hours
 
     @classmethod
     def from_json(cls, j: Json) -> ChatConfig:
         presence = j.get("presence") or {}
         identification = j.get("identification") or {}
+        hours = j.get("availability")
         return cls(business=Business.from_json(obj(j["business"])),
                    branding=Branding.from_json(obj(j["branding"])),
                    features=Features.from_json(obj(j.get("features") or {})),
                    limits=Limits.from_json(obj(j["limits"])),
                    agents_online=int(presence.get("agents_online") or 0),
-                   identification_required=identification.get("required_on_start") is True)
+                   identification_required=identification.get("required_on_start") is True,
+                   availability=None if hours is None else Availability.from_json(obj(hours)))
 
 
 @dataclass(frozen=True, slots=True)

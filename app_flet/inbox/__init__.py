@@ -5,6 +5,6 @@
 
 `InboxScreen` is the log-in form, then `InboxShell`: the conversation list
 (`ticket_list.TicketList`), the open conversation (`conversation.ConversationView`), the
-contact panel and, for owners, the Branding / Keys / Team pages. No HTTP here: every call
-goes through the injected client.
+contact panel and, for owners, the Branding / Keys / Team / Availability pages. No HTTP
+here: every call goes through the injected client.
 """

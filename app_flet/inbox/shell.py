@@ -27,6 +27,7 @@ from app_flet.headless import (
     VisitorTyping,
 )
 from app_flet.headless.errors import ChatError
+from app_flet.inbox.availability_page import AvailabilityPage
 from app_flet.inbox.contact_panel import ContactPanel
 from app_flet.inbox.conversation import TYPING_TIMEOUT, CannedResponses, ConversationView
 from app_flet.inbox.login import LoginView
@@ -46,6 +47,7 @@ log = logging.getLogger("chatdock.inbox")
 TITLE = "chatdock inbox"
 OWNER_PAGES: dict[str, Callable[[Any], Any]] = {
     "Branding": BrandingPage, "Keys": KeysPage, "Team": TeamPage}
+OWNER_PAGES["Availability"] = AvailabilityPage  # business hours (issue 14 item 4)
 
 
 def title_for(unread: int) -> str:

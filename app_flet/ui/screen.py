@@ -14,6 +14,7 @@ import dataclasses
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import flet as ft
@@ -28,6 +29,7 @@ from app_flet.headless.models import (
     TypingStarted,
 )
 from app_flet.ui.attachments import FilePick, PickFile, too_large, upload_source
+from app_flet.ui.away import AwayBanner
 from app_flet.ui.composer import Composer
 from app_flet.ui.header import ChatHeader
 from app_flet.ui.hop import hop
@@ -43,6 +45,8 @@ __all__ = ["ChatScreen", "as_async_client"]
 log = logging.getLogger("chatdock.ui")
 
 TYPING_TIMEOUT = 6.0  # seconds the typing row stays up without a new TypingStarted
+AWAY_RECHECK = 3600.0  # seconds: re-read the config at opening time, else hourly
+AWAY_RETRY = 60.0  # seconds before the next try when that read failed
 
 
 def as_async_client(client: Any) -> Any:
@@ -105,8 +109,10 @@ class ChatScreen(ft.Column):
         self.composer = Composer(strings, on_send=self._send, on_typing=self._typing,
                                  on_attach=self._attach)
         self.rating = RatingCard(strings, on_submit=self._rate)
-        self.chat = ft.Column([self.messages, self.rating, self.composer], key="chat-body",
-                              expand=True, spacing=0)
+        self.away = AwayBanner(strings, on_email=self._away_email)
+        self._away_task: asyncio.Task[None] | None = None
+        self.chat = ft.Column([self.messages, self.rating, self.away, self.composer],
+                              key="chat-body", expand=True, spacing=0)
         self.body = ft.Container(self.loading, key="chat-content", expand=True, bgcolor=SURFACE)
         self.controls = [self.header, self.banner, self.body]
 
@@ -211,6 +217,7 @@ class ChatScreen(ft.Column):
             await session.close()
             return
         self.session = session
+        self._show_away()
         try:
             self._unsubscribe = session.on(self._deliver)
             history = await session.load_history()
@@ -242,8 +249,9 @@ class ChatScreen(ft.Column):
         if self.closed:
             return
         self.closed = True
-        if self._typing_task is not None:
-            self._typing_task.cancel()
+        for task in (self._typing_task, self._away_task):
+            if task is not None:
+                task.cancel()
         try:
             await self._drop_session()
         except Exception:
@@ -264,8 +272,10 @@ class ChatScreen(ft.Column):
         self.header.paint(config.business.name, config.branding.logo_url,
                           config.agents_online, palette)
         self.messages.set_welcome(config.branding.welcome_message)
-        for part in (self.messages, self.composer, self.prechat, self.error_view, self.rating):
+        for part in (self.messages, self.composer, self.prechat, self.error_view, self.rating,
+                     self.away):
             part.paint(palette)
+        self._show_away()
 
     def _describe(self, err: BaseException) -> str:
         if isinstance(err, ChatError) and err.is_rate_limited:
@@ -349,6 +359,49 @@ class ChatScreen(ft.Column):
             await self.session.send_typing()
         except ChatError:
             pass  # a lost typing ping is not worth bothering the visitor
+
+    # ---------- outside business hours ----------
+
+    def _show_away(self) -> None:
+        """Paint the away banner; re-read the config when the business opens (the config
+        says when) or, at most AWAY_RECHECK later, to notice it closing."""
+        availability = self.config.availability if self.config is not None else None
+        known = bool(self._email or (self.session is not None and self.session.contact.email))
+        self.away.show(availability, email_known=known)
+        if self._away_task is not None:
+            self._away_task.cancel()
+            self._away_task = None
+        if availability is not None and self.session is not None and not self.closed:
+            opens = availability.next_open_at
+            wait = AWAY_RECHECK if opens is None else min(
+                max((opens - datetime.now(UTC)).total_seconds(), 0) + 1, AWAY_RECHECK)
+            self._away_task = asyncio.get_running_loop().create_task(self._recheck(wait))
+
+    async def _recheck(self, wait: float) -> None:
+        await asyncio.sleep(wait)
+        self._away_task = None
+        try:
+            self.config = await self.client.fetch_config()
+        except ChatError:  # the banner stays as it is; try again in a while, not at once
+            self._away_task = asyncio.get_running_loop().create_task(
+                self._recheck(AWAY_RETRY))
+            return
+        self._paint()
+        self._push()
+
+    async def _away_email(self, email: str) -> None:
+        if self.session is None:
+            return
+        try:
+            await self.session.identify(email=email)
+        except ValidationError as err:  # the server's word on what the visitor typed
+            self.away.show_error(err.message)
+        except ChatError as err:
+            self.away.show_error(self._describe(err))
+        else:
+            self._email = email
+            self.away.thank(email)
+        self._push()
 
     # ---------- realtime ----------
 

@@ -55,3 +55,11 @@ class ChatStrings:
     attach: str = "Attach a file"
     uploading: str = "Uploading {name}…"
     file_too_large: str = "{name} is too large (at most {limit} KB)."
+    # outside business hours (the away banner)
+    away_back: str = "We're away — back at {time}"
+    away_closed: str = "We're away"
+    away_day_time_format: str = "%a %H:%M"
+    away_ask: str = "Leave your email and we'll reply there."
+    away_email: str = "Email"
+    away_save: str = "Save"
+    away_thanks: str = "Thanks! We'll reply to {email}."

@@ -50,7 +50,7 @@ from server.models import (
     utcnow,
 )
 from server.security import new_session_token, token_digest
-from server.services import webhooks
+from server.services import availability, webhooks
 from server.services.agents import AGENT_ONLINE_SECONDS
 from server.services.identity import IdentityProof, check_start
 from server.services.keys import KeyInfo
@@ -92,6 +92,8 @@ def config_json(session: Session, business_id: int, *, max_len: int,
         "limits": {"max_upload_kb": max_upload_kb, "message_max_length": max_len},
         "presence": {"agents_online": int(online)},
         "identification": {"required_on_start": b.require_identification},
+        "availability": availability.config_block(
+            availability.settings_for(session, business_id), utcnow()),
     }
 
 

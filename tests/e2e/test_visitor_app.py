@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,7 +26,7 @@ import pytest
 from tests.browser import artifact
 from tests.conftest import ServedProcess, auth, free_port
 from tests.e2e.app import VisitorApp
-from tests.e2e.browse import open_app, settled_screenshot, wait_for_text
+from tests.e2e.browse import open_app, settled_screenshot, type_text, wait_for_text
 from tests.e2e.png import pixel, pixel_rows, solid_png
 
 pytest.importorskip("flet", reason="the visitor app needs the flet extra")
@@ -264,3 +265,31 @@ def test_visitor_attaches_an_image_shown_inline(server: ServedProcess,
             f"the picture is not on screen: see {artifact('visitor_attach.png')}; "
             f"app output:\n{app.log()}")
     assert swatch_pixels(png) > 120 * 80 // 2  # drawn inline, at least at half its size
+
+
+def test_outside_business_hours_the_app_says_so_and_takes_an_email(
+        server: ServedProcess, start_app: Callable[..., VisitorApp], page: Any) -> None:
+    keys = server.cli("init", "--business", "Night Owls", "--owner-email", "o@owls.test",
+                      "--json")
+    tomorrow = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[
+        (datetime.now(UTC).weekday() + 1) % 7]
+    resp = httpx.put(f"{server.base}/api/v1/availability", headers=auth(keys["secret_key"]),
+                     json={"timezone": "UTC", "offline_message": "We answer in the morning.",
+                           "hours": {tomorrow: [["09:00", "17:00"]]}})
+    assert resp.status_code == 200, resp.text
+    app = start_app("--key", keys["publishable_key"], "--visitor-id",
+                    f"e2e-owl-{uuid.uuid4().hex[:8]}")
+    open_chat(page, app)
+    wait_for_text(page, "We're away — back at", app)
+    wait_for_text(page, "We answer in the morning.", app)
+    question = f"Still open? {uuid.uuid4().hex[:6]}"
+    send(page, question)  # the composer still works
+    wait_for_text(page, question, app)
+    # typed key by key: after a `fill` the app sees an empty field now and then
+    type_text(page, 'input[aria-label="Email"]', "owl@night.test")
+    page.get_by_role("button", name="Save", exact=True).click()
+    wait_for_text(page, "Thanks! We'll reply to owl@night.test.", app)
+    settled_screenshot(page, str(artifact("visitor_app_away.png")))
+    found = httpx.get(f"{server.base}/api/v1/tickets", params={"q": question},
+                      headers=auth(keys["secret_key"])).json()["data"]
+    assert [t["customer"]["email"] for t in found] == ["owl@night.test"]

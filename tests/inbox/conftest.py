@@ -12,11 +12,12 @@ from typing import Any
 
 import pytest
 
-from app_flet.headless import AsyncAgentClient, AsyncChatClient, AsyncChatSession
+from app_flet.headless import AgentClient, AsyncAgentClient, AsyncChatClient, AsyncChatSession
 from app_flet.inbox.shell import InboxShell
 from server.db import session_scope
 from server.models import User
 from server.services.agents import NewAgent, do_create_agent, do_set_password
+from tests.conftest import agent_token, make_business, serving
 
 PASSWORD = "inbox-password-1"
 OWNER_EMAIL = "owner@acme.test"  # make_business's owner
@@ -98,3 +99,26 @@ def visitors(live: str, biz: dict[str, Any]) -> Iterator[Any]:
 async def settle(seconds: float = 0.3) -> None:
     """Let pushes that are not coming prove it (a short wait on the loop)."""
     await asyncio.sleep(seconds)
+
+
+# ---------- the owner pages: a business of their own, its owner logged in
+
+
+@pytest.fixture
+def owner(app: Any) -> dict[str, Any]:
+    return make_business(app)
+
+
+@pytest.fixture
+def base(app: Any) -> Iterator[str]:
+    with serving(app) as url:
+        yield url
+
+
+@pytest.fixture
+def owner_client(app: Any, base: str, owner: dict[str, Any]) -> Iterator[AsyncAgentClient]:
+    """What the shell injects after the owner logged in."""
+    token = agent_token(app, owner["id"], user_id=owner["owner_id"])
+    client = AsyncAgentClient.from_client(AgentClient(base, token=token))
+    yield client
+    client.sync.close()

@@ -5,7 +5,6 @@ which also proves they tolerate not being on a page)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import flet as ft
@@ -17,29 +16,9 @@ from app_flet.headless.agent import AgentClient, AsyncAgentClient
 from app_flet.inbox.contact_panel import ContactPanel
 from app_flet.inbox.pages import SAVED, BrandingPage, KeysPage, TeamPage
 from app_flet.ui.theme import DEFAULT_PRIMARY, ERROR
-from tests.conftest import agent_token, auth, make_business, serving
+from tests.conftest import auth
 from tests.flet_page import InMemoryPage, find, find_all
 from tests.ui.conftest import fire, run
-
-
-@pytest.fixture
-def owner(app: Any) -> dict[str, Any]:
-    return make_business(app)
-
-
-@pytest.fixture
-def base(app: Any) -> Iterator[str]:
-    with serving(app) as url:
-        yield url
-
-
-@pytest.fixture
-def owner_client(app: Any, base: str, owner: dict[str, Any]) -> Iterator[AsyncAgentClient]:
-    """What the shell injects after the owner logged in."""
-    token = agent_token(app, owner["id"], user_id=owner["owner_id"])
-    client = AsyncAgentClient.from_client(AgentClient(base, token=token))
-    yield client
-    client.sync.close()
 
 
 def texts(row: Any) -> list[str]:
