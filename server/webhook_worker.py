@@ -95,6 +95,10 @@ def deliver_one(app: Flask, client: httpx.Client) -> bool:
             webhooks.record_failure(delivery, endpoint, status, error or "",
                                     list(config["WEBHOOK_RETRY_SECONDS"]),
                                     config["WEBHOOK_DISABLE_AFTER"])
+        outcome = "retried" if delivery.status == "pending" else delivery.status
+    metrics = app.extensions.get("metrics")  # absent with METRICS_ENABLED false
+    if metrics is not None:  # counted once the outcome is committed
+        metrics.delivered(outcome)
     return True
 
 

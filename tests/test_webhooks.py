@@ -530,3 +530,31 @@ def test_the_retry_schedule_comes_from_config_toml_or_a_comma_separated_env(
     monkeypatch.setenv("CHATDOCK_WEBHOOK_ALLOW_PRIVATE", "true")
     assert load_config()["WEBHOOK_RETRY_SECONDS"] == [5, 10]
     assert load_config()["WEBHOOK_ALLOW_PRIVATE"] is True
+
+
+# ---------- /metrics ----------------------------------------------------------------------
+
+
+def test_delivery_attempts_are_counted_by_outcome(app: Any, client: Any,
+                                                  biz: dict[str, Any]) -> None:
+    from tests.test_observability import metrics, value  # its scrape, by Prometheus' parser
+    name = "chatdock_webhook_deliveries_total"
+    before = metrics(client)
+    assert [value(before, name, outcome=o) for o in ("succeeded", "failed", "retried")] == [
+        0, 0, 0]  # every series exists from the start
+    fast(app, [0])  # one retry, at once
+    receiver = Receiver(lambda n: 200 if n == 2 else 500)
+    with receiving(receiver) as url, serving(app):
+        hook = register(client, biz["sk"], url, ["webhook.test"], receiver)
+        for _ in range(2):  # the first: 500 then 200; the second: 500 twice, failed
+            assert client.post(f"{HOOKS}/{hook['id']}/test",
+                               headers=auth(biz["sk"])).status_code == 201
+            receiver.wait(lambda: deliveries(client, biz["sk"], hook["id"])[0]["status"]
+                          != "pending")
+        # the count follows the commit of the outcome
+        receiver.wait(lambda: value(metrics(client), name, outcome="failed") == 1)
+    after = metrics(client)
+    assert [r["status"] for r in receiver.requests] == [500, 200, 500, 500]
+    assert value(after, name, outcome="succeeded") == 1
+    assert value(after, name, outcome="retried") == 2
+    assert value(after, name, outcome="failed") == 1
