@@ -32,6 +32,7 @@ from app_flet.inbox.conversation import TYPING_TIMEOUT, CannedResponses, Convers
 from app_flet.inbox.login import LoginView
 from app_flet.inbox.pages import BrandingPage, CannedPage, KeysPage, TeamPage
 from app_flet.inbox.ticket_list import TicketList
+from app_flet.inbox.webhooks_page import WebhooksPage
 from app_flet.launch import mark
 from app_flet.ui.hop import hop
 from app_flet.ui.states import ConnectionBanner
@@ -44,7 +45,7 @@ log = logging.getLogger("chatdock.inbox")
 
 TITLE = "chatdock inbox"
 OWNER_PAGES: dict[str, Callable[[Any], Any]] = {
-    "Branding": BrandingPage, "Keys": KeysPage, "Team": TeamPage}
+    "Branding": BrandingPage, "Keys": KeysPage, "Team": TeamPage, "Webhooks": WebhooksPage}
 
 
 def title_for(unread: int) -> str:

@@ -72,7 +72,8 @@ def test_login_shows_the_inbox(inbox_client: AsyncAgentClient, team: Team,
 def test_owner_gets_the_owner_pages(inbox_client: AsyncAgentClient, team: Team) -> None:
     async def scenario() -> None:
         shell = await logged_in(inbox_client, OWNER_EMAIL)
-        assert list(shell.nav) == ["Inbox", "Canned responses", "Branding", "Keys", "Team"]
+        assert list(shell.nav) == ["Inbox", "Canned responses", "Branding", "Keys", "Team",
+                                  "Webhooks"]
         await fire(shell.nav["Team"])
         assert shell.body.content is shell.pages["Team"]
         await fire(shell.nav["Inbox"])
