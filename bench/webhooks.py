@@ -10,8 +10,9 @@ Chatdock-Signature with the endpoint's secret, constant-time, and records arriva
 Chatdock-Webhook-Id). Visitors send messages through the visitor API at --rate per second
 (open loop: a send is due every 1/rate s whether the previous one answered or not) for
 --seconds. Latency is the receipt time minus the message's `created_at` (its commit, same
-clock). Prints p50/p99, sent, delivered, duplicates and lost; exits 1 on any loss, duplicate
-or refused signature.
+clock). Prints p50/p99, sent, delivered, duplicates, lost (not received --drain seconds
+after the load) and how long the queue took to empty after the load (drain_s); exits 1 on
+any loss, duplicate, refused signature or failed send.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import aiohttp
 import httpx
 
 from bench.chaos import PG_ADMIN, REDIS, db_upgrade, postgres_database
@@ -49,7 +51,6 @@ from bench.lib import (
 )
 
 VISITORS = 20  # the messages go round-robin to this many conversations
-DRAIN_SECONDS = 60  # after the load: time for the queue to empty
 SIGNATURE_AGE = 300  # seconds: an older t= is a replay
 
 
@@ -82,10 +83,11 @@ class Inbox:
             with self.lock:
                 self.refused += 1
             return 400
-        message_id = int(json.loads(body)["data"]["id"])
+        message_id = json.loads(body)["data"].get("id")  # a message; not in other events
         with self.lock:
             self.webhook_ids.append(headers["Chatdock-Webhook-Id"])
-            self.arrived.setdefault(message_id, now)
+            if message_id is not None:
+                self.arrived.setdefault(int(message_id), now)
         return 200
 
 
@@ -132,7 +134,11 @@ async def send_load(server: Server, rate: float, seconds: float) -> tuple[dict[i
 
         async def send(n: int) -> None:
             nonlocal failures
-            resp = await post_message(http, server.pk, visitors[n % VISITORS], f"event {n}")
+            try:
+                resp = await post_message(http, server.pk, visitors[n % VISITORS], f"event {n}")
+            except (TimeoutError, aiohttp.ClientError):
+                failures += 1
+                return
             if resp.status_code != 201:
                 failures += 1
                 return
@@ -155,16 +161,20 @@ def register(server: Server, url: str, inbox: Inbox) -> None:
     inbox.secret = resp.json()["data"]["secret"]
 
 
-def drain(inbox: Inbox, committed: dict[int, float]) -> None:
-    deadline = time.monotonic() + DRAIN_SECONDS
+def drain(inbox: Inbox, committed: dict[int, float], seconds: float) -> float:
+    """Wait until every committed message arrived (or `seconds` passed): how long it took."""
+    start = time.monotonic()
+    deadline = start + seconds
     while time.monotonic() < deadline:
         with inbox.lock:
             if committed.keys() <= inbox.arrived.keys():
-                return
+                break
         time.sleep(0.05)
+    return time.monotonic() - start
 
 
-def one_run(workers: int, rate: float, seconds: float, poll: float | None) -> dict[str, Any]:
+def one_run(workers: int, rate: float, seconds: float, poll: float | None,
+            drain_seconds: float) -> dict[str, Any]:
     with postgres_database(PG_ADMIN) as database_url:
         db_upgrade(database_url)
         env = {"CHATDOCK_DATABASE_URL": database_url, "CHATDOCK_REDIS_URL": REDIS,
@@ -178,7 +188,7 @@ def one_run(workers: int, rate: float, seconds: float, poll: float | None) -> di
             with receiving(inbox) as url:
                 register(server, url, inbox)
                 committed, failures = run(send_load(server, rate, seconds))
-                drain(inbox, committed)
+                drained = drain(inbox, committed, drain_seconds)
         finally:
             stop_and_clean(server)
     with inbox.lock:
@@ -189,6 +199,7 @@ def one_run(workers: int, rate: float, seconds: float, poll: float | None) -> di
                 "send_errors": failures, "delivered": len(inbox.arrived),
                 **latency_columns(latencies), "duplicates": duplicates,
                 "lost": len(committed.keys() - inbox.arrived.keys()),
+                "drain_s": round(drained, 1),
                 "bad_signatures": inbox.refused}
 
 
@@ -199,8 +210,10 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
     parser.add_argument("--poll", type=float, default=None,
                         help="WEBHOOK_POLL_SECONDS (default: the server's, 1 s)")
+    parser.add_argument("--drain", type=float, default=120,
+                        help="seconds after the load for the last deliveries (then: lost)")
     args = parser.parse_args()
-    rows = [one_run(int(w), args.rate, args.seconds, args.poll)
+    rows = [one_run(int(w), args.rate, args.seconds, args.poll, args.drain)
             for w in args.workers.split(",")]
     print_table(f"webhooks: commit -> receiver, message.created at {args.rate:g}/s for "
                 f"{args.seconds:g} s, PostgreSQL + Redis", rows)
