@@ -1,4 +1,4 @@
-"""The `chatdock` command line: init, keys, agents, tickets, serve, db."""
+"""The `chatdock` command line: init, keys, agents, tickets, webhooks, serve, db."""
 
 from __future__ import annotations
 
@@ -184,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_keys_revoke)
 
-    cli_operator.add_parsers(sub)  # agents, tickets
+    cli_operator.add_parsers(sub)  # agents, tickets, webhooks
 
     p = sub.add_parser("serve", help="run the server (gunicorn, gevent workers)")
     p.add_argument("--host", default="127.0.0.1")

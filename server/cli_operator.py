@@ -1,4 +1,5 @@
-"""`chatdock agents …` and `chatdock tickets …`: the operator's side of the API.
+"""`chatdock agents …`, `chatdock tickets …` and `chatdock webhooks list`: the operator's
+side of the API.
 
 Every command validates with the API's check_* functions and writes with its do_*
 functions, so the errors and the events are the API's. The CLI holds no sockets: its
@@ -16,7 +17,7 @@ from typing import Any
 from server.cli_support import command_app, output
 from server.db import session_scope
 from server.errors import ValidationError
-from server.services import agents, chat, tickets
+from server.services import agents, chat, tickets, webhooks
 from server.services.keys import find_business
 from server.validation import check_content
 
@@ -189,6 +190,25 @@ def cmd_tickets_reply(args: argparse.Namespace) -> None:
                          f"{message['sender']['name']}."])
 
 
+# ---------- webhooks ------------------------------------------------------------------------
+
+
+def _webhook_line(e: dict[str, Any]) -> str:
+    state = "enabled" if e["disabled_at"] is None else f"disabled {e['disabled_at'][:16]}"
+    failures = f"({e['consecutive_failures']} failed in a row)" if e["consecutive_failures"] \
+        else ""
+    return f"{e['id']:>5}  {state:<26} {','.join(e['events']):<30} {e['url']} {failures}"
+
+
+def cmd_webhooks_list(args: argparse.Namespace) -> None:
+    mode = agents.check_mode({"mode": args.mode} if args.mode is not None else {})
+    with session_scope(command_app()) as session:
+        rows = webhooks.list_endpoints(session, find_business(session, args.business).id, mode)
+    head = f"{len(rows)} webhook endpoint(s) in {mode} mode:" if rows else \
+        f"No webhook endpoints in {mode} mode."
+    output(args, {"webhooks": rows, "mode": mode}, [head] + [_webhook_line(e) for e in rows])
+
+
 # ---------- the parsers ---------------------------------------------------------------------
 
 
@@ -259,7 +279,16 @@ def _tickets_parsers(sub: Any) -> None:
     p.add_argument("text", nargs="?", help="the reply (default: read from stdin)")
 
 
+def _webhooks_parsers(sub: Any) -> None:
+    webhooks_sub = sub.add_parser("webhooks", help="the business's webhook endpoints"
+                                  ).add_subparsers(dest="webhooks_cmd", required=True)
+    p = _command(webhooks_sub, "list", cmd_webhooks_list,
+                 "list a business's webhook endpoints, oldest first (never their secrets)")
+    p.add_argument("--mode", help="live (default) or test")
+
+
 def add_parsers(sub: Any) -> None:
-    """Add `agents` and `tickets` to the `chatdock` command."""
+    """Add `agents`, `tickets` and `webhooks` to the `chatdock` command."""
     _agents_parsers(sub)
     _tickets_parsers(sub)
+    _webhooks_parsers(sub)

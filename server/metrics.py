@@ -24,6 +24,8 @@ from server.realtime.hub import Connection, Hub, Route
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 UNMATCHED = "unmatched"  # the route label of a request no URL rule matched
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# What a webhook delivery attempt came to: delivered, failed for good, or scheduled again
+WEBHOOK_OUTCOMES = ("succeeded", "failed", "retried")
 # API answers take ~1-3 ms: buckets from 1 ms up
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -48,8 +50,13 @@ class Metrics:
         self.rate_limited = Counter("chatdock_rate_limited",
                                     "Requests refused with 429 rate_limited.", ["kind"],
                                     registry=r)
+        self.webhooks = Counter("chatdock_webhook_deliveries",
+                                "Webhook delivery attempts, by what they came to.",
+                                ["outcome"], registry=r)
         for direction in ("inbound", "outbound"):  # every series exists from the start
             self.messages.labels(direction)
+        for outcome in WEBHOOK_OUTCOMES:
+            self.webhooks.labels(outcome)
         for kind in KINDS:
             self.rate_limited.labels(kind)
 
@@ -72,6 +79,10 @@ class Metrics:
     def refused(self, kind: str) -> None:
         """Count a rate-limit refusal."""
         self.rate_limited.labels(kind).inc()
+
+    def delivered(self, outcome: str) -> None:
+        """Count a webhook delivery attempt (one of WEBHOOK_OUTCOMES)."""
+        self.webhooks.labels(outcome).inc()
 
     def hub(self) -> Hub:
         """A socket hub that keeps the socket and subscription gauges."""

@@ -15,10 +15,13 @@ import logging
 import threading
 import time
 from datetime import timedelta
+from functools import partial
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from server.db import session_scope
 from server.models import WebhookDelivery, WebhookEndpoint, WebhookEvent, utcnow
@@ -30,6 +33,7 @@ TIMEOUT_SECONDS = 10.0
 # process killed meanwhile leaves it to be sent again once the lease ends).
 LEASE = timedelta(seconds=TIMEOUT_SECONDS * 3)
 ROUND_MAX = 100  # deliveries per round before the stop flag is looked at again
+WAKE = "webhook_wake"  # app.extensions: the delivery thread's wake-up Event
 
 
 def signature(secret: str, timestamp: int, body: bytes) -> str:
@@ -76,44 +80,80 @@ def deliver_one(app: Flask, client: httpx.Client) -> bool:
     """Claim, send and record one due delivery; False when none was due."""
     config = app.config
     with session_scope(app) as session:  # the claim: a lease, committed before the POST
-        delivery = webhooks.claim_due(session, utcnow())
-        if delivery is None:
+        claimed = webhooks.claim_due(session, utcnow())
+        if claimed is None:
             return False
+        delivery, endpoint, event = claimed
         delivery.next_attempt_at = utcnow() + LEASE
-        endpoint = session.get(WebhookEndpoint, delivery.endpoint_id)
-        event = session.get(WebhookEvent, delivery.event_id)
-    assert endpoint is not None and event is not None  # foreign keys
     status, error = post(client, endpoint, delivery, event, config["WEBHOOK_ALLOW_PRIVATE"])
     with session_scope(app) as session:
-        delivery, endpoint = (session.get(WebhookDelivery, delivery.id),
-                              session.get(WebhookEndpoint, endpoint.id))
-        if delivery is None or endpoint is None:  # deleted meanwhile
+        found = webhooks.attempted(session, delivery.id)
+        if found is None:  # deleted meanwhile
             return True
+        delivery, endpoint = found
         if error is None and status is not None:
             webhooks.record_success(delivery, endpoint, status)
         else:
             webhooks.record_failure(delivery, endpoint, status, error or "",
                                     list(config["WEBHOOK_RETRY_SECONDS"]),
                                     config["WEBHOOK_DISABLE_AFTER"])
+        outcome = "retried" if delivery.status == "pending" else delivery.status
+    metrics = app.extensions.get("metrics")  # absent with METRICS_ENABLED false
+    if metrics is not None:  # counted once the outcome is committed
+        metrics.delivered(outcome)
     return True
 
 
 def run(app: Flask, stop: threading.Event) -> None:
-    """Deliver what is due, then wait WEBHOOK_POLL_SECONDS; until stop is set."""
+    """Deliver what is due; when nothing is, wait until this process commits an event or
+    WEBHOOK_POLL_SECONDS pass (another process's events); until stop is set."""
+    wake = _waker(app)
     with httpx.Client(timeout=TIMEOUT_SECONDS, follow_redirects=False) as client:
-        while True:
-            try:
-                for _ in range(ROUND_MAX):
-                    if stop.is_set() or not deliver_one(app, client):
-                        break
-            except Exception:
-                log.exception("webhook delivery round failed")
-            if stop.wait(app.config["WEBHOOK_POLL_SECONDS"]):
-                return
+        while not stop.is_set():
+            wake.clear()  # before the round: a commit during it makes the next one at once
+            if _round(app, client, stop) < ROUND_MAX:  # a full round: more may be due now
+                wake.wait(app.config["WEBHOOK_POLL_SECONDS"])
+
+
+def _round(app: Flask, client: httpx.Client, stop: threading.Event) -> int:
+    """Deliver up to ROUND_MAX due deliveries: how many were sent."""
+    sent = 0
+    try:
+        while sent < ROUND_MAX and not stop.is_set() and deliver_one(app, client):
+            sent += 1
+    except Exception:
+        log.exception("webhook delivery round failed")
+    return sent
+
+
+def _waker(app: Flask) -> threading.Event:
+    """This app's wake-up call: set when a transaction that queued deliveries commits (and
+    by wake() at stop), so the thread needs no poll to see this process's own events."""
+    wake: threading.Event | None = app.extensions.get(WAKE)
+    if wake is None:
+        wake = app.extensions[WAKE] = threading.Event()
+        factory = app.extensions["db"]
+        event.listen(factory, "after_commit", partial(_committed, wake))
+        event.listen(factory, "after_soft_rollback",
+                     lambda session, _previous: session.info.pop(webhooks.QUEUED, None))
+    return wake
+
+
+def _committed(wake: threading.Event, session: Session) -> None:
+    if session.info.pop(webhooks.QUEUED, False):
+        wake.set()
+
+
+def wake(app: Flask) -> None:
+    """Wake the delivery thread now (its stop flag was just set: it returns at once)."""
+    waker = app.extensions.get(WAKE)
+    if waker is not None:
+        waker.set()
 
 
 def start(app: Flask, stop: threading.Event) -> threading.Thread:
-    """Start this process's delivery thread (stopped by stop)."""
+    """Start this process's delivery thread (stopped by stop, then wake)."""
+    _waker(app)  # listening before the first request commits
     thread = threading.Thread(target=run, args=(app, stop), daemon=True,
                               name="webhook-worker")
     thread.start()

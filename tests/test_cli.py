@@ -378,3 +378,27 @@ def test_relay_reaches_both_workers_on_postgres_and_redis(
         for sock in sockets:
             sock.close()
         server.stop()
+
+
+def test_webhooks_list_shows_the_endpoints_never_their_secrets(cli: Cli, client: Any, app: Any,
+                                                              biz: dict[str, Any]) -> None:
+    app.config["WEBHOOK_ALLOW_PRIVATE"] = True
+    made = [client.post(f"{API}/webhooks", json={"url": url, "events": events},
+                        headers=auth(biz["sk"])).get_json()["data"]
+            for url, events in (("http://127.0.0.1:9/a", ["*"]),
+                                ("http://127.0.0.1:9/b", ["message.created", "contact.updated"]))]
+    assert client.patch(f"{API}/webhooks/{made[1]['id']}", json={"enabled": False},
+                        headers=auth(biz["sk"])).status_code == 200
+    slug = biz["slug"]
+    listed = cli("webhooks", "list", "--business", slug, "--mode", "test", "--json")
+    api = client.get(f"{API}/webhooks", headers=auth(biz["sk"])).get_json()["data"]
+    assert listed == {"webhooks": api, "mode": "test"} and len(api) == 2
+    text = cli("webhooks", "list", "--business", slug, "--mode", "test")
+    lines = text.splitlines()
+    assert lines[0] == "2 webhook endpoint(s) in test mode:"
+    assert "enabled" in lines[1] and lines[1].rstrip().endswith("http://127.0.0.1:9/a")
+    assert "disabled 20" in lines[2] and "message.created,contact.updated" in lines[2]
+    assert not any(m["secret"] in text for m in made)
+    assert cli("webhooks", "list", "--business", slug) == "No webhook endpoints in live mode.\n"
+    assert cli("webhooks", "list", "--business", slug, "--mode", "prod",
+               expect=2) == "chatdock: mode must be test or live.\n"

@@ -21,6 +21,7 @@ import pytest
 import stripe
 from sqlalchemy import func, select
 
+from server.cli import DEMO_OWNER
 from server.db import session_scope
 from server.models import Business, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from server.services.keys import do_create_key
@@ -501,12 +502,15 @@ def test_a_server_killed_between_commit_and_delivery_delivers_after_restart_once
         tmp_path: Path) -> None:
     receiver = Receiver()
     with receiving(receiver) as url:
-        # a long poll: the event is committed, and the process dies before its next round
+        # a long poll, and the event committed by another process (the CLI: a commit wakes
+        # only its own process's delivery thread), so the server dies before its next round
         first = ServedProcess(tmp_path, env={**SERVED_ENV, "CHATDOCK_WEBHOOK_POLL_SECONDS": "60"})
         sk, pk = first.sk, first.pk
         served_hook(first.base, sk, url, receiver)
         started = start_visitor(first.base, pk)
-        reply(first.base, sk, started["conversation_id"], "survives kill -9")
+        first.cli("tickets", "reply", str(started["conversation_id"]), "--as", DEMO_OWNER,
+                  "survives kill -9")
+        time.sleep(0.5)  # what a woken thread would need to send it
         for pid in process_tree(first.proc.pid):
             os.kill(pid, signal.SIGKILL)
         first.proc.wait(timeout=10)
@@ -530,3 +534,50 @@ def test_the_retry_schedule_comes_from_config_toml_or_a_comma_separated_env(
     monkeypatch.setenv("CHATDOCK_WEBHOOK_ALLOW_PRIVATE", "true")
     assert load_config()["WEBHOOK_RETRY_SECONDS"] == [5, 10]
     assert load_config()["WEBHOOK_ALLOW_PRIVATE"] is True
+
+
+# ---------- /metrics ----------------------------------------------------------------------
+
+
+def test_delivery_attempts_are_counted_by_outcome(app: Any, client: Any,
+                                                  biz: dict[str, Any]) -> None:
+    from tests.test_observability import metrics, value  # its scrape, by Prometheus' parser
+    name = "chatdock_webhook_deliveries_total"
+    before = metrics(client)
+    assert [value(before, name, outcome=o) for o in ("succeeded", "failed", "retried")] == [
+        0, 0, 0]  # every series exists from the start
+    fast(app, [0])  # one retry, at once
+    receiver = Receiver(lambda n: 200 if n == 2 else 500)
+    with receiving(receiver) as url, serving(app):
+        hook = register(client, biz["sk"], url, ["webhook.test"], receiver)
+        for _ in range(2):  # the first: 500 then 200; the second: 500 twice, failed
+            assert client.post(f"{HOOKS}/{hook['id']}/test",
+                               headers=auth(biz["sk"])).status_code == 201
+            receiver.wait(lambda: deliveries(client, biz["sk"], hook["id"])[0]["status"]
+                          != "pending")
+        # the count follows the commit of the outcome
+        receiver.wait(lambda: value(metrics(client), name, outcome="failed") == 1)
+    after = metrics(client)
+    assert [r["status"] for r in receiver.requests] == [500, 200, 500, 500]
+    assert value(after, name, outcome="succeeded") == 1
+    assert value(after, name, outcome="retried") == 2
+    assert value(after, name, outcome="failed") == 1
+
+
+# ---------- waking on commit ----------------------------------------------------------------
+
+
+def test_a_commit_wakes_this_processs_delivery_thread_and_stop_ends_its_wait(
+        app: Any, client: Any, biz: dict[str, Any]) -> None:
+    fast(app, [])
+    app.config["WEBHOOK_POLL_SECONDS"] = 60  # a poll that would never come within the test
+    receiver = Receiver()
+    with receiving(receiver) as url:
+        with serving(app) as base:
+            register(client, biz["sk"], url, ["message.created"], receiver)
+            started = start_visitor(base, biz["pk"])
+            reply(base, biz["sk"], started["conversation_id"], "sent at once")
+            receiver.wait(lambda: len(receiver.accepted()) == 1, timeout=5)
+            leaving = time.monotonic()
+        assert time.monotonic() - leaving < 5  # stopping woke the thread out of its 60 s wait
+    assert receiver.requests[0]["event"]["data"]["content"] == "sent at once"

@@ -27,6 +27,8 @@ from app_flet.headless.agent_models import (
     AvailabilitySettings,
     BrandingSettings,
     CannedResponse,
+    CreatedWebhook,
+    DeliveryPage,
     Invite,
     Me,
     MessageFeed,
@@ -34,6 +36,8 @@ from app_flet.headless.agent_models import (
     Ticket,
     TicketDetail,
     TicketPage,
+    WebhookDelivery,
+    WebhookEndpoint,
     decode_agent_event,
 )
 from app_flet.headless.aio import AsyncEvents, AsyncWrapper, threaded
@@ -331,6 +335,51 @@ class AgentClient(ApiClient):
         """Revoke a key, at once on every server process and open socket."""
         return parse(ApiKey.from_json, _data(self.call("DELETE", f"keys/{key_id}")))
 
+    # ---------- webhooks (owner or secret key: webhooks:write) -----------------------
+
+    def list_webhooks(self) -> list[WebhookEndpoint]:
+        """The business's webhook endpoints in the credential's mode, oldest first."""
+        rows = _data(self.call("GET", "webhooks", retries=1))
+        return [parse(WebhookEndpoint.from_json, row) for row in parse(list, rows)]
+
+    def create_webhook(self, url: str, events: list[str],
+                       description: str | None = None) -> CreatedWebhook:
+        """Register an endpoint (`events`: types, or ["*"]); its secret is shown this once."""
+        body = self.call("POST", "webhooks", json={
+            "url": url, "events": list(events), **present(description=description)},
+            idempotency_key=str(uuid.uuid4()), retries=1)
+        return parse(CreatedWebhook.from_json, _data(body))
+
+    def update_webhook(self, id: int, **fields: Any) -> WebhookEndpoint:
+        """Change url, events, description and / or enabled (True re-enables it, its
+        failure count back to 0; False disables it)."""
+        body = self.call("PATCH", f"webhooks/{id}", json=fields,
+                         idempotency_key=str(uuid.uuid4()), retries=1)
+        return parse(WebhookEndpoint.from_json, _data(body))
+
+    def delete_webhook(self, id: int) -> None:
+        """Delete an endpoint and its delivery log."""
+        self.call("DELETE", f"webhooks/{id}")
+
+    def send_test_webhook(self, id: int) -> WebhookDelivery:
+        """Queue a `webhook.test` event for this endpoint alone: its pending delivery."""
+        body = self.call("POST", f"webhooks/{id}/test", idempotency_key=str(uuid.uuid4()),
+                         retries=1)
+        return parse(WebhookDelivery.from_json, _data(body))
+
+    def webhook_deliveries(self, id: int, *, page: int = 1, per_page: int = 25
+                           ) -> DeliveryPage:
+        """A page of the endpoint's delivery log, newest first."""
+        return parse(DeliveryPage.from_json, self.call(
+            "GET", f"webhooks/{id}/deliveries", params=_params(page=page, per_page=per_page),
+            retries=1))
+
+    def retry_delivery(self, id: int, delivery_id: int) -> WebhookDelivery:
+        """Make a pending or failed delivery due now (one more attempt)."""
+        body = self.call("POST", f"webhooks/{id}/deliveries/{delivery_id}/retry",
+                         idempotency_key=str(uuid.uuid4()), retries=1)
+        return parse(WebhookDelivery.from_json, _data(body))
+
     def _all_pages(self, path: str) -> list[Any]:
         rows: list[Any] = []
         page = 1
@@ -528,6 +577,13 @@ class AsyncAgentClient(AsyncWrapper[AgentClient]):
     list_keys = threaded(AgentClient.list_keys)
     create_key = threaded(AgentClient.create_key)
     revoke_key = threaded(AgentClient.revoke_key)
+    list_webhooks = threaded(AgentClient.list_webhooks)
+    create_webhook = threaded(AgentClient.create_webhook)
+    update_webhook = threaded(AgentClient.update_webhook)
+    delete_webhook = threaded(AgentClient.delete_webhook)
+    send_test_webhook = threaded(AgentClient.send_test_webhook)
+    webhook_deliveries = threaded(AgentClient.webhook_deliveries)
+    retry_delivery = threaded(AgentClient.retry_delivery)
     connect = threaded(AgentClient.connect)
 
     @overload

@@ -22,10 +22,11 @@ from app_flet.headless.models import (
 
 __all__ = [
     "Agent", "AgentContact", "AgentEvent", "AnalyticsEvent", "AnalyticsPage", "ApiKey",
-    "AvailabilitySettings", "BrandingSettings", "CannedResponse",
-    "ContactUpdated", "Customer", "Invite", "Me", "MessageFeed", "MintedKey", "Ticket",
-    "TicketCreated", "TicketDetail", "TicketPage", "TicketRating", "TicketUpdated",
-    "VisitorOffline", "VisitorOnline", "VisitorTyping", "decode_agent_event",
+    "AvailabilitySettings", "BrandingSettings", "CannedResponse", "ContactUpdated",
+    "CreatedWebhook", "Customer", "DeliveryPage", "Invite", "Me", "MessageFeed", "MintedKey",
+    "Ticket", "TicketCreated", "TicketDetail", "TicketPage", "TicketRating", "TicketUpdated",
+    "VisitorOffline", "VisitorOnline", "VisitorTyping", "WebhookDelivery", "WebhookEndpoint",
+    "decode_agent_event",
 ]
 
 
@@ -480,3 +481,95 @@ def decode_agent_event(name: str, data: Any) -> AgentEvent | None:
     (raises KeyError / TypeError / ValueError for a known event with a bad payload)."""
     event: AgentEvent | None = decode_payload(_DECODERS, name, data)
     return event
+
+
+# ---------- webhooks ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookEndpoint:
+    """A URL the business's events are POSTed to (never its secret); `disabled_at` is set
+    when an owner disabled it or after `consecutive_failures` failed deliveries in a row."""
+
+    id: int
+    url: str
+    events: tuple[str, ...]  # ("*",): every type
+    description: str | None
+    mode: str
+    created_at: datetime
+    disabled_at: datetime | None
+    consecutive_failures: int
+
+    @property
+    def enabled(self) -> bool:
+        return self.disabled_at is None
+
+    @classmethod
+    def from_json(cls, j: Json) -> WebhookEndpoint:
+        return cls(id=int(j["id"]), url=str(j["url"]), events=_strings(j["events"]),
+                   description=opt_str(j.get("description")), mode=str(j["mode"]),
+                   created_at=parse_time(j["created_at"]),
+                   disabled_at=_opt_time(j.get("disabled_at")),
+                   consecutive_failures=int(j.get("consecutive_failures") or 0))
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedWebhook:
+    """A new endpoint and its signing secret (`whsec_…`), shown this once (kept out of repr)."""
+
+    endpoint: WebhookEndpoint
+    secret: str = field(repr=False)
+
+    @classmethod
+    def from_json(cls, j: Json) -> CreatedWebhook:
+        return cls(endpoint=WebhookEndpoint.from_json(j), secret=str(j["secret"]))
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookDelivery:
+    """One event's delivery to one endpoint: `status` pending, succeeded or failed;
+    `webhook_id` is the Chatdock-Webhook-Id header its every attempt carries."""
+
+    id: int
+    webhook_id: str
+    endpoint_id: int
+    event_id: str
+    type: str
+    status: str
+    attempts: int
+    last_status_code: int | None
+    last_error: str | None
+    next_attempt_at: datetime | None
+    created_at: datetime
+    delivered_at: datetime | None
+
+    @classmethod
+    def from_json(cls, j: Json) -> WebhookDelivery:
+        return cls(id=int(j["id"]), webhook_id=str(j["webhook_id"]),
+                   endpoint_id=int(j["endpoint_id"]), event_id=str(j["event_id"]),
+                   type=str(j["type"]), status=str(j["status"]),
+                   attempts=int(j.get("attempts") or 0),
+                   last_status_code=_opt_int(j.get("last_status_code")),
+                   last_error=opt_str(j.get("last_error")),
+                   next_attempt_at=_opt_time(j.get("next_attempt_at")),
+                   created_at=parse_time(j["created_at"]),
+                   delivered_at=_opt_time(j.get("delivered_at")))
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryPage:
+    """A page of an endpoint's deliveries, newest first, and how many there are in all."""
+
+    deliveries: tuple[WebhookDelivery, ...]
+    total: int
+    page: int
+    per_page: int
+
+    @classmethod
+    def from_json(cls, body: Json) -> DeliveryPage:
+        rows, meta = body["data"], obj(body["meta"])
+        if not isinstance(rows, list):
+            raise TypeError("delivery list data must be a list")
+        return cls(deliveries=tuple(WebhookDelivery.from_json(obj(r)) for r in rows),
+                   total=int(meta["total"]), page=int(meta["page"]),
+                   per_page=int(meta["per_page"]))

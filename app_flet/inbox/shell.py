@@ -33,6 +33,7 @@ from app_flet.inbox.conversation import TYPING_TIMEOUT, CannedResponses, Convers
 from app_flet.inbox.login import LoginView
 from app_flet.inbox.pages import BrandingPage, CannedPage, KeysPage, TeamPage
 from app_flet.inbox.ticket_list import TicketList
+from app_flet.inbox.webhooks_page import WebhooksPage
 from app_flet.launch import mark
 from app_flet.ui.attachments import PickFile
 from app_flet.ui.hop import hop
@@ -46,8 +47,8 @@ log = logging.getLogger("chatdock.inbox")
 
 TITLE = "chatdock inbox"
 OWNER_PAGES: dict[str, Callable[[Any], Any]] = {
-    "Branding": BrandingPage, "Keys": KeysPage, "Team": TeamPage}
-OWNER_PAGES["Availability"] = AvailabilityPage  # business hours (issue 14 item 4)
+    "Branding": BrandingPage, "Keys": KeysPage, "Team": TeamPage, "Webhooks": WebhooksPage,
+    "Availability": AvailabilityPage}
 
 
 def title_for(unread: int) -> str:

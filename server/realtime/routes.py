@@ -110,6 +110,7 @@ def stop_realtime(app: Flask) -> None:
         watcher: _Watcher | None = app.extensions.pop("watcher", None)
     if watcher is not None:
         watcher.stop.set()
+        webhook_worker.wake(app)  # its wait ends now, not after WEBHOOK_POLL_SECONDS
         for thread in watcher.threads:
             thread.join(timeout=REVOCATION_POLL_SECONDS * 5)
 

@@ -30,6 +30,7 @@ URL_MAX = 2048
 DESCRIPTION_MAX = 500
 ERROR_MAX = 500
 MAX_PER_BUSINESS = 50  # endpoints per business and mode
+QUEUED = "webhooks_queued"  # Session.info: this transaction queued deliveries
 
 
 @dataclass(frozen=True)
@@ -169,6 +170,7 @@ def _record(session: Session, business_id: int, mode: str, type: str, data: dict
                                   created_at=event.created_at) for e in targets]
     session.add_all(deliveries)
     session.flush()
+    session.info[QUEUED] = True  # once committed, this process's delivery thread wakes
     return event, deliveries
 
 
@@ -282,6 +284,7 @@ def do_retry(session: Session, business_id: int, mode: str, endpoint_id: int,
         raise ValidationError("This delivery succeeded; there is nothing to retry.")
     delivery.status, delivery.next_attempt_at = "pending", utcnow()
     session.flush()
+    session.info[QUEUED] = True
     event = session.get(WebhookEvent, delivery.event_id)
     return delivery_json(delivery, event)  # type: ignore[arg-type]
 
@@ -289,19 +292,33 @@ def do_retry(session: Session, business_id: int, mode: str, endpoint_id: int,
 # ---------- attempts (server/webhook_worker.py) -----------------------------
 
 
-def claim_due(session: Session, now: datetime) -> WebhookDelivery | None:
+def claim_due(session: Session, now: datetime
+              ) -> tuple[WebhookDelivery, WebhookEndpoint, WebhookEvent] | None:
     """Lock the oldest due delivery that heads its endpoint's queue (the oldest pending one
-    of an enabled endpoint), skipping rows another process holds (PostgreSQL)."""
+    of an enabled endpoint), skipping rows another process holds (PostgreSQL); with its
+    endpoint and event, read in the same query (a delivery is one serial step of its
+    endpoint's queue: every round trip here is one less delivery per second)."""
     heads = (select(func.min(WebhookDelivery.id)).where(WebhookDelivery.status == "pending")
              .group_by(WebhookDelivery.endpoint_id))
-    enabled = select(WebhookEndpoint.id).where(WebhookEndpoint.disabled_at.is_(None))
-    return session.scalar(
-        select(WebhookDelivery)
+    row = session.execute(
+        select(WebhookDelivery, WebhookEndpoint, WebhookEvent)
+        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+        .join(WebhookEvent, WebhookEvent.id == WebhookDelivery.event_id)
         .where(WebhookDelivery.id.in_(heads), WebhookDelivery.status == "pending",
-               WebhookDelivery.next_attempt_at <= now,
-               WebhookDelivery.endpoint_id.in_(enabled))
+               WebhookDelivery.next_attempt_at <= now, WebhookEndpoint.disabled_at.is_(None))
         .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
-        .limit(1).with_for_update(skip_locked=True))
+        .limit(1).with_for_update(of=WebhookDelivery, skip_locked=True)).first()
+    return None if row is None else (row[0], row[1], row[2])
+
+
+def attempted(session: Session, delivery_id: int
+              ) -> tuple[WebhookDelivery, WebhookEndpoint] | None:
+    """A claimed delivery and its endpoint, to record an attempt (None: deleted meanwhile)."""
+    row = session.execute(
+        select(WebhookDelivery, WebhookEndpoint)
+        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+        .where(WebhookDelivery.id == delivery_id)).first()
+    return None if row is None else (row[0], row[1])
 
 
 def record_success(delivery: WebhookDelivery, endpoint: WebhookEndpoint, status: int) -> None:
