@@ -114,6 +114,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         health,
         identity,
         keys,
+        knowledge,
         messages,
         oauth,
         ops,
@@ -127,7 +128,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.before_request(refuse_unstorable_query)
 
     for module in (health, ops, chat, tickets, messages, canned, contacts, keys, identity,
-                   branding, agents, webhooks, widget, docs, analytics, oauth):
+                   branding, agents, webhooks, widget, docs, analytics, oauth, knowledge):
         app.register_blueprint(module.bp)
     routes.init_app(app)
     return app

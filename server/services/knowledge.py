@@ -114,8 +114,8 @@ def document_json(row: KnowledgeDocument) -> dict[str, Any]:
 def _document_counts(session: Session, collection_ids: list[int]) -> dict[int, int]:
     rows = session.execute(select(KnowledgeDocument.collection_id, func.count())
                            .where(KnowledgeDocument.collection_id.in_(collection_ids))
-                           .group_by(KnowledgeDocument.collection_id)).tuples()
-    return dict(rows.all())
+                           .group_by(KnowledgeDocument.collection_id))
+    return {collection_id: count for collection_id, count in rows}
 
 
 def list_collections(session: Session, business_id: int) -> list[dict[str, Any]]:

@@ -97,11 +97,11 @@ def _search_sqlite(session: Session, business_id: int, terms: list[str],
         params).all()
     if not ranked:
         return []
-    snippets: dict[int, str] = dict(session.execute(text(
+    snippets: dict[int, str] = {rowid: snippet for rowid, snippet in session.execute(text(
         f"SELECT rowid, snippet(knowledge_fts, 2, '{MARK}', '{MARK}', '…', 24) "
         "FROM knowledge_fts WHERE knowledge_fts MATCH :match AND rowid IN :ids")
         .bindparams(bindparam("ids", expanding=True)),
-        {"match": match, "ids": [r.id for r in ranked]}).tuples().all())
+        {"match": match, "ids": [r.id for r in ranked]})}
     texts = {r.id: r for r in session.execute(text(
         "SELECT id, document_id, title, text FROM knowledge_chunk_texts WHERE id IN :ids")
         .bindparams(bindparam("ids", expanding=True)), {"ids": [r.id for r in ranked]})}
