@@ -12,7 +12,8 @@ that share no word with the article's title, checked with FTS5's own tokenizer),
 - search() p50/p95/p99 (wall and CPU) over the labelled questions once the business holds
   --chunks chunks.
 A ranker is (name, function(session, business_id, question) -> document ids, best first):
-RANKERS holds bm25; a hybrid ranker (the `semantic` extra) appends itself in rankers().
+RANKERS holds full text (bm25 on SQLite, ts_rank on PostgreSQL); a hybrid ranker (the
+`semantic` extra) appends itself in rankers().
 """
 
 from __future__ import annotations
@@ -46,18 +47,19 @@ SYNTHETIC_WORDS = 60  # ~400 characters a chunk, about half a real chunk
 DOCS_PER_BATCH = 1000
 
 
-def bm25(session: Session, business_id: int, question: str) -> list[int]:
-    """Document ids by the best chunk's bm25 (SQLite) / ts_rank (PostgreSQL)."""
+def fulltext(session: Session, business_id: int, question: str) -> list[int]:
+    """Document ids by their best chunk's bm25 (SQLite) / ts_rank (PostgreSQL): search()."""
     hits = knowledge.search(session, business_id, question, limit=10)
     return list(dict.fromkeys(p.document_id for p in hits))
 
 
-RANKERS: list[tuple[str, Ranker]] = [("bm25", bm25)]
+RANKERS: list[tuple[str, Ranker]] = [("fulltext", fulltext)]  # bm25 / ts_rank by database
 
 
 def rankers() -> list[tuple[str, Ranker]]:
-    """bm25, plus hybrid when a semantic ranker is installed (server.services.knowledge_hybrid
-    with hybrid_document_ids(session, business_id, question) -> ids: the hook it fills)."""
+    """Full text, plus hybrid when a semantic ranker is installed
+    (server.services.knowledge_hybrid with hybrid_document_ids(session, business_id,
+    question) -> ids, best first: the hook it fills)."""
     try:
         from server.services import knowledge_hybrid  # type: ignore[attr-defined,unused-ignore]
     except ImportError:
