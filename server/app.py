@@ -124,6 +124,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         health,
         identity,
         keys,
+        knowledge,
         messages,
         oauth,
         ops,
@@ -138,7 +139,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     for module in (health, ops, chat, tickets, messages, canned, contacts, keys, identity,
                    branding, agents, webhooks, widget, docs, analytics, oauth, attachments,
-                   availability):
+                   availability, knowledge):
         app.register_blueprint(module.bp)
     routes.init_app(app)
     return app
