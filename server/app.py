@@ -106,6 +106,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from server.api import (
         agents,
         analytics,
+        bot,
         branding,
         canned,
         chat,
@@ -127,7 +128,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.before_request(refuse_unstorable_query)
 
     for module in (health, ops, chat, tickets, messages, canned, contacts, keys, identity,
-                   branding, agents, webhooks, widget, docs, analytics, oauth):
+                   branding, agents, webhooks, widget, docs, analytics, oauth, bot):
         app.register_blueprint(module.bp)
     routes.init_app(app)
     return app
