@@ -115,6 +115,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         health,
         identity,
         keys,
+        knowledge,
         messages,
         oauth,
         ops,
@@ -128,7 +129,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.before_request(refuse_unstorable_query)
 
     for module in (health, ops, chat, tickets, messages, canned, contacts, keys, identity,
-                   branding, agents, webhooks, widget, docs, analytics, oauth, bot):
+                   branding, agents, webhooks, widget, docs, analytics, oauth, knowledge,
+                   bot):
         app.register_blueprint(module.bp)
     routes.init_app(app)
     return app

@@ -19,7 +19,7 @@ from flask import Flask
 
 from server.db import session_scope
 from server.models import utcnow
-from server.services import bot
+from server.services import bot, knowledge
 from server.services.answerers import Answerer, from_config
 
 log = logging.getLogger("chatdock.bot")
@@ -31,7 +31,6 @@ def decide(app: Flask, work: bot.Work, answerer: Answerer) -> bot.Reply:
     the answerer's answer with its sources."""
     if bot.wants_human(work.question, work.keywords):
         return bot.Reply(work.handoff_message, [], handoff="asked")
-    from server.services import knowledge  # TEMP until knowledge merges
     with session_scope(app) as session:
         passages = knowledge.search(session, work.business_id, work.question,
                                     collection_ids=work.collection_ids or None,

@@ -371,6 +371,54 @@ class OAuthClient(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
 
 
+class KnowledgeCollection(Base):
+    """A named set of help documents the bot answers from; per business, shared by test and
+    live mode (like branding and canned responses: one help centre per business)."""
+
+    __tablename__ = "knowledge_collections"
+    __table_args__ = (UniqueConstraint("business_id", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(String(2000), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class KnowledgeDocument(Base):
+    """One uploaded document, kept as its chunks (documents are not edited: delete and add)."""
+
+    __tablename__ = "knowledge_documents"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    collection_id: Mapped[int] = mapped_column(ForeignKey("knowledge_collections.id"),
+                                               index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    size: Mapped[int] = mapped_column(Integer)  # bytes of the text as sent
+    chunk_count: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class KnowledgeChunk(Base):
+    """A passage of a document: the unit search ranks and the bot quotes.
+
+    business_id and collection_id repeat the document's (which never moves) so a search
+    filters the full-text matches without joining. The full-text index is not mapped here:
+    SQLite's FTS5 table knowledge_fts (rowid = chunk id) and PostgreSQL's search_vector
+    column are written by server.services.knowledge in the same transaction.
+    """
+
+    __tablename__ = "knowledge_chunks"
+    __table_args__ = (Index("ix_knowledge_chunks_document_id_ordinal", "document_id", "ordinal"),
+                      Index("ix_knowledge_chunks_business_id", "business_id", "collection_id"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("knowledge_documents.id"))
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id"))
+    collection_id: Mapped[int] = mapped_column(ForeignKey("knowledge_collections.id"))
+    ordinal: Mapped[int] = mapped_column(Integer)
+    heading: Mapped[str | None] = mapped_column(String(200), default=None)
+    text: Mapped[str] = mapped_column(Text)
+
+
 class BotSettings(Base):
     """A business's answer bot (server/services/bot.py); one per business, both modes."""
 

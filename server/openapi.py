@@ -20,7 +20,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from server.models import MAX_ROW_ID
-from server.services import analytics, bot
+from server.services import analytics, bot, knowledge
 from server.services.keys import KINDS, MODES, SCOPES
 from server.services.oauth import MAX_CLIENT_SCOPES
 from server.services.webhooks import EVENT_TYPES as WEBHOOK_EVENTS
@@ -123,7 +123,8 @@ IDENTITY_FIELDS = {
 def _schemas(config: Mapping[str, Any]) -> dict[str, Schema]:
     """Every named schema; config supplies the deployment's limits."""
     return {**_wire_schemas(config), **_agent_schemas(), **_admin_schemas(),
-            **_webhook_schemas(), **_analytics_schemas(), **_bot_schemas()}
+            **_webhook_schemas(), **_analytics_schemas(), **_knowledge_schemas(),
+            **_bot_schemas()}
 
 
 def _wire_schemas(config: Mapping[str, Any]) -> dict[str, Schema]:
@@ -348,6 +349,7 @@ ERRORS: dict[int, tuple[str, str]] = {
     404: ("NotFound", "`not_found`: absent, or not this credential's (as if absent)."),
     409: ("Conflict", "`conflict`: it collides with what is stored (`field` names the input)."),
     413: ("PayloadTooLarge", "`payload_too_large`."),
+    415: ("UnsupportedMediaType", "`unsupported_media_type`: a file type not accepted here."),
     422: ("IdempotencyConflict", "`idempotency_conflict`: this Idempotency-Key was used "
                                  "with another body."),
     429: ("RateLimited", "`rate_limited`; wait Retry-After seconds."),
@@ -915,7 +917,7 @@ def _paths(config: Mapping[str, Any]) -> dict[str, dict[str, Schema]]:
     """Every documented path, each with its operations by lower-case method."""
     return {**_served_paths(), **_visitor_paths(config), **_ticket_paths(), **_canned_paths(),
             **_contact_paths(), **_admin_paths(), **_webhook_paths(),
-            **_analytics_paths(), **_bot_paths()}
+            **_analytics_paths(), **_knowledge_paths(), **_bot_paths()}
 
 
 # ---------- analytics (server/api/analytics.py) --------------------------------------------
@@ -1027,8 +1029,8 @@ def build_document(config: Mapping[str, Any]) -> dict[str, Any]:
                                 "{\"error\", \"message\", \"field\"?}.",
                  "license": {"name": "MIT", "identifier": "MIT"}},
         "tags": [{"name": n} for n in ("visitor", "tickets", "contacts", "keys", "branding",
-                                        "agents", "webhooks", "bot", "realtime", "widget",
-                                        "operations")],
+                                        "agents", "webhooks", "knowledge", "bot",
+                                        "realtime", "widget", "operations")],
         "paths": _paths(config),
         "components": {"schemas": _schemas(config), "responses": _responses(),
                        "securitySchemes": SECURITY_SCHEMES},
@@ -1039,3 +1041,114 @@ def document_bytes(config: Mapping[str, Any]) -> tuple[bytes, str]:
     """The document as served, and its ETag."""
     raw = json.dumps(build_document(config), sort_keys=True).encode()
     return raw, '"' + hashlib.sha256(raw).hexdigest()[:32] + '"'
+
+
+# ---------- knowledge (server/api/knowledge.py) --------------------------------------------
+
+
+def _knowledge_schemas() -> dict[str, Schema]:
+    title = string(knowledge.TITLE_MAX, minLength=1)
+    return {
+        "KnowledgeCollection": obj({
+            "id": ROW_ID, "name": string(), "description": nullable(string()),
+            "document_count": COUNT, "created_at": ISO_TIME, "updated_at": ISO_TIME}),
+        "KnowledgeCollectionIn": obj({"name": string(knowledge.NAME_MAX, minLength=1)},
+                                     {"description": nullable(
+                                         string(knowledge.DESCRIPTION_MAX))}),
+        "KnowledgeCollectionPatch": obj({}, {"name": string(knowledge.NAME_MAX, minLength=1),
+                                             "description": nullable(
+                                                 string(knowledge.DESCRIPTION_MAX))}),
+        "KnowledgeDocument": obj({
+            "id": ROW_ID, "collection_id": ROW_ID, "title": string(), "chunk_count": COUNT,
+            "size": {**COUNT, "description": "Bytes of the text (or file) as sent."},
+            "created_at": ISO_TIME}),
+        "KnowledgeDocumentIn": {"oneOf": [
+            obj({"title": title, "text": string(description=(
+                "Plain text or markdown (at most 1 MiB as UTF-8): chunked by `#` headings "
+                "and blank-line paragraphs."))}),
+            obj({"title": title, "chunks": {
+                "type": "array", "minItems": 1, "maxItems": knowledge.MAX_CHUNKS,
+                "items": string(knowledge.CHUNK_MAX),
+                "description": "The document already cut into passages, kept as sent."}})]},
+        "KnowledgeDocumentFile": obj({"file": {
+            "type": "string", "contentMediaType": "text/plain", "description": (
+                "A text/plain, text/markdown or text/html file of at most 1 MiB, UTF-8 "
+                "(application/octet-stream is taken by its extension: .txt .md .markdown "
+                ".html .htm). HTML is reduced to its text (script and style dropped); h1-h6 "
+                "start chunks.")}},
+            {"title": string(knowledge.TITLE_MAX, description="Default: the file name "
+                                                              "without its extension.")}),
+        "KnowledgePassage": obj({
+            "document_id": ROW_ID, "title": string(), "chunk_id": ROW_ID,
+            "snippet": string(description="Plain text around the hits, each hit as **word** "
+                                          "(never HTML: show it as text)."),
+            "score": {"type": "number", "minimum": 0, "exclusiveMaximum": 1,
+                      "description": "Higher is better: s/(s+K) of bm25 (SQLite) or "
+                                     "ts_rank (PostgreSQL), comparable on both."}}),
+    }
+
+
+def _knowledge_paths() -> dict[str, dict[str, Schema]]:
+    read, write = agent("tickets:read"), agent("knowledge:write")
+    item = path_param("collection_id", "A knowledge collection of this business.")
+    doc = path_param("document_id", "A document of this collection.")
+    one = envelope(ref("KnowledgeCollection"))
+    collection = "/api/v1/knowledge/collections/{collection_id}"
+    upload = {"required": True, "content": {
+        **json_content(ref("KnowledgeDocumentIn")),
+        "multipart/form-data": {"schema": ref("KnowledgeDocumentFile")}}}
+    return {
+        "/api/v1/knowledge/collections": {
+            "get": op("listKnowledgeCollections", "The business's knowledge collections, by "
+                      "name", "knowledge", security=read, responses={200: ok_response(envelope(
+                          {"type": "array", "maxItems": knowledge.MAX_COLLECTIONS,
+                           "items": ref("KnowledgeCollection")}))},
+                      description="Per business, shared by test and live mode."),
+            "post": op("createKnowledgeCollection", "Add a knowledge collection", "knowledge",
+                       security=write, request=body(ref("KnowledgeCollectionIn")),
+                       params=[IDEMPOTENCY_KEY], errors=(409,),
+                       responses={201: ok_response(one, "Added.")},
+                       description="A name the business already has is 409 (field name); a "
+                                   "101st collection is 400.")},
+        collection: {
+            "get": op("getKnowledgeCollection", "A knowledge collection", "knowledge",
+                      security=read, params=[item], responses={200: ok_response(one)}),
+            "patch": op("updateKnowledgeCollection", "Rename or describe a collection",
+                        "knowledge", security=write, params=[item, IDEMPOTENCY_KEY],
+                        request=body(ref("KnowledgeCollectionPatch")), errors=(409,),
+                        responses={200: ok_response(one)}),
+            "delete": op("deleteKnowledgeCollection", "Delete a collection and its documents",
+                         "knowledge", security=write, params=[item],
+                         responses={200: ok_response(OK, "Deleted.")})},
+        f"{collection}/documents": {
+            "get": op("listKnowledgeDocuments", "A collection's documents, newest first",
+                      "knowledge", security=read, params=[item, *page_params()],
+                      responses={200: ok_response(page_of(ref("KnowledgeDocument")))}),
+            "post": op("addKnowledgeDocument", "Add a document (JSON text or chunks, or a "
+                       "file)", "knowledge", security=write, request=upload,
+                       params=[item, IDEMPOTENCY_KEY], errors=(415,),
+                       responses={201: ok_response(envelope(ref("KnowledgeDocument")),
+                                                   "Stored and indexed.")},
+                       description="Over 1 MiB is 413; another file type is 415; no text, "
+                                   "a chunk over 2000 characters or more than 2000 chunks "
+                                   "is 400.")},
+        f"{collection}/documents/{{document_id}}": {"delete": op(
+            "deleteKnowledgeDocument", "Delete a document, its chunks and their index rows",
+            "knowledge", security=write, params=[item, doc],
+            responses={200: ok_response(OK, "Deleted.")})},
+        "/api/v1/knowledge/search": {"get": op(
+            "searchKnowledge", "Passages ranked against a question, best first", "knowledge",
+            security=read, params=[
+                query("q", string(knowledge.QUERY_MAX, minLength=1),
+                      "Any text (a visitor's message as typed); its words are searched, "
+                      "stop words dropped. Required."),
+                query("collection_id", ROW_ID, "Only this collection (404 if not the "
+                                               "business's)."),
+                query("limit", {"type": "integer", "minimum": 1,
+                                "maximum": knowledge.SEARCH_LIMIT_MAX})],
+            errors=(404,), responses={200: ok_response(envelope(
+                {"type": "array", "items": ref("KnowledgePassage")}))},
+            description="bm25 over SQLite FTS5, or ts_rank over PostgreSQL's GIN-indexed "
+                        "tsvector. A question of stop words only finds nothing (an empty "
+                        "list).")},
+    }

@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 
 from server.db import session_scope
 from server.models import BotJob, Message, WebhookEvent
+from server.services import knowledge
 from server.services.answerers import Extractive, OpenAICompatible, first_sentences
 from server.services.bot import wants_human
 from tests.conftest import ServedProcess, auth, serving, start_visitor
@@ -326,3 +327,173 @@ def test_the_llm_answerer_falls_back_to_extractive(behaviour: str) -> None:
         took = time.monotonic() - started
     assert got.text.endswith("— Returns") and len(seen) == 1
     assert took < 2.5
+
+
+# ---------- answers from the knowledge ----------------------------------------------------
+
+RETURNS = ("You can return any item within 30 days of delivery. Bring the receipt or the "
+           "order number. Refunds reach your card within five working days.")
+
+
+# bm25 rates a word found in half the passages at ~0 (FTS5's IDF floor): a help centre
+# has more than two passages, so every test collection does too
+FILLER = {"Shipping": "We ship to 40 countries by courier.",
+          "Opening hours": "The shop opens at nine on weekdays.",
+          "Gift wrapping": "Gift wrapping costs two euros.",
+          "Accounts": "Reset your password from the sign-in page."}
+
+
+def add_knowledge(app: Any, business_id: int, documents: dict[str, str],
+                  name: str = "Help centre") -> tuple[int, dict[str, int]]:
+    """A collection holding these documents (title -> text) and FILLER: its id, the
+    documents' ids."""
+    documents = {**documents, **FILLER}
+    with session_scope(app) as s:
+        collection = knowledge.do_create_collection(s, business_id,
+                                                    knowledge.CollectionFields(name))
+        ids = {title: knowledge.do_add_document(
+            s, business_id, collection["id"],
+            knowledge.check_json_document({"title": title, "text": text}))["id"]
+            for title, text in documents.items()}
+    return collection["id"], ids
+
+
+def bot_answer(sock: PusherTestClient, timeout: float = 5.0) -> dict[str, Any]:
+    """The next MessageCreated from the bot (the visitor's own echo skipped)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = sock.expect("MessageCreated", timeout=max(deadline - time.monotonic(), 0.01))
+        if got["data"]["sender"]["role"] == "bot":
+            return got["data"]  # type: ignore[no-any-return]
+
+
+def test_a_question_gets_typing_then_the_answer_with_its_sources(
+        app: Any, client: Any, biz: dict[str, Any]) -> None:
+    fast(app)
+    collection_id, docs = add_knowledge(app, biz["id"], {
+        "Returns and refunds": RETURNS})
+    put_bot(client, biz["sk"], enabled=True, name="Robo", collection_ids=[collection_id],
+            min_score=0.05)
+    with serving(app) as base:
+        team = business_socket(base, app, biz["sk"], biz["id"])
+        started, sock = visitor_socket(base, biz["pk"], "asking-visitor")
+        visitor_send(base, biz["pk"], started, "How many days do I have to return an item?")
+        echo = sock.expect("MessageCreated")["data"]
+        typing = sock.expect("TypingStarted")
+        assert typing["data"]["sender"] == {"role": "bot", "name": "Robo"}
+        answer = bot_answer(sock)
+        assert answer["sender"] == {"role": "bot", "name": "Robo"}
+        assert answer["direction"] == "outbound" and answer["type"] == "text"
+        assert answer["content"].startswith("You can return any item within 30 days")
+        assert answer["content"].endswith("— Returns and refunds")
+        assert answer["sources"] == [{"document_id": docs["Returns and refunds"],
+                                      "title": "Returns and refunds"}]
+        assert sock.frames.index(typing) < len(sock.frames) - 1  # typing came first
+        while (frame := team.expect("MessageCreated"))["data"]["id"] != answer["id"]:
+            pass
+        assert frame["data"]["sources"] == answer["sources"]
+        history = httpx.get(f"{base}/api/v1/chat/sessions/{started['conversation_id']}/messages",
+                            headers=auth(biz["pk"], started["session_token"])).json()["data"]
+        assert [m["id"] for m in history] == [answer["id"], echo["id"]]
+        assert history[0]["sources"] == answer["sources"] and "sources" not in history[1]
+        pending = httpx.get(f"{base}/api/v1/tickets?status=pending",
+                            headers=auth(biz["sk"])).json()["data"]
+        # still the bot's; and the bot reading nothing, the visitor's message is unread
+        assert [(t["id"], t["unread_count"]) for t in pending] == [
+            (started["conversation_id"], 1)]
+        metrics = httpx.get(f"{base}/metrics").text
+    assert 'chatdock_bot_answers_total{outcome="answered"} 1.0' in metrics
+
+
+def test_nothing_scoring_min_score_hands_off(app: Any, client: Any,
+                                             biz: dict[str, Any]) -> None:
+    fast(app)
+    add_knowledge(app, biz["id"], {"Returns": RETURNS})
+    put_bot(client, biz["sk"], enabled=True, min_score=0.99, handoff_message="A person it is.")
+    with serving(app) as base:
+        started, sock = visitor_socket(base, biz["pk"], "unanswered")
+        visitor_send(base, biz["pk"], started, "Do you sell gift cards for bicycles?")
+        answer = bot_answer(sock)
+        assert answer["content"] == "A person it is." and "sources" not in answer
+        assert sock.expect("ConversationUpdated")["data"]["status"] == "open"
+        metrics = httpx.get(f"{base}/metrics").text
+    assert 'chatdock_bot_answers_total{outcome="handoff"} 1.0' in metrics
+    with session_scope(app) as s:
+        assert s.scalar(select(BotJob.outcome)) == "handoff"
+
+
+def test_the_llm_answerer_answers_over_the_socket_and_a_hanging_one_falls_back(
+        app: Any, client: Any, biz: dict[str, Any]) -> None:
+    def answer(body: dict[str, Any], headers: dict[str, str]) -> tuple[int, Any]:
+        if "hang" in body["messages"][-1]["content"]:
+            time.sleep(3)
+        return 200, completion("Thirty days, with the receipt.")
+
+    add_knowledge(app, biz["id"], {"Returns": RETURNS})
+    put_bot(client, biz["sk"], enabled=True, min_score=0.01)
+    with llm_stand_in(answer) as (url, seen):
+        fast(app, BOT_LLM_URL=url, BOT_LLM_MODEL="stand-in", BOT_LLM_TIMEOUT_SECONDS=0.5)
+        with serving(app) as base:
+            started, sock = visitor_socket(base, biz["pk"], "llm-visitor")
+            visitor_send(base, biz["pk"], started, "Can I return an item?")
+            assert bot_answer(sock)["content"] == "Thirty days, with the receipt."
+            visitor_send(base, biz["pk"], started, "hang: can I return an item?")
+            late = bot_answer(sock, timeout=5)
+    assert late["content"].endswith("— Returns") and late["sources"][0]["title"] == "Returns"
+    assert [r["body"]["model"] for r in seen] == ["stand-in", "stand-in"]
+
+
+def test_a_server_killed_before_the_answer_answers_once_after_restart(
+        tmp_path: Path) -> None:
+    def slow(body: dict[str, Any], headers: dict[str, str]) -> tuple[int, Any]:
+        time.sleep(30)  # the first server dies while it waits for this
+        return 200, completion("never")
+
+    with llm_stand_in(slow) as (url, _seen):
+        first = ServedProcess(tmp_path, env={
+            "CHATDOCK_BOT_LLM_URL": url, "CHATDOCK_BOT_LLM_MODEL": "slow",
+            "CHATDOCK_BOT_LLM_TIMEOUT_SECONDS": "60", "CHATDOCK_BOT_LEASE_SECONDS": "2",
+            "CHATDOCK_WEBHOOK_POLL_SECONDS": "0.1"})
+        pk, sk = first.pk, first.sk
+        collection = httpx.post(f"{first.base}/api/v1/knowledge/collections",
+                                json={"name": "Help"}, headers=auth(sk))
+        assert collection.status_code == 201, collection.text
+        added = httpx.post(f"{first.base}/api/v1/knowledge/collections/"
+                           f"{collection.json()['data']['id']}/documents",
+                           json={"title": "Returns", "text": RETURNS}, headers=auth(sk))
+        assert added.status_code == 201, added.text
+        for title, text in FILLER.items():
+            assert httpx.post(f"{first.base}/api/v1/knowledge/collections/"
+                              f"{collection.json()['data']['id']}/documents",
+                              json={"title": title, "text": text},
+                              headers=auth(sk)).status_code == 201
+        assert httpx.put(f"{first.base}{BOT}", json={"enabled": True, "min_score": 0.01},
+                         headers=auth(sk)).status_code == 200
+        started, sock = visitor_socket(first.base, pk, "killed-visitor")
+        visitor_send(first.base, pk, started, "Can I return an item?")
+        sock.expect("TypingStarted")  # claimed: the job is leased, the answer is on its way
+        for pid in process_tree(first.proc.pid):
+            os.kill(pid, signal.SIGKILL)
+        first.proc.wait(timeout=10)
+        sock.close()
+        second = ServedProcess(tmp_path, env={"CHATDOCK_WEBHOOK_POLL_SECONDS": "0.1"})
+        try:
+            again = start_visitor(second.base, pk, "killed-visitor")  # resumes it
+            assert again["conversation_id"] == started["conversation_id"]
+            sock = PusherTestClient.for_session(again)
+            sock.subscribe_session(again, pk)
+            history_url = (f"{second.base}/api/v1/chat/sessions/{again['conversation_id']}"
+                           "/messages")
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                history = httpx.get(history_url, headers=auth(pk, again["session_token"]))
+                if any(m["sender"]["role"] == "bot" for m in history.json()["data"]):
+                    break
+                time.sleep(0.2)
+            time.sleep(1.5)  # a second answer would be here by now
+            history = httpx.get(history_url, headers=auth(pk, again["session_token"]))
+        finally:
+            second.stop()
+    answers = [m for m in history.json()["data"] if m["sender"]["role"] == "bot"]
+    assert len(answers) == 1, history.json()
+    assert answers[0]["content"].endswith("— Returns")  # extractive: no LLM after restart

@@ -19,7 +19,14 @@ from sqlalchemy.orm import Session
 from server.channels import conversation_topic
 from server.db import emit
 from server.errors import ValidationError
-from server.models import BotJob, BotSettings, Conversation, Message, utcnow
+from server.models import (
+    BotJob,
+    BotSettings,
+    Conversation,
+    KnowledgeCollection,
+    Message,
+    utcnow,
+)
 from server.services import tickets, webhooks
 from server.services.chat import do_add_message
 from server.validation import check_required_text, check_text
@@ -76,7 +83,6 @@ def _collections(session: Session, business_id: int, value: Any) -> list[int]:
     ids = list(dict.fromkeys(value))
     if not ids:
         return ids
-    from server.models import KnowledgeCollection  # TEMP until knowledge merges
     owned = set(session.scalars(select(KnowledgeCollection.id).where(
         KnowledgeCollection.business_id == business_id,
         KnowledgeCollection.id.in_([i for i in ids if 0 < i < 2**31]))))

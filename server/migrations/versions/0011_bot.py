@@ -1,7 +1,7 @@
 """The answer bot: its settings, its job outbox, who holds a conversation, answer sources.
 
-Revision ID: 0010_bot
-Revises: 0009_oauth
+Revision ID: 0011_bot
+Revises: 0010_knowledge
 Create Date: 2026-12-01
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0010_bot"
-down_revision: str | None = "0009_oauth"
+revision: str = "0011_bot"
+down_revision: str | None = "0010_knowledge"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
