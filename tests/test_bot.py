@@ -531,3 +531,22 @@ def test_a_server_killed_before_the_answer_answers_once_after_restart(
     answers = [m for m in history.json()["data"] if m["sender"]["role"] == "bot"]
     assert len(answers) == 1, history.json()
     assert answers[0]["content"].endswith("— Returns")  # extractive: no LLM after restart
+
+
+def test_erasing_a_contact_with_a_pending_bot_job_erases_the_job_too(
+        client: Any, app: Any, biz: dict[str, Any]) -> None:
+    put_bot(client, biz["sk"], enabled=True)  # no server, no worker: the job stays pending
+    started = client.post("/api/v1/chat/sessions", json={"visitor_id": "erase-me"},
+                          headers=auth(biz["pk"])).get_json()["data"]
+    sent = client.post(f"/api/v1/chat/sessions/{started['conversation_id']}/messages",
+                       json={"content": "talk to a human"},
+                       headers=auth(biz["pk"], started["session_token"]))
+    assert sent.status_code == 201
+    with session_scope(app) as s:
+        assert s.scalar(select(func.count()).select_from(BotJob)) == 1
+    customer = client.get(f"/api/v1/tickets/{started['conversation_id']}",
+                          headers=auth(biz["sk"])).get_json()["data"]["customer"]
+    erased = client.delete(f"/api/v1/contacts/{customer['id']}", headers=auth(biz["sk"]))
+    assert erased.status_code == 200, erased.get_json()
+    with session_scope(app) as s:
+        assert s.scalar(select(func.count()).select_from(BotJob)) == 0
