@@ -116,6 +116,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         analytics,
         attachments,
         availability,
+        bot,
         branding,
         canned,
         chat,
@@ -139,7 +140,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     for module in (health, ops, chat, tickets, messages, canned, contacts, keys, identity,
                    branding, agents, webhooks, widget, docs, analytics, oauth, attachments,
-                   availability, knowledge):
+                   availability, knowledge, bot):
         app.register_blueprint(module.bp)
     routes.init_app(app)
     return app

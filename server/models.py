@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -166,6 +167,9 @@ class Conversation(Base):
     resolved_by: Mapped[str | None] = mapped_column(String(40), default=None)  # user:1 | key:2
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # the bot holds it (started with the bot on): cleared by a handoff, an agent's reply or
+    # an assignment, and by the bot's own inactivity resolve (server/services/bot.py)
+    bot_active: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     contact: Mapped[Contact] = relationship()
 
 
@@ -220,6 +224,8 @@ class Message(Base):
     sender_name: Mapped[str | None] = mapped_column(String(200), default=None)
     sender_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # a bot answer's knowledge passages: [{document_id, title}] (None on every other message)
+    sources: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, default=None)
 
 
 class IdentitySetting(Base):
@@ -464,3 +470,46 @@ class KnowledgeChunk(Base):
     ordinal: Mapped[int] = mapped_column(Integer)
     heading: Mapped[str | None] = mapped_column(String(200), default=None)
     text: Mapped[str] = mapped_column(Text)
+
+
+class BotSettings(Base):
+    """A business's answer bot (server/services/bot.py); one per business, both modes."""
+
+    __tablename__ = "bot_settings"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id"), unique=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    name: Mapped[str] = mapped_column(String(100))
+    avatar_url: Mapped[str | None] = mapped_column(String(2000), default=None)
+    welcome_message: Mapped[str] = mapped_column(String(1000), default="")
+    fallback_message: Mapped[str] = mapped_column(String(1000))
+    handoff_message: Mapped[str] = mapped_column(String(1000))
+    handoff_keywords: Mapped[list[str]] = mapped_column(JSON, default=list)
+    collection_ids: Mapped[list[int]] = mapped_column(JSON, default=list)  # [] = all
+    min_score: Mapped[float] = mapped_column(Float)
+    inactivity_minutes: Mapped[int] = mapped_column(Integer)
+    public_api_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BotJob(Base):
+    """The outbox of the bot: one visitor message to answer, written in the transaction that
+    stores it, done in the transaction that stores the answer (or the handoff)."""
+
+    __tablename__ = "bot_jobs"
+    __table_args__ = (Index("ix_bot_jobs_status_next", "status", "next_attempt_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
+    # cascades: erasing a contact deletes its messages (server/services/contacts.py)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"),
+                                            unique=True)
+    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending | done
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)  # a lease once claimed
+    outcome: Mapped[str | None] = mapped_column(String(10), default=None)  # answered | handoff…
+    # the message that answered it: one answer per job
+    answer_message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), default=None, unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -21,7 +21,7 @@ from typing import Any
 
 from server.config import DEFAULTS
 from server.models import MAX_ROW_ID
-from server.services import analytics, knowledge, ratings
+from server.services import analytics, bot, knowledge, ratings
 from server.services import availability as hours
 from server.services.keys import KINDS, MODES, SCOPES
 from server.services.oauth import MAX_CLIENT_SCOPES
@@ -128,7 +128,8 @@ def _schemas(config: Mapping[str, Any]) -> dict[str, Schema]:
             **_webhook_schemas(), **_analytics_schemas(), **_rating_schemas(),
             **_attachment_schemas(config),
             **_availability_schemas(),
-            **_knowledge_schemas()}
+            **_knowledge_schemas(),
+            **_bot_schemas()}
 
 
 def _wire_schemas(config: Mapping[str, Any]) -> dict[str, Schema]:
@@ -145,7 +146,8 @@ def _wire_schemas(config: Mapping[str, Any]) -> dict[str, Schema]:
                                 "database": enum(["ok", "unreachable"]),
                                 "redis": enum(["ok", "unreachable", "not_configured"])},
                             "required": ["database", "redis"], "additionalProperties": False},
-        "Sender": obj({"role": enum(["visitor", "agent", "bot"]), "name": nullable(string())},
+        "Sender": obj({"role": enum(["visitor", "agent", "bot", "system"]),
+                       "name": nullable(string())},
                       {"user_id": nullable(ROW_ID)}),
         "Message": obj({"id": ROW_ID, "conversation_id": ROW_ID,
                         "direction": enum(["inbound", "outbound"]), "type": string(),
@@ -153,7 +155,10 @@ def _wire_schemas(config: Mapping[str, Any]) -> dict[str, Schema]:
                         "attachments": {"type": "array", "items": ref("Attachment"),
                                         "description": "Files of an `attachment` message "
                                                        "(else empty), URLs signed afresh."},
-                        "sender": ref("Sender")}),
+                        "sender": ref("Sender")},
+                       {"sources": {"type": "array", "minItems": 1, "items": obj(
+                           {"document_id": ROW_ID, "title": string()}), "description": (
+                           "A bot answer's knowledge documents; absent on other messages.")}}),
         "MessageIn": obj({"content": string(config["MESSAGE_MAX_LENGTH"], minLength=1,
                                             pattern=r"\S")}),
         "Contact": obj({**contact_fields, "visitor_id": string(128)}),
@@ -923,7 +928,8 @@ def _paths(config: Mapping[str, Any]) -> dict[str, dict[str, Schema]]:
     return {**_served_paths(), **_visitor_paths(config), **_ticket_paths(), **_canned_paths(),
             **_contact_paths(), **_admin_paths(), **_webhook_paths(),
             **_analytics_paths(), **_rating_paths(), **_attachment_paths(),
-            **_availability_paths(), **_knowledge_paths()}
+            **_availability_paths(), **_knowledge_paths(),
+            **_bot_paths()}
 
 
 # ---------- availability (server/api/availability.py) ---------------------------------------
@@ -1054,6 +1060,46 @@ def _rating_paths() -> dict[str, dict[str, Schema]]:
                   responses={200: ok_response(envelope(ref("RatingStatus")))})}}
 
 
+# ---------- the answer bot (server/api/bot.py) ----------------------------------------------
+
+
+def _bot_schemas() -> dict[str, Schema]:
+    text = string(bot.TEXT_MAX)
+    fields = {
+        "enabled": {"type": "boolean"}, "name": string(bot.NAME_MAX, minLength=1, pattern=r"\S"),
+        "avatar_url": nullable(string(bot.URL_MAX, pattern=r"^[hH][tT][tT][pP][sS]?://\S")),
+        "welcome_message": nullable(text),
+        "fallback_message": string(bot.TEXT_MAX, minLength=1, pattern=r"\S"),
+        "handoff_message": string(bot.TEXT_MAX, minLength=1, pattern=r"\S"),
+        "handoff_keywords": {"type": "array", "maxItems": bot.KEYWORDS_MAX, "items": string(
+            bot.KEYWORD_MAX, minLength=1, pattern=r"\S"), "description": (
+            "Words or phrases (any case, whole words) that hand the conversation to a person.")},
+        "collection_ids": {"type": "array", "maxItems": bot.COLLECTIONS_MAX, "items": ROW_ID,
+                           "description": "Knowledge collections of this business; [] = all."},
+        "min_score": {"type": "number", "minimum": 0, "maximum": 1, "description": (
+            "A passage must score at least this (knowledge search, 0..1) to be answered "
+            "from; none does: the handoff.")},
+        "inactivity_minutes": {"type": "integer", "minimum": bot.INACTIVITY_MIN,
+                               "maximum": bot.INACTIVITY_MAX},
+        "public_api": obj({}, {"enabled": {"type": "boolean"}})}
+    return {"BotSettings": obj({"id": ROW_ID, **fields, "welcome_message": string(),
+                                "avatar_url": nullable(string())}),
+            "BotSettingsIn": obj({}, fields)}
+
+
+def _bot_paths() -> dict[str, dict[str, Schema]]:
+    one = {200: ok_response(envelope(ref("BotSettings")))}
+    return {"/api/v1/bot": {
+        "get": op("getBot", "The answer bot's settings (defaults, the bot off, on first read)",
+                  "bot", security=agent("tickets:read"), responses=one),
+        "put": op("updateBot", "Change the answer bot's settings (partial)", "bot",
+                  security=agent("bot:write"), request=body(ref("BotSettingsIn")),
+                  responses=one,
+                  description="collection_ids must name this business's knowledge "
+                              "collections. Turning the bot off hands every conversation it "
+                              "holds to the team (pending ones turn open).")}}
+
+
 def _version() -> str:
     try:
         return version("chatdock")
@@ -1071,8 +1117,8 @@ def build_document(config: Mapping[str, Any]) -> dict[str, Any]:
                                 "{\"error\", \"message\", \"field\"?}.",
                  "license": {"name": "MIT", "identifier": "MIT"}},
         "tags": [{"name": n} for n in ("visitor", "tickets", "contacts", "keys", "branding",
-                                        "agents", "webhooks", "knowledge", "realtime",
-                                        "widget", "operations")],
+                                        "agents", "webhooks", "knowledge", "bot",
+                                        "realtime", "widget", "operations")],
         "paths": _paths(config),
         "components": {"schemas": _schemas(config), "responses": _responses(),
                        "securitySchemes": SECURITY_SCHEMES},

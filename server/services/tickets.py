@@ -539,6 +539,8 @@ def do_update_ticket(session: Session, business_id: int, mode: str, ticket_id: i
         _check_agent(session, business_id, changes["assigned_to"])
     if "assigned_to" in changes and changes["assigned_to"] != ticket["assigned_to"]:
         values["assigned_to"] = changes["assigned_to"]
+    if values.get("assigned_to") is not None:
+        values["bot_active"] = False  # an assignment takes the conversation from the bot
     retag = "tags" in changes and changes["tags"] != ticket["tags"]
     if not values and not retag:
         return ticket
