@@ -117,6 +117,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         messages,
         oauth,
         ops,
+        talkr,
         tickets,
         webhooks,
         widget,
@@ -127,7 +128,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.before_request(refuse_unstorable_query)
 
     for module in (health, ops, chat, tickets, messages, canned, contacts, keys, identity,
-                   branding, agents, webhooks, widget, docs, analytics, oauth):
+                   branding, agents, webhooks, widget, docs, analytics, oauth, talkr):
         app.register_blueprint(module.bp)
     routes.init_app(app)
     return app

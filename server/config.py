@@ -44,6 +44,11 @@ DEFAULTS: dict[str, Any] = {
     "WEBHOOK_DISABLE_AFTER": 20,
     "WEBHOOK_ALLOW_PRIVATE": False,
     "WEBHOOK_POLL_SECONDS": 1.0,
+    # the TALKR wire endpoint (server/api/talkr.py, docs/api-talkr.md)
+    "TALKR_SESSION_IDLE_MINUTES": 60,
+    "TALKR_SPEECH_LANGUAGE": "en-US",
+    "TALKR_NO_RESPONSE_SECONDS": 5,
+    "TALKR_RETRIES": 2,
 }
 
 CONFIG_FILE = Path(__file__).resolve().parent.parent / "config.toml"

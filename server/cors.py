@@ -10,17 +10,18 @@ from __future__ import annotations
 
 from flask import Flask, Response, request
 
-PREFIX = "/api/v1/chat/"
+PREFIXES = ("/api/v1/chat/", "/api/v1/talkr/")  # the visitor API, TALKR's wire endpoint
 # Not X-Tickki-Bundle-Id: a browser request is judged by its Origin alone (server.auth), so
 # no page may send a bundle id, whatever the key lists.
-ALLOW_HEADERS = "Authorization, Content-Type, X-Tickki-Session, Idempotency-Key"
+ALLOW_HEADERS = ("Authorization, Content-Type, X-Tickki-Session, Idempotency-Key, "
+                 "X-Talkr-Query")
 ALLOW_METHODS = "GET, POST, OPTIONS"
 EXPOSE_HEADERS = "ETag, Retry-After, X-Request-Id"
 MAX_AGE = "7200"  # Chromium's cap; the answer does not depend on the key
 
 
 def _applies() -> bool:
-    return request.path.startswith(PREFIX)
+    return request.path.startswith(PREFIXES)
 
 
 def preflight() -> Response | None:

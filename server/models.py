@@ -363,3 +363,21 @@ class OAuthClient(Base):
     scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
+
+
+class TalkrSession(Base):
+    """One TALKR wire-API caller's conversation (server/services/talkr.py): its `session`
+    value is stored hashed, like a visitor session token; `last_message_id` is the newest
+    message already returned, so each call returns the agents' replies written since."""
+
+    __tablename__ = "talkr_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id"))
+    mode: Mapped[str] = mapped_column(String(4))
+    bot_id: Mapped[int] = mapped_column(Integer)
+    channel: Mapped[str] = mapped_column(String(10))  # web | telephony
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    last_message_id: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -123,7 +123,7 @@ IDENTITY_FIELDS = {
 def _schemas(config: Mapping[str, Any]) -> dict[str, Schema]:
     """Every named schema; config supplies the deployment's limits."""
     return {**_wire_schemas(config), **_agent_schemas(), **_admin_schemas(),
-            **_webhook_schemas(), **_analytics_schemas()}
+            **_webhook_schemas(), **_analytics_schemas(), **_talkr_schemas(config)}
 
 
 def _wire_schemas(config: Mapping[str, Any]) -> dict[str, Schema]:
@@ -352,16 +352,20 @@ ERRORS: dict[int, tuple[str, str]] = {
 }
 
 
+def _error_body(status: int) -> Schema:
+    response: Schema = {"description": ERRORS[status][1],
+                        "content": {JSON: {"schema": ref("Error")}}}
+    if status == 429:
+        response["headers"] = {"Retry-After": {"schema": {"type": "integer"},
+                                               "description": "Seconds to wait."}}
+    return response
+
+
+ERROR_BODIES = {status: _error_body(status) for status in ERRORS}
+
+
 def _responses() -> dict[str, Schema]:
-    out = {}
-    for status, (name, description) in ERRORS.items():
-        response: Schema = {"description": description,
-                            "content": {JSON: {"schema": ref("Error")}}}
-        if status == 429:
-            response["headers"] = {"Retry-After": {"schema": {"type": "integer"},
-                                                   "description": "Seconds to wait."}}
-        out[name] = response
-    return out
+    return {ERRORS[status][0]: response for status, response in ERROR_BODIES.items()}
 
 
 SECURITY_SCHEMES = {
@@ -911,7 +915,7 @@ def _paths(config: Mapping[str, Any]) -> dict[str, dict[str, Schema]]:
     """Every documented path, each with its operations by lower-case method."""
     return {**_served_paths(), **_visitor_paths(config), **_ticket_paths(), **_canned_paths(),
             **_contact_paths(), **_admin_paths(), **_webhook_paths(),
-            **_analytics_paths()}
+            **_analytics_paths(), **_talkr_paths()}
 
 
 # ---------- analytics (server/api/analytics.py) --------------------------------------------
@@ -966,6 +970,81 @@ def _analytics_paths() -> dict[str, dict[str, Schema]]:
     }
 
 
+# ---------- the TALKR wire endpoint (server/api/talkr.py, docs/api-talkr.md) ----------------
+
+
+def _talkr_schemas(config: Mapping[str, Any]) -> dict[str, Schema]:
+    text = string(config["MESSAGE_MAX_LENGTH"], minLength=1, pattern=r"\S")
+    shown = obj({"type": {"const": "text"}, "content": string()})
+    voice = {"language": string(description="TALKR_SPEECH_LANGUAGE (default en-US).")}
+    return {
+        "TalkrIn": {"type": "object", "description": "`{}` starts a conversation; a message "
+                    "call sends session, tracking and the text (message, else "
+                    "variables.userresponse). Other fields are ignored.", "properties": {
+                        "session": string(200, minLength=1, pattern=r"\S"),
+                        "tracking": {"type": ["string", "integer"],
+                                     "description": "data.responses[0].tracking of the "
+                                                    "previous answer."},
+                        "message": text,
+                        "variables": {"type": "object",
+                                      "properties": {"userresponse": text}},
+                        "currentUrl": {"description": "The page the visitor is on (web); "
+                                                      "accepted, not used."}}},
+        "TalkrAnswer": obj({
+            "session": string(description="Keep it: send it with every message."),
+            "code": {"const": 200}, "name": string(description="The bot's name."),
+            "language": obj({"name": string(), "slug": string()}),
+            "variables": obj({"bot_answer": string(description="The bot's answer to this "
+                                                               "message (\"\" when a person "
+                                                               "holds the conversation).")}),
+            "data": obj({
+                "messages": {"type": "array", "items": shown,
+                             "description": "Everything written for the visitor since the "
+                                            "previous call: agents' replies, then the bot's "
+                                            "answer (the welcome on the first call)."},
+                "responses": {"type": "array", "minItems": 1, "maxItems": 1,
+                              "items": obj({"type": {"const": "custom"}, "content": string(),
+                                            "tracking": string()})},
+                "object_id": ROW_ID, "has_background_text": {"const": 0}},
+                {"speech_synthesis": obj({"text": string(), **voice}),
+                 "speech_recognizer": obj({**voice, "timeout": {
+                     "type": "integer", "description": "Seconds of silence to wait "
+                                                       "(TALKR_NO_RESPONSE_SECONDS)."}}),
+                 "hangup_no_response": {"const": 1},
+                 "retries": {"type": "integer", "minimum": 0,
+                             "description": "TALKR_RETRIES."}}),
+            "background_content": {"const": ""}}),
+        "TalkrError": obj({"error": string(), "message": string()},
+                          {"code": {"type": "integer",
+                                    "description": "The HTTP status, as TALKR sends it (on "
+                                                   "every error the endpoint answers)."},
+                           "field": string(description="The input at fault, if one is.")}),
+    }
+
+
+def _talkr_paths() -> dict[str, dict[str, Schema]]:
+    operation = op(
+        "talkr", "TALKR's chatbot API: start a conversation, or send a message", "talkr",
+        security=PUBLIC, request=body(ref("TalkrIn")), errors=(404, 429),
+        params=[{"name": "business_slug", "in": "path", "required": True,
+                 "schema": string(80), "description": "The business's slug."},
+                {"name": "bot_id", "in": "path", "required": True, "schema": ROW_ID,
+                 "description": "The bot's id (GET /api/v1/bot)."},
+                {"name": "channel", "in": "path", "required": True,
+                 "schema": enum(["web", "telephony"])},
+                header("X-Talkr-Query", {"const": "1"}, "Required on the web channel.")],
+        responses={200: ok_response(ref("TalkrAnswer"), "The bot's answer.")},
+        description="No API key: the slug and bot id name the bot, its public_api.enabled "
+                    "(and the bot on) opens it; rate-limited per address. 400 "
+                    "validation_error with field (a missing field, X-Talkr-Query on web), "
+                    "400 invalid_session (unknown, forged or expired session), 404 unknown "
+                    "or disabled bot. docs/api-talkr.md.")
+    errors = {status: {**ERROR_BODIES[status], "content": json_content(ref("TalkrError"))}
+              for status in (400, 404, 413, 429, 500)}
+    operation["responses"].update({str(s): r for s, r in errors.items()})
+    return {"/api/v1/talkr/{business_slug}/{bot_id}/{channel}": {"post": operation}}
+
+
 def _version() -> str:
     try:
         return version("chatdock")
@@ -984,7 +1063,7 @@ def build_document(config: Mapping[str, Any]) -> dict[str, Any]:
                  "license": {"name": "MIT", "identifier": "MIT"}},
         "tags": [{"name": n} for n in ("visitor", "tickets", "contacts", "keys", "branding",
                                         "agents", "webhooks", "realtime", "widget",
-                                        "operations")],
+                                        "operations", "talkr")],
         "paths": _paths(config),
         "components": {"schemas": _schemas(config), "responses": _responses(),
                        "securitySchemes": SECURITY_SCHEMES},
