@@ -106,6 +106,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from server.api import (
         agents,
         analytics,
+        bot,
         branding,
         canned,
         chat,
@@ -114,6 +115,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         health,
         identity,
         keys,
+        knowledge,
         messages,
         oauth,
         ops,
@@ -128,7 +130,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.before_request(refuse_unstorable_query)
 
     for module in (health, ops, chat, tickets, messages, canned, contacts, keys, identity,
-                   branding, agents, webhooks, widget, docs, analytics, oauth, talkr):
+                   branding, agents, webhooks, widget, docs, analytics, oauth, knowledge,
+                   bot, talkr):
         app.register_blueprint(module.bp)
     routes.init_app(app)
     return app

@@ -44,6 +44,14 @@ DEFAULTS: dict[str, Any] = {
     "WEBHOOK_DISABLE_AFTER": 20,
     "WEBHOOK_ALLOW_PRIVATE": False,
     "WEBHOOK_POLL_SECONDS": 1.0,
+    # the answer bot (server/services/bot.py, server/bot_worker.py)
+    "BOT_LLM_URL": "",  # an OpenAI-compatible API's base URL: POST {url}/v1/chat/completions
+    "BOT_LLM_MODEL": "",
+    "BOT_LLM_API_KEY": "",
+    "BOT_LLM_TIMEOUT_SECONDS": 10.0,
+    "BOT_LEASE_SECONDS": 30.0,  # a claimed job is not claimed again for this long
+    "BOT_SWEEP_SECONDS": 30.0,  # how often the inactivity auto-resolve runs
+    "BOT_MINUTE_SECONDS": 60.0,  # the length of inactivity_minutes' minute (tests shorten it)
     # the TALKR wire endpoint (server/api/talkr.py, docs/api-talkr.md)
     "TALKR_SESSION_IDLE_MINUTES": 60,
     "TALKR_SPEECH_LANGUAGE": "en-US",

@@ -7,6 +7,7 @@ the broker only after the transaction commits, and dropped on rollback.
 from __future__ import annotations
 
 import secrets
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -23,6 +24,7 @@ from server.models import Setting
 
 PENDING = "pending_events"
 CONNECTION = "connection"
+WAKE = "wake_outbox"
 
 
 def make_engine(url: str) -> Engine:
@@ -59,6 +61,11 @@ def emit(session: Session, topics: list[str], name: str, payload: dict[str, Any]
     session.info.setdefault(PENDING, []).append((list(topics), name, payload))
 
 
+def wake_outbox(session: Session) -> None:
+    """Wake this process's outbox worker once the transaction commits (a job is due now)."""
+    session.info[WAKE] = True
+
+
 def pending_events(session: Session) -> list[tuple[list[str], str, dict[str, Any]]]:
     """The events this transaction will publish once it commits."""
     return list(session.info.get(PENDING, []))
@@ -72,7 +79,7 @@ def connection(session: Session) -> Connection:
     return conn  # type: ignore[no-any-return]
 
 
-def _bind_events(factory: sessionmaker[Session], publish: Any) -> None:
+def _bind_events(factory: sessionmaker[Session], publish: Any, wake: Any) -> None:
     @event.listens_for(factory, "after_transaction_end")
     def _forget_connection(session: Session, transaction: Any) -> None:
         if transaction.parent is None:
@@ -82,10 +89,13 @@ def _bind_events(factory: sessionmaker[Session], publish: Any) -> None:
     def _publish(session: Session) -> None:
         for topics, name, payload in session.info.pop(PENDING, []):
             publish(topics, name, payload)
+        if session.info.pop(WAKE, False):
+            wake()
 
     @event.listens_for(factory, "after_soft_rollback")
     def _drop(session: Session, _previous: Any) -> None:
         session.info.pop(PENDING, None)
+        session.info.pop(WAKE, None)
 
 
 def init_app(app: Flask, publish: Any) -> None:
@@ -93,7 +103,8 @@ def init_app(app: Flask, publish: Any) -> None:
     engine = make_engine(app.config["DATABASE_URL"])
     migrate.ensure_head(engine)
     factory = sessionmaker(engine, expire_on_commit=False)
-    _bind_events(factory, publish)
+    app.extensions["outbox_wake"] = wake = threading.Event()
+    _bind_events(factory, publish, wake.set)
     app.extensions["db"] = factory
     app.extensions["engine"] = engine
     app.teardown_appcontext(_close_request_session)

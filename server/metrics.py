@@ -48,8 +48,13 @@ class Metrics:
         self.rate_limited = Counter("chatdock_rate_limited",
                                     "Requests refused with 429 rate_limited.", ["kind"],
                                     registry=r)
+        self.bot_answers = Counter("chatdock_bot_answers", "Bot replies committed: answered "
+                                   "from the knowledge, or handoff to a person.", ["outcome"],
+                                   registry=r)
         for direction in ("inbound", "outbound"):  # every series exists from the start
             self.messages.labels(direction)
+        for outcome in ("answered", "handoff"):
+            self.bot_answers.labels(outcome)
         for kind in KINDS:
             self.rate_limited.labels(kind)
 
@@ -64,10 +69,14 @@ class Metrics:
         return response
 
     def count_committed(self, session: Session) -> None:
-        """Count the messages of a transaction that just committed (before its events go)."""
+        """Count the messages (and bot replies) of a transaction that just committed (before
+        its events go)."""
         for _topics, name, payload in session.info.get(PENDING, ()):
             if name == "MessageCreated":
                 self.messages.labels(payload["direction"]).inc()
+                if payload["sender"]["role"] == "bot":  # an answer always has sources
+                    self.bot_answers.labels("answered" if payload.get("sources")
+                                            else "handoff").inc()
 
     def refused(self, kind: str) -> None:
         """Count a rate-limit refusal."""

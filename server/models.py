@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -166,6 +167,9 @@ class Conversation(Base):
     resolved_by: Mapped[str | None] = mapped_column(String(40), default=None)  # user:1 | key:2
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # the bot holds it (started with the bot on): cleared by a handoff, an agent's reply or
+    # an assignment, and by the bot's own inactivity resolve (server/services/bot.py)
+    bot_active: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     contact: Mapped[Contact] = relationship()
 
 
@@ -220,6 +224,8 @@ class Message(Base):
     sender_name: Mapped[str | None] = mapped_column(String(200), default=None)
     sender_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # a bot answer's knowledge passages: [{document_id, title}] (None on every other message)
+    sources: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, default=None)
 
 
 class IdentitySetting(Base):
@@ -365,6 +371,100 @@ class OAuthClient(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
 
 
+class KnowledgeCollection(Base):
+    """A named set of help documents the bot answers from; per business, shared by test and
+    live mode (like branding and canned responses: one help centre per business)."""
+
+    __tablename__ = "knowledge_collections"
+    __table_args__ = (UniqueConstraint("business_id", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(String(2000), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class KnowledgeDocument(Base):
+    """One uploaded document, kept as its chunks (documents are not edited: delete and add)."""
+
+    __tablename__ = "knowledge_documents"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    collection_id: Mapped[int] = mapped_column(ForeignKey("knowledge_collections.id"),
+                                               index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    size: Mapped[int] = mapped_column(Integer)  # bytes of the text as sent
+    chunk_count: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class KnowledgeChunk(Base):
+    """A passage of a document: the unit search ranks and the bot quotes.
+
+    business_id and collection_id repeat the document's (which never moves) so a search
+    filters the full-text matches without joining. The full-text index is not mapped here:
+    SQLite's FTS5 table knowledge_fts (rowid = chunk id) and PostgreSQL's search_vector
+    column are written by server.services.knowledge in the same transaction.
+    """
+
+    __tablename__ = "knowledge_chunks"
+    __table_args__ = (Index("ix_knowledge_chunks_document_id_ordinal", "document_id", "ordinal"),
+                      Index("ix_knowledge_chunks_business_id", "business_id", "collection_id"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("knowledge_documents.id"))
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id"))
+    collection_id: Mapped[int] = mapped_column(ForeignKey("knowledge_collections.id"))
+    ordinal: Mapped[int] = mapped_column(Integer)
+    heading: Mapped[str | None] = mapped_column(String(200), default=None)
+    text: Mapped[str] = mapped_column(Text)
+
+
+class BotSettings(Base):
+    """A business's answer bot (server/services/bot.py); one per business, both modes."""
+
+    __tablename__ = "bot_settings"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id"), unique=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    name: Mapped[str] = mapped_column(String(100))
+    avatar_url: Mapped[str | None] = mapped_column(String(2000), default=None)
+    welcome_message: Mapped[str] = mapped_column(String(1000), default="")
+    fallback_message: Mapped[str] = mapped_column(String(1000))
+    handoff_message: Mapped[str] = mapped_column(String(1000))
+    handoff_keywords: Mapped[list[str]] = mapped_column(JSON, default=list)
+    collection_ids: Mapped[list[int]] = mapped_column(JSON, default=list)  # [] = all
+    min_score: Mapped[float] = mapped_column(Float)
+    inactivity_minutes: Mapped[int] = mapped_column(Integer)
+    public_api_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # the mode of the key that turned public_api on: its TALKR conversations' (talkr.py)
+    public_api_mode: Mapped[str] = mapped_column(String(4), default="live",
+                                                 server_default="live")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BotJob(Base):
+    """The outbox of the bot: one visitor message to answer, written in the transaction that
+    stores it, done in the transaction that stores the answer (or the handoff)."""
+
+    __tablename__ = "bot_jobs"
+    __table_args__ = (Index("ix_bot_jobs_status_next", "status", "next_attempt_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
+    # cascades: erasing a contact deletes its messages (server/services/contacts.py)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"),
+                                            unique=True)
+    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending | done
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)  # a lease once claimed
+    outcome: Mapped[str | None] = mapped_column(String(10), default=None)  # answered | handoff…
+    # the message that answered it: one answer per job
+    answer_message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), default=None, unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
 class TalkrSession(Base):
     """One TALKR wire-API caller's conversation (server/services/talkr.py): its `session`
     value is stored hashed, like a visitor session token; `last_message_id` is the newest
@@ -374,7 +474,7 @@ class TalkrSession(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id"))
     mode: Mapped[str] = mapped_column(String(4))
-    bot_id: Mapped[int] = mapped_column(Integer)
+    bot_id: Mapped[int] = mapped_column(ForeignKey("bot_settings.id"))
     channel: Mapped[str] = mapped_column(String(10))  # web | telephony
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)

@@ -20,9 +20,10 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from server.models import MAX_ROW_ID
-from server.services import analytics
+from server.services import analytics, bot, knowledge
 from server.services.keys import KINDS, MODES, SCOPES
 from server.services.oauth import MAX_CLIENT_SCOPES
+from server.services.tickets import CHANNELS as TICKET_CHANNELS
 from server.services.webhooks import EVENT_TYPES as WEBHOOK_EVENTS
 from server.visitor_ids import RESERVED_PREFIXES
 
@@ -123,7 +124,8 @@ IDENTITY_FIELDS = {
 def _schemas(config: Mapping[str, Any]) -> dict[str, Schema]:
     """Every named schema; config supplies the deployment's limits."""
     return {**_wire_schemas(config), **_agent_schemas(), **_admin_schemas(),
-            **_webhook_schemas(), **_analytics_schemas(), **_talkr_schemas(config)}
+            **_webhook_schemas(), **_analytics_schemas(), **_knowledge_schemas(),
+            **_bot_schemas(), **_talkr_schemas(config)}
 
 
 def _wire_schemas(config: Mapping[str, Any]) -> dict[str, Schema]:
@@ -134,19 +136,26 @@ def _wire_schemas(config: Mapping[str, Any]) -> dict[str, Schema]:
         "Error": obj({"error": string(description="A stable machine-readable code."),
                       "message": string(description="What went wrong, for people.")},
                      {"field": string(description="The input field at fault, if one is."),
-                      "checks": ref("ReadinessChecks")}),
+                      "checks": ref("ReadinessChecks"),
+                      "code": {"type": "integer", "description": "The HTTP status again, "
+                               "as TALKR's clients read it: the TALKR endpoint's errors "
+                               "only (docs/api-talkr.md)."}}),
         "ReadinessChecks": {"type": "object", "description": "/readyz: each dependency's state.",
                             "properties": {
                                 "database": enum(["ok", "unreachable"]),
                                 "redis": enum(["ok", "unreachable", "not_configured"])},
                             "required": ["database", "redis"], "additionalProperties": False},
-        "Sender": obj({"role": enum(["visitor", "agent", "bot"]), "name": nullable(string())},
+        "Sender": obj({"role": enum(["visitor", "agent", "bot", "system"]),
+                       "name": nullable(string())},
                       {"user_id": nullable(ROW_ID)}),
         "Message": obj({"id": ROW_ID, "conversation_id": ROW_ID,
                         "direction": enum(["inbound", "outbound"]), "type": string(),
                         "content": string(), "created_at": ISO_TIME,
                         "attachments": {"type": "array", "maxItems": 0},
-                        "sender": ref("Sender")}),
+                        "sender": ref("Sender")},
+                       {"sources": {"type": "array", "minItems": 1, "items": obj(
+                           {"document_id": ROW_ID, "title": string()}), "description": (
+                           "A bot answer's knowledge documents; absent on other messages.")}}),
         "MessageIn": obj({"content": string(config["MESSAGE_MAX_LENGTH"], minLength=1,
                                             pattern=r"\S")}),
         "Contact": obj({**contact_fields, "visitor_id": string(128)}),
@@ -186,7 +195,7 @@ def _agent_schemas() -> dict[str, Schema]:
     tags = {"type": "array", "maxItems": 20,
             "items": string(50, pattern="^[A-Za-z0-9_:-]+$", minLength=1)}
     ticket = {"id": ROW_ID, "status": enum(["open", "pending", "resolved"]),
-              "channel": enum(["widget", "api"]), "subject": nullable(string()),
+              "channel": enum(list(TICKET_CHANNELS)), "subject": nullable(string()),
               "created_at": ISO_TIME, "updated_at": ISO_TIME,
               "customer": obj({"id": {**ROW_ID, "description": "The contact: GET /contacts/{id}."},
                                "name": nullable(string()), "email": nullable(string()),
@@ -344,6 +353,7 @@ ERRORS: dict[int, tuple[str, str]] = {
     404: ("NotFound", "`not_found`: absent, or not this credential's (as if absent)."),
     409: ("Conflict", "`conflict`: it collides with what is stored (`field` names the input)."),
     413: ("PayloadTooLarge", "`payload_too_large`."),
+    415: ("UnsupportedMediaType", "`unsupported_media_type`: a file type not accepted here."),
     422: ("IdempotencyConflict", "`idempotency_conflict`: this Idempotency-Key was used "
                                  "with another body."),
     429: ("RateLimited", "`rate_limited`; wait Retry-After seconds."),
@@ -352,20 +362,16 @@ ERRORS: dict[int, tuple[str, str]] = {
 }
 
 
-def _error_body(status: int) -> Schema:
-    response: Schema = {"description": ERRORS[status][1],
-                        "content": {JSON: {"schema": ref("Error")}}}
-    if status == 429:
-        response["headers"] = {"Retry-After": {"schema": {"type": "integer"},
-                                               "description": "Seconds to wait."}}
-    return response
-
-
-ERROR_BODIES = {status: _error_body(status) for status in ERRORS}
-
-
 def _responses() -> dict[str, Schema]:
-    return {ERRORS[status][0]: response for status, response in ERROR_BODIES.items()}
+    out = {}
+    for status, (name, description) in ERRORS.items():
+        response: Schema = {"description": description,
+                            "content": {JSON: {"schema": ref("Error")}}}
+        if status == 429:
+            response["headers"] = {"Retry-After": {"schema": {"type": "integer"},
+                                                   "description": "Seconds to wait."}}
+        out[name] = response
+    return out
 
 
 SECURITY_SCHEMES = {
@@ -541,7 +547,7 @@ def _ticket_paths() -> dict[str, dict[str, Schema]]:
                      "next_cursor": nullable(string())},
                     {"total": COUNT, "page": {"type": "integer", "minimum": 1}})
     filters = [query("status", enum(["open", "pending", "resolved"])),
-               query("channel", enum(["widget", "api"])),
+               query("channel", enum(list(TICKET_CHANNELS))),
                query("assigned_to", string(pattern="^([0-9]+|unassigned)$"),
                      "An agent id, or unassigned."),
                query("tag", string(50)), query("q", string(200)),
@@ -915,7 +921,7 @@ def _paths(config: Mapping[str, Any]) -> dict[str, dict[str, Schema]]:
     """Every documented path, each with its operations by lower-case method."""
     return {**_served_paths(), **_visitor_paths(config), **_ticket_paths(), **_canned_paths(),
             **_contact_paths(), **_admin_paths(), **_webhook_paths(),
-            **_analytics_paths(), **_talkr_paths()}
+            **_analytics_paths(), **_knowledge_paths(), **_bot_paths(), **_talkr_paths()}
 
 
 # ---------- analytics (server/api/analytics.py) --------------------------------------------
@@ -970,6 +976,46 @@ def _analytics_paths() -> dict[str, dict[str, Schema]]:
     }
 
 
+# ---------- the answer bot (server/api/bot.py) ----------------------------------------------
+
+
+def _bot_schemas() -> dict[str, Schema]:
+    text = string(bot.TEXT_MAX)
+    fields = {
+        "enabled": {"type": "boolean"}, "name": string(bot.NAME_MAX, minLength=1, pattern=r"\S"),
+        "avatar_url": nullable(string(bot.URL_MAX, pattern=r"^[hH][tT][tT][pP][sS]?://\S")),
+        "welcome_message": nullable(text),
+        "fallback_message": string(bot.TEXT_MAX, minLength=1, pattern=r"\S"),
+        "handoff_message": string(bot.TEXT_MAX, minLength=1, pattern=r"\S"),
+        "handoff_keywords": {"type": "array", "maxItems": bot.KEYWORDS_MAX, "items": string(
+            bot.KEYWORD_MAX, minLength=1, pattern=r"\S"), "description": (
+            "Words or phrases (any case, whole words) that hand the conversation to a person.")},
+        "collection_ids": {"type": "array", "maxItems": bot.COLLECTIONS_MAX, "items": ROW_ID,
+                           "description": "Knowledge collections of this business; [] = all."},
+        "min_score": {"type": "number", "minimum": 0, "maximum": 1, "description": (
+            "A passage must score at least this (knowledge search, 0..1) to be answered "
+            "from; none does: the handoff.")},
+        "inactivity_minutes": {"type": "integer", "minimum": bot.INACTIVITY_MIN,
+                               "maximum": bot.INACTIVITY_MAX},
+        "public_api": obj({}, {"enabled": {"type": "boolean"}})}
+    return {"BotSettings": obj({"id": ROW_ID, **fields, "welcome_message": string(),
+                                "avatar_url": nullable(string())}),
+            "BotSettingsIn": obj({}, fields)}
+
+
+def _bot_paths() -> dict[str, dict[str, Schema]]:
+    one = {200: ok_response(envelope(ref("BotSettings")))}
+    return {"/api/v1/bot": {
+        "get": op("getBot", "The answer bot's settings (defaults, the bot off, on first read)",
+                  "bot", security=agent("tickets:read"), responses=one),
+        "put": op("updateBot", "Change the answer bot's settings (partial)", "bot",
+                  security=agent("bot:write"), request=body(ref("BotSettingsIn")),
+                  responses=one,
+                  description="collection_ids must name this business's knowledge "
+                              "collections. Turning the bot off hands every conversation it "
+                              "holds to the team (pending ones turn open).")}}
+
+
 # ---------- the TALKR wire endpoint (server/api/talkr.py, docs/api-talkr.md) ----------------
 
 
@@ -1014,16 +1060,11 @@ def _talkr_schemas(config: Mapping[str, Any]) -> dict[str, Schema]:
                  "retries": {"type": "integer", "minimum": 0,
                              "description": "TALKR_RETRIES."}}),
             "background_content": {"const": ""}}),
-        "TalkrError": obj({"error": string(), "message": string()},
-                          {"code": {"type": "integer",
-                                    "description": "The HTTP status, as TALKR sends it (on "
-                                                   "every error the endpoint answers)."},
-                           "field": string(description="The input at fault, if one is.")}),
     }
 
 
 def _talkr_paths() -> dict[str, dict[str, Schema]]:
-    operation = op(
+    return {"/api/v1/talkr/{business_slug}/{bot_id}/{channel}": {"post": op(
         "talkr", "TALKR's chatbot API: start a conversation, or send a message", "talkr",
         security=PUBLIC, request=body(ref("TalkrIn")), errors=(404, 429),
         params=[{"name": "business_slug", "in": "path", "required": True,
@@ -1038,11 +1079,8 @@ def _talkr_paths() -> dict[str, dict[str, Schema]]:
                     "(and the bot on) opens it; rate-limited per address. 400 "
                     "validation_error with field (a missing field, X-Talkr-Query on web), "
                     "400 invalid_session (unknown, forged or expired session), 404 unknown "
-                    "or disabled bot. docs/api-talkr.md.")
-    errors = {status: {**ERROR_BODIES[status], "content": json_content(ref("TalkrError"))}
-              for status in (400, 404, 413, 429, 500)}
-    operation["responses"].update({str(s): r for s, r in errors.items()})
-    return {"/api/v1/talkr/{business_slug}/{bot_id}/{channel}": {"post": operation}}
+                    "or disabled bot; every error it answers adds TALKR's `code` (the "
+                    "status). docs/api-talkr.md.")}}
 
 
 def _version() -> str:
@@ -1062,8 +1100,8 @@ def build_document(config: Mapping[str, Any]) -> dict[str, Any]:
                                 "{\"error\", \"message\", \"field\"?}.",
                  "license": {"name": "MIT", "identifier": "MIT"}},
         "tags": [{"name": n} for n in ("visitor", "tickets", "contacts", "keys", "branding",
-                                        "agents", "webhooks", "realtime", "widget",
-                                        "operations", "talkr")],
+                                        "agents", "webhooks", "knowledge", "bot",
+                                        "realtime", "widget", "operations", "talkr")],
         "paths": _paths(config),
         "components": {"schemas": _schemas(config), "responses": _responses(),
                        "securitySchemes": SECURITY_SCHEMES},
@@ -1074,3 +1112,114 @@ def document_bytes(config: Mapping[str, Any]) -> tuple[bytes, str]:
     """The document as served, and its ETag."""
     raw = json.dumps(build_document(config), sort_keys=True).encode()
     return raw, '"' + hashlib.sha256(raw).hexdigest()[:32] + '"'
+
+
+# ---------- knowledge (server/api/knowledge.py) --------------------------------------------
+
+
+def _knowledge_schemas() -> dict[str, Schema]:
+    title = string(knowledge.TITLE_MAX, minLength=1)
+    return {
+        "KnowledgeCollection": obj({
+            "id": ROW_ID, "name": string(), "description": nullable(string()),
+            "document_count": COUNT, "created_at": ISO_TIME, "updated_at": ISO_TIME}),
+        "KnowledgeCollectionIn": obj({"name": string(knowledge.NAME_MAX, minLength=1)},
+                                     {"description": nullable(
+                                         string(knowledge.DESCRIPTION_MAX))}),
+        "KnowledgeCollectionPatch": obj({}, {"name": string(knowledge.NAME_MAX, minLength=1),
+                                             "description": nullable(
+                                                 string(knowledge.DESCRIPTION_MAX))}),
+        "KnowledgeDocument": obj({
+            "id": ROW_ID, "collection_id": ROW_ID, "title": string(), "chunk_count": COUNT,
+            "size": {**COUNT, "description": "Bytes of the text (or file) as sent."},
+            "created_at": ISO_TIME}),
+        "KnowledgeDocumentIn": {"oneOf": [
+            obj({"title": title, "text": string(description=(
+                "Plain text or markdown (at most 1 MiB as UTF-8): chunked by `#` headings "
+                "and blank-line paragraphs."))}),
+            obj({"title": title, "chunks": {
+                "type": "array", "minItems": 1, "maxItems": knowledge.MAX_CHUNKS,
+                "items": string(knowledge.CHUNK_MAX),
+                "description": "The document already cut into passages, kept as sent."}})]},
+        "KnowledgeDocumentFile": obj({"file": {
+            "type": "string", "contentMediaType": "text/plain", "description": (
+                "A text/plain, text/markdown or text/html file of at most 1 MiB, UTF-8 "
+                "(application/octet-stream is taken by its extension: .txt .md .markdown "
+                ".html .htm). HTML is reduced to its text (script and style dropped); h1-h6 "
+                "start chunks.")}},
+            {"title": string(knowledge.TITLE_MAX, description="Default: the file name "
+                                                              "without its extension.")}),
+        "KnowledgePassage": obj({
+            "document_id": ROW_ID, "title": string(), "chunk_id": ROW_ID,
+            "snippet": string(description="Plain text around the hits, each hit as **word** "
+                                          "(never HTML: show it as text)."),
+            "score": {"type": "number", "minimum": 0, "exclusiveMaximum": 1,
+                      "description": "Higher is better: s/(s+K) of bm25 (SQLite) or "
+                                     "ts_rank (PostgreSQL), comparable on both."}}),
+    }
+
+
+def _knowledge_paths() -> dict[str, dict[str, Schema]]:
+    read, write = agent("tickets:read"), agent("knowledge:write")
+    item = path_param("collection_id", "A knowledge collection of this business.")
+    doc = path_param("document_id", "A document of this collection.")
+    one = envelope(ref("KnowledgeCollection"))
+    collection = "/api/v1/knowledge/collections/{collection_id}"
+    upload = {"required": True, "content": {
+        **json_content(ref("KnowledgeDocumentIn")),
+        "multipart/form-data": {"schema": ref("KnowledgeDocumentFile")}}}
+    return {
+        "/api/v1/knowledge/collections": {
+            "get": op("listKnowledgeCollections", "The business's knowledge collections, by "
+                      "name", "knowledge", security=read, responses={200: ok_response(envelope(
+                          {"type": "array", "maxItems": knowledge.MAX_COLLECTIONS,
+                           "items": ref("KnowledgeCollection")}))},
+                      description="Per business, shared by test and live mode."),
+            "post": op("createKnowledgeCollection", "Add a knowledge collection", "knowledge",
+                       security=write, request=body(ref("KnowledgeCollectionIn")),
+                       params=[IDEMPOTENCY_KEY], errors=(409,),
+                       responses={201: ok_response(one, "Added.")},
+                       description="A name the business already has is 409 (field name); a "
+                                   "101st collection is 400.")},
+        collection: {
+            "get": op("getKnowledgeCollection", "A knowledge collection", "knowledge",
+                      security=read, params=[item], responses={200: ok_response(one)}),
+            "patch": op("updateKnowledgeCollection", "Rename or describe a collection",
+                        "knowledge", security=write, params=[item, IDEMPOTENCY_KEY],
+                        request=body(ref("KnowledgeCollectionPatch")), errors=(409,),
+                        responses={200: ok_response(one)}),
+            "delete": op("deleteKnowledgeCollection", "Delete a collection and its documents",
+                         "knowledge", security=write, params=[item],
+                         responses={200: ok_response(OK, "Deleted.")})},
+        f"{collection}/documents": {
+            "get": op("listKnowledgeDocuments", "A collection's documents, newest first",
+                      "knowledge", security=read, params=[item, *page_params()],
+                      responses={200: ok_response(page_of(ref("KnowledgeDocument")))}),
+            "post": op("addKnowledgeDocument", "Add a document (JSON text or chunks, or a "
+                       "file)", "knowledge", security=write, request=upload,
+                       params=[item, IDEMPOTENCY_KEY], errors=(415,),
+                       responses={201: ok_response(envelope(ref("KnowledgeDocument")),
+                                                   "Stored and indexed.")},
+                       description="Over 1 MiB is 413; another file type is 415; no text, "
+                                   "a chunk over 2000 characters or more than 2000 chunks "
+                                   "is 400.")},
+        f"{collection}/documents/{{document_id}}": {"delete": op(
+            "deleteKnowledgeDocument", "Delete a document, its chunks and their index rows",
+            "knowledge", security=write, params=[item, doc],
+            responses={200: ok_response(OK, "Deleted.")})},
+        "/api/v1/knowledge/search": {"get": op(
+            "searchKnowledge", "Passages ranked against a question, best first", "knowledge",
+            security=read, params=[
+                query("q", string(knowledge.QUERY_MAX, minLength=1),
+                      "Any text (a visitor's message as typed); its words are searched, "
+                      "stop words dropped. Required."),
+                query("collection_id", ROW_ID, "Only this collection (404 if not the "
+                                               "business's)."),
+                query("limit", {"type": "integer", "minimum": 1,
+                                "maximum": knowledge.SEARCH_LIMIT_MAX})],
+            errors=(404,), responses={200: ok_response(envelope(
+                {"type": "array", "items": ref("KnowledgePassage")}))},
+            description="bm25 over SQLite FTS5, or ts_rank over PostgreSQL's GIN-indexed "
+                        "tsvector. A question of stop words only finds nothing (an empty "
+                        "list).")},
+    }

@@ -18,9 +18,13 @@ def iso(dt: datetime) -> str:
 
 def message_json(m: Any) -> dict[str, Any]:
     """ChatMessage as the Tickki SDK reads it, plus chatdock's extras."""
-    return {"id": m.id, "conversation_id": m.conversation_id, "direction": m.direction,
-            "type": m.type, "content": m.content, "created_at": iso(m.created_at),
-            "attachments": [], "sender": {"role": m.sender_role, "name": m.sender_name}}
+    out = {"id": m.id, "conversation_id": m.conversation_id, "direction": m.direction,
+           "type": m.type, "content": m.content, "created_at": iso(m.created_at),
+           "attachments": [], "sender": {"role": m.sender_role, "name": m.sender_name}}
+    sources = getattr(m, "sources", None)
+    if sources:  # a bot answer's passages; absent on every other message (Tickki's shape)
+        out["sources"] = sources
+    return out
 
 
 # ---------- cursors: opaque to clients, base64url of a short text -------------------------

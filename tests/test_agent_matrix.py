@@ -11,6 +11,7 @@ from sqlalchemy import select
 from server.auth import ROLE_SCOPES
 from server.db import session_scope
 from server.models import Business, CannedResponse, Contact, WebhookEndpoint
+from server.services import knowledge
 from server.services.keys import SCOPES, do_create_key
 from server.services.oauth import ClientRequest, do_create_client
 from server.services.webhooks import do_send_test, new_secret
@@ -66,10 +67,16 @@ def world(app: Any, client: Any) -> dict[str, Any]:
                                            ClientRequest("Alpha's CRM", ["tickets:read"]),
                                            frozenset(SCOPES))
         oauth_client_id = oauth_client.id
+        collection = knowledge.do_create_collection(
+            session, a["id"], knowledge.check_new_collection({"name": "Help"}))
+        document = knowledge.do_add_document(
+            session, a["id"], collection["id"],
+            knowledge.check_json_document({"title": "Hours", "text": "We open at nine."}))
     an_agent = agent_token(app, a["id"])
     ids = {"ticket_id": started["conversation_id"], "contact_id": contact_id,
            "canned_id": canned_id, "endpoint_id": hook.id, "delivery_id": delivery["id"],
-           "oauth_client_id": oauth_client_id,
+           "oauth_client_id": oauth_client_id, "collection_id": collection["id"],
+           "document_id": document["id"],
            "key_id": a["pk_id"], "id": started["conversation_id"],
            "agent_id": app.extensions["agent_tokens"].loads(an_agent[3:])["u"]}
     return {"a": a, "b": b, "ids": ids,
@@ -87,6 +94,10 @@ def valid_body(method: str, path: str) -> dict[str, Any] | None:
         return {"status": "open"}
     if "/contacts/" in path and method == "PATCH":
         return {"name": "Someone"}
+    if path.endswith("/knowledge/collections"):
+        return {"name": "FAQ"}
+    if path.endswith("/documents"):
+        return {"title": "Returns", "text": "Send it back within 30 days."}
     if path.endswith("/oauth/clients"):
         return {"name": "CRM", "scopes": ["tickets:read"]}
     return {}
@@ -151,7 +162,8 @@ def test_another_business_sees_404_on_every_route_with_an_id(app: Any, client: A
                                           ("/api/v1/keys", "key_id"),
                                           ("/api/v1/oauth/clients", "oauth_client_id"),
                                           ("/api/v1/canned-responses", "canned_id"),
-                                          ("/api/v1/webhooks", "endpoint_id")])
+                                          ("/api/v1/webhooks", "endpoint_id"),
+                                          ("/api/v1/knowledge/collections", "collection_id")])
 def test_lists_of_another_business_do_not_show_a(client: Any, world: dict[str, Any],
                                                  path: str, id_name: str) -> None:
     mine = client.get(path, headers=auth(world["a"]['sk']))

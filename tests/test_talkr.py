@@ -20,13 +20,20 @@ from server import create_app
 from server.db import session_scope
 from server.models import BotJob, Conversation, Message, TalkrSession, utcnow
 from server.services import knowledge
-from tests.conftest import auth, make_business
+from tests.conftest import agent_token, auth, make_business
 
 SEED = Path(__file__).resolve().parent / "data" / "talkr"
 WEB = {"X-Talkr-Query": "1"}
 WELCOME = "Hello, I am Ava. Ask me anything about your account."
-PASSWORD_DOC = ("To reset your password, open Settings, choose Security and press Reset "
-                "password. We email you a link that works for one hour.")
+HELP_CENTRE = {  # a small help centre: bm25 needs other documents to weigh the words against
+    "Account help": "To reset your password, open Settings, choose Security and press Reset "
+                    "password. We email you a link that works for one hour.",
+    "Shipping": "Orders ship within two working days. Tracking numbers are emailed when the "
+                "parcel leaves our warehouse.",
+    "Returns": "You can return an item within 30 days. Print the return label from your order "
+               "page and drop the parcel at any post office.",
+    "Invoices": "Invoices are in the Billing section of your account. Each invoice can be "
+                "downloaded as a PDF."}
 QUESTION = "how do I reset my password?"
 HANDOFF = "Let me get a person for you."
 
@@ -39,18 +46,20 @@ def enable_bot(client: Any, sk: str, **changes: Any) -> dict[str, Any]:
     return resp.get_json()["data"]  # type: ignore[no-any-return]
 
 
-def add_document(app: Any, business_id: int, title: str, text: str) -> None:
+def add_help_centre(app: Any, business_id: int) -> None:
     with session_scope(app) as session:
         collection = knowledge.do_create_collection(
-            session, business_id, knowledge.CollectionFields(name=f"Help {title}"))
-        knowledge.do_add_document(session, business_id, collection["id"],
-                                  knowledge.check_json_document({"title": title, "text": text}))
+            session, business_id, knowledge.CollectionFields(name="Help centre"))
+        for title, text in HELP_CENTRE.items():
+            knowledge.do_add_document(session, business_id, collection["id"],
+                                      knowledge.check_json_document({"title": title,
+                                                                     "text": text}))
 
 
 @pytest.fixture
 def bot(app: Any, client: Any, biz: dict[str, Any]) -> dict[str, Any]:
     """Acme's bot, public API on, with a knowledge base that answers the password question."""
-    add_document(app, biz["id"], "Account help", PASSWORD_DOC)
+    add_help_centre(app, biz["id"])
     settings = enable_bot(client, biz["sk"])
     path = f"/api/v1/talkr/{biz['slug']}/{settings['id']}"
     return {**biz, "bot_id": settings["id"], "web": f"{path}/web",
@@ -197,7 +206,8 @@ def test_notes_never_reach_the_caller(app: Any, client: Any, bot: dict[str, Any]
     first = start(client, bot["web"])
     conversation = conversation_of(app, first)
     note = client.post(f"/api/v1/tickets/{conversation.id}/notes",
-                       json={"content": "VIP customer"}, headers=auth(bot["sk"]))
+                       json={"content": "VIP customer"},
+                       headers=auth(agent_token(app, bot["id"])))
     assert note.status_code == 201, note.get_json()
     answer = say(client, bot["web"], first, QUESTION)
     assert "VIP customer" not in json.dumps(answer)

@@ -20,7 +20,7 @@ from flask_sock import Sock
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server import webhook_worker
+from server import bot_worker, webhook_worker
 from server.channels import (
     BUSINESS_CHANNEL,
     Route,
@@ -89,8 +89,8 @@ class _Watcher(NamedTuple):
 
 def start_realtime(app: Flask) -> bool:
     """Start this process's broker subscriber, revocation/presence watcher, relay reader
-    (events committed by socket-less processes: the CLI) and webhook deliverer, once; return
-    whether this call started them."""
+    (events committed by socket-less processes: the CLI), webhook deliverer and bot worker,
+    once; return whether this call started them."""
     app.extensions["broker"].start()
     with app.extensions["watcher_lock"]:
         if app.extensions.get("watcher") is not None:
@@ -100,7 +100,8 @@ def start_realtime(app: Flask) -> bool:
                                   name="revocation-watcher")
         thread.start()
         app.extensions["watcher"] = _Watcher((thread, relay.start(app, stop),
-                                              webhook_worker.start(app, stop)), stop)
+                                              webhook_worker.start(app, stop),
+                                              bot_worker.start(app, stop)), stop)
         return True
 
 
@@ -110,6 +111,7 @@ def stop_realtime(app: Flask) -> None:
         watcher: _Watcher | None = app.extensions.pop("watcher", None)
     if watcher is not None:
         watcher.stop.set()
+        app.extensions["outbox_wake"].set()  # the bot worker sleeps on it
         for thread in watcher.threads:
             thread.join(timeout=REVOCATION_POLL_SECONDS * 5)
 

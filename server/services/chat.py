@@ -37,10 +37,12 @@ from server.channels import (
     session_channel_id,
     session_route,
 )
-from server.db import connection, emit, upsert
+from server.db import connection, emit, upsert, wake_outbox
 from server.errors import IdentityRequired, InvalidSession, NotFound, ValidationError
 from server.models import (
     ApiKey,
+    BotJob,
+    BotSettings,
     Business,
     ChatSession,
     Contact,
@@ -57,6 +59,7 @@ from server.services.keys import KeyInfo
 from server.wire import decode_id_cursor, encode_id_cursor, message_json
 
 API_KEYS, BUSINESSES, CONTACTS = (cast(Table, m.__table__) for m in (ApiKey, Business, Contact))
+BOT_JOBS, BOT_SETTINGS = (cast(Table, m.__table__) for m in (BotJob, BotSettings))
 CONVERSATIONS, SESSIONS, MESSAGES = (cast(Table, m.__table__)
                                      for m in (Conversation, ChatSession, Message))
 
@@ -192,14 +195,20 @@ def _contact_id(session: Session, key: KeyInfo, visitor_id: str,
     return int(found.id)
 
 
+_BOT_ON = select(BOT_SETTINGS.c.enabled).where(
+    BOT_SETTINGS.c.business_id == bindparam("business_id"))
+
+
 def _open_conversation(session: Session, key: KeyInfo, contact_id: int) -> tuple[int, bool]:
     found = run(session, _OPEN_CONVERSATION, contact_id=contact_id).scalar()
     if found is not None:
         return int(found), False
     now = utcnow()
+    # with the bot on, a new conversation is the bot's: pending until a human takes it
+    bot = bool(run(session, _BOT_ON, business_id=key.business_id).scalar())
     new_id = run(session, _NEW_CONVERSATION, business_id=key.business_id, mode=key.mode,
-                 contact_id=contact_id, status="open", channel="widget", created_at=now,
-                 updated_at=now).scalar_one()
+                 contact_id=contact_id, status="pending" if bot else "open", channel="widget",
+                 created_at=now, updated_at=now, bot_active=bot).scalar_one()
     return int(new_id), True
 
 
@@ -283,14 +292,20 @@ _TOUCH = (update(CONVERSATIONS).where(CONVERSATIONS.c.id == bindparam("conversat
 _REOPEN = ((CONVERSATIONS.c.status == "resolved", "open"),)
 _REOPEN_CLEAR = ((CONVERSATIONS.c.status == "resolved", None),)
 _TOUCH_CONVERSATION = {
-    # a visitor writing again reopens a resolved conversation (Chatwoot's rule) and is unread
+    # a visitor writing again reopens a resolved conversation (Chatwoot's rule) and is unread;
+    # RETURNING whether the bot holds it (then the message is the bot's to answer)
     "inbound": _TOUCH.values(status=case(*_REOPEN, else_=CONVERSATIONS.c.status),
                              resolved_at=case(*_REOPEN_CLEAR, else_=CONVERSATIONS.c.resolved_at),
                              resolved_by=case(*_REOPEN_CLEAR, else_=CONVERSATIONS.c.resolved_by),
-                             unread_count=CONVERSATIONS.c.unread_count + 1),
-    # an agent answering has read the thread
-    "outbound": _TOUCH.values(unread_count=0),
+                             unread_count=CONVERSATIONS.c.unread_count + 1)
+    .returning(CONVERSATIONS.c.bot_active),
+    # an agent answering has read the thread, and takes it from the bot
+    "outbound": _TOUCH.values(unread_count=0, bot_active=False),
+    # the bot (or the system) writing: no agent has read anything, nobody takes anything
+    "bot": _TOUCH,
 }
+_NEW_BOT_JOB = insert(BOT_JOBS)
+BOT_ROLES = frozenset({"bot", "system"})  # senders that neither read nor take a conversation
 PREVIEW_CHARS = 140
 HISTORY_CURSOR = "m"  # a history cursor: "m" + the id of the oldest message shown
 NOTE = "note"  # a private note: the team's, never on a visitor path (history, socket)
@@ -309,13 +324,19 @@ _FIND_CONVERSATION = select(CONVERSATIONS.c.id).where(
 def do_add_message(session: Session, business_id: int, mode: str, conversation_id: int,
                    content: str, *,
                    direction: str, sender_role: str, sender_name: str | None = None,
-                   sender_user_id: int | None = None) -> dict[str, Any]:
-    """Store a message; MessageCreated goes to the visitor's sessions and the business."""
+                   sender_user_id: int | None = None,
+                   sources: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Store a message; MessageCreated goes to the visitor's sessions and the business. A
+    visitor's message in a conversation the bot holds gets a bot job, in this transaction."""
     row = store_message(session, conversation_id, content, direction=direction,
                         sender_role=sender_role, sender_name=sender_name,
-                        sender_user_id=sender_user_id)
-    run(session, _TOUCH_CONVERSATION[direction], conversation_id=conversation_id,
-        now=row.created_at, preview=" ".join(content.split())[:PREVIEW_CHARS])
+                        sender_user_id=sender_user_id, sources=sources)
+    touched = run(session, _TOUCH_CONVERSATION["bot" if sender_role in BOT_ROLES
+                                               else direction],
+                  conversation_id=conversation_id, now=row.created_at,
+                  preview=" ".join(content.split())[:PREVIEW_CHARS])
+    if direction == "inbound" and touched.scalar():
+        _add_bot_job(session, conversation_id, row.id, row.created_at)
     payload = message_json(row)
     emit(session, [conversation_topic(conversation_id), business_topic(business_id, mode)],
          "MessageCreated", payload)
@@ -323,13 +344,22 @@ def do_add_message(session: Session, business_id: int, mode: str, conversation_i
     return payload
 
 
+def _add_bot_job(session: Session, conversation_id: int, message_id: int,
+                 now: datetime) -> None:
+    """The bot's outbox row for this message; this process's worker is woken on commit."""
+    run(session, _NEW_BOT_JOB, conversation_id=conversation_id, message_id=message_id,
+        status="pending", attempts=0, next_attempt_at=now, created_at=now)
+    wake_outbox(session)
+
+
 def store_message(session: Session, conversation_id: int, content: str, *, direction: str,
                   sender_role: str, sender_name: str | None = None,
-                  sender_user_id: int | None = None, type: str = "text") -> Row[Any]:
+                  sender_user_id: int | None = None, type: str = "text",
+                  sources: list[dict[str, Any]] | None = None) -> Row[Any]:
     """Insert a message row (nothing else: no counters, no events); return it."""
     return run(session, _NEW_MESSAGE, conversation_id=conversation_id, direction=direction,
                type=type, content=content, sender_role=sender_role, sender_name=sender_name,
-               sender_user_id=sender_user_id, created_at=utcnow()).one()
+               sender_user_id=sender_user_id, created_at=utcnow(), sources=sources).one()
 
 
 def list_history(session: Session, conversation_id: int, cursor: str | None, limit: int, *,

@@ -25,7 +25,8 @@ from server.security import (
 from server.wire import iso
 
 SCOPES = ("tickets:read", "tickets:write", "keys:write", "branding:write", "webhooks:write",
-          "contacts:read", "contacts:write", "knowledge:write", "agents:write")
+          "contacts:read", "contacts:write", "knowledge:write", "agents:write",
+          "bot:write")
 KINDS = ("publishable", "secret")
 MODES = ("test", "live")
 ORIGIN_RE = re.compile(r"https?://[a-z0-9.-]+(:\d{1,5})?")

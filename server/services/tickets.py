@@ -70,7 +70,7 @@ TICKETS, CONTACTS, TAGS, MESSAGES, USERS = (
     cast(Table, m.__table__) for m in (Conversation, Contact, TicketTag, Message, User))
 
 STATUSES = ("open", "pending", "resolved")
-CHANNELS = ("widget", "api")
+CHANNELS = ("widget", "api", "talkr")  # talkr: the TALKR wire endpoint (services/talkr.py)
 SORTS = ("created_desc", "created_asc", "updated_desc")
 UNASSIGNED = "unassigned"
 TAG_RE = re.compile(r"[a-z0-9_:-]{1,50}")
@@ -514,6 +514,8 @@ def do_update_ticket(session: Session, business_id: int, mode: str, ticket_id: i
         _check_agent(session, business_id, changes["assigned_to"])
     if "assigned_to" in changes and changes["assigned_to"] != ticket["assigned_to"]:
         values["assigned_to"] = changes["assigned_to"]
+    if values.get("assigned_to") is not None:
+        values["bot_active"] = False  # an assignment takes the conversation from the bot
     retag = "tags" in changes and changes["tags"] != ticket["tags"]
     if not values and not retag:
         return ticket

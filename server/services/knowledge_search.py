@@ -1,0 +1,165 @@
+"""Full-text index and search of knowledge chunks: SQLite FTS5 (bm25) or PostgreSQL tsvector
+(ts_rank over a GIN index), behind one search().
+
+Scores are higher-is-better in [0, 1): s / (s + K) of the database's own relevance s
+(SQLite: -bm25, PostgreSQL: ts_rank), K chosen per database so the same passage scores
+alike on both (calibrated on bench/data/knowledge). Snippets mark each hit as **word**:
+plain text, never HTML.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import bindparam, text
+from sqlalchemy.orm import Session
+
+MARK = "**"
+MAX_TERMS = 32  # a long visitor message: its first 32 distinct words carry the question
+TERM_MAX = 64
+# bm25 column weights: a word of the title counts 4x one of the text, of a heading 2x
+SQLITE_WEIGHTS = "4.0, 2.0, 1.0"
+SQLITE_K = 8.0
+POSTGRES_K = 0.35
+_WORD = re.compile(r"[^\W_]+")
+# PostgreSQL's english.stop (Snowball): both databases drop the same words from a question.
+STOP_WORDS = frozenset("""
+i me my myself we our ours ourselves you your yours yourself yourselves he him his himself she
+her hers herself it its itself they them their theirs themselves what which who whom this that
+these those am is are was were be been being have has had having do does did doing a an the and
+but if or because as until while of at by for with about against between into through during
+before after above below to from up down in out on off over under again further then once here
+there when where why how all any both each few more most other some such no nor not only own
+same so than too very s t can will just don should now d ll m o re ve y ain aren couldn didn
+doesn hadn hasn haven isn ma mightn mustn needn shan shouldn wasn weren won wouldn
+""".split())
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A ranked chunk: its document, its text, the snippet with hits marked, its score."""
+
+    document_id: int
+    title: str
+    chunk_id: int
+    text: str
+    snippet: str
+    score: float
+
+
+def query_terms(query: str) -> list[str]:
+    """The question's distinct words (letters and digits), lower-cased, stop words dropped."""
+    terms: list[str] = []
+    for word in _WORD.findall(query.lower()):
+        if word not in STOP_WORDS and word not in terms and len(word) <= TERM_MAX:
+            terms.append(word)
+            if len(terms) == MAX_TERMS:
+                break
+    return terms
+
+
+def search(session: Session, business_id: int, query: str, *,
+           collection_ids: list[int] | None = None, limit: int = 5) -> list[Passage]:
+    """Rank the business's chunks against query (any visitor text), best first."""
+    terms = query_terms(query)
+    if not terms or limit < 1 or collection_ids == []:
+        return []
+    if session.get_bind().dialect.name == "sqlite":
+        rows = _search_sqlite(session, business_id, terms, collection_ids, limit)
+    else:
+        rows = _search_postgres(session, business_id, terms, collection_ids, limit)
+    return [Passage(r.document_id, r.title, r.id, r.text, r.snippet, float(r.score))
+            for r in rows]
+
+
+def _scope(collection_ids: list[int] | None) -> str:
+    return " AND c.collection_id IN :collections" if collection_ids else ""
+
+
+def _params(stmt: Any, collection_ids: list[int] | None) -> Any:
+    return stmt.bindparams(bindparam("collections", expanding=True)) if collection_ids else stmt
+
+
+def _search_sqlite(session: Session, business_id: int, terms: list[str],
+                   collection_ids: list[int] | None, limit: int) -> list[Any]:
+    """bm25 over FTS5 (the index first: CROSS JOIN keeps that order), then snippets of the
+    few winners only; each term is a quoted string, so no text is FTS5 syntax."""
+    match = " OR ".join(f'"{t}"' for t in terms)
+    params: dict[str, Any] = {"match": match, "business": business_id, "limit": limit,
+                              "collections": collection_ids or []}
+    ranked = session.execute(_params(text(
+        f"SELECT c.id AS id, -bm25(knowledge_fts, {SQLITE_WEIGHTS}) AS s "
+        "FROM knowledge_fts CROSS JOIN knowledge_chunks c ON c.id = knowledge_fts.rowid "
+        f"WHERE knowledge_fts MATCH :match AND c.business_id = :business{_scope(collection_ids)} "
+        f"ORDER BY bm25(knowledge_fts, {SQLITE_WEIGHTS}) LIMIT :limit"), collection_ids),
+        params).all()
+    if not ranked:
+        return []
+    snippets: dict[int, str] = {rowid: snippet for rowid, snippet in session.execute(text(
+        f"SELECT rowid, snippet(knowledge_fts, 2, '{MARK}', '{MARK}', '…', 24) "
+        "FROM knowledge_fts WHERE knowledge_fts MATCH :match AND rowid IN :ids")
+        .bindparams(bindparam("ids", expanding=True)),
+        {"match": match, "ids": [r.id for r in ranked]})}
+    texts = {r.id: r for r in session.execute(text(
+        "SELECT id, document_id, title, text FROM knowledge_chunk_texts WHERE id IN :ids")
+        .bindparams(bindparam("ids", expanding=True)), {"ids": [r.id for r in ranked]})}
+    return [_Row(r.id, texts[r.id].document_id, texts[r.id].title, texts[r.id].text,
+                 snippets.get(r.id) or texts[r.id].text[:200], r.s / (r.s + SQLITE_K))
+            for r in ranked if r.id in texts]
+
+
+@dataclass(frozen=True)
+class _Row:
+    id: int
+    document_id: int
+    title: str
+    text: str
+    snippet: str
+    score: float
+
+
+def _search_postgres(session: Session, business_id: int, terms: list[str],
+                     collection_ids: list[int] | None, limit: int) -> list[Any]:
+    """ts_rank over the GIN-indexed tsvector with the terms OR-ed (plainto_tsquery ANDs
+    them, which a long question never matches); headlines for the winners only."""
+    return list(session.execute(_params(text(
+        "SELECT w.id, w.document_id, d.title, w.text, w.r / (w.r + :k) AS score, "
+        "ts_headline('english', w.text, w.q, 'StartSel=\"" + MARK + "\", StopSel=\"" + MARK
+        + "\", MaxWords=35, MinWords=15, MaxFragments=2, FragmentDelimiter=\" … \"') AS snippet "
+        "FROM (SELECT c.id, c.document_id, c.text, q.q, ts_rank(c.search_vector, q.q) AS r "
+        "      FROM knowledge_chunks c, to_tsquery('english', :tsquery) AS q(q) "
+        f"      WHERE c.search_vector @@ q.q AND c.business_id = :business"
+        f"{_scope(collection_ids)} ORDER BY r DESC, c.id LIMIT :limit) AS w "
+        "JOIN knowledge_documents d ON d.id = w.document_id ORDER BY w.r DESC, w.id"),
+        collection_ids),
+        {"tsquery": " | ".join(terms), "business": business_id, "limit": limit,
+         "k": POSTGRES_K, "collections": collection_ids or []}))
+
+
+def index_document(session: Session, document_id: int, title: str) -> None:
+    """Write the index rows of a document's (flushed) chunks, in the caller's transaction."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text(
+            "INSERT INTO knowledge_fts (rowid, title, heading, text) "
+            "SELECT id, title, coalesce(heading, ''), text FROM knowledge_chunk_texts "
+            "WHERE document_id = :doc"), {"doc": document_id})
+        return
+    session.execute(text(
+        "UPDATE knowledge_chunks SET search_vector = "
+        "setweight(to_tsvector('english', :title), 'A') || "
+        "setweight(to_tsvector('english', coalesce(heading, '') || ' ' || text), 'B') "
+        "WHERE document_id = :doc"), {"doc": document_id, "title": title})
+
+
+def unindex_documents(session: Session, document_ids: list[int]) -> None:
+    """Remove the index rows of these documents' chunks (before the chunks go).
+
+    PostgreSQL's vector is a column of the chunk row: it goes with the row."""
+    if document_ids and session.get_bind().dialect.name == "sqlite":
+        session.execute(text(
+            "INSERT INTO knowledge_fts (knowledge_fts, rowid, title, heading, text) "
+            "SELECT 'delete', id, title, coalesce(heading, ''), text FROM knowledge_chunk_texts "
+            "WHERE document_id IN :docs").bindparams(bindparam("docs", expanding=True)),
+            {"docs": document_ids})
