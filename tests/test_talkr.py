@@ -16,11 +16,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from server import create_app
-from server.db import session_scope
+from server import create_app, migrate
+from server.db import make_engine, session_scope
 from server.models import BotJob, Conversation, Message, TalkrSession, utcnow
 from server.services import knowledge
 from tests.conftest import agent_token, auth, make_business
+from tests.test_scaleout import postgres_url  # noqa: F401  (a fixture: a fresh database)
 
 SEED = Path(__file__).resolve().parent / "data" / "talkr"
 WEB = {"X-Talkr-Query": "1"}
@@ -238,6 +239,35 @@ def test_the_conversation_is_in_the_mode_of_the_key_that_enabled_the_api(
     live = client.get("/api/v1/tickets?channel=talkr", headers=auth(live_sk)).get_json()["data"]
     test = client.get("/api/v1/tickets?channel=talkr", headers=auth(biz["sk"])).get_json()["data"]
     assert len(live) == 1 and test == []
+
+
+def test_the_conversation_on_postgresql(postgres_url: str) -> None:  # noqa: F811
+    engine = make_engine(postgres_url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    app = create_app({"DATABASE_URL": postgres_url, "PUBLIC_URL": ""})
+    try:
+        client = app.test_client()
+        biz = make_business(app)
+        add_help_centre(app, biz["id"])
+        url = f"/api/v1/talkr/{biz['slug']}/{enable_bot(client, biz['sk'])['id']}/web"
+        first = start(client, url)
+        answer = say(client, url, first, QUESTION)
+        assert "Settings" in answer["variables"]["bot_answer"]
+        handed = say(client, url, answer, "Can I talk to a human?")
+        assert handed["variables"]["bot_answer"] == HANDOFF
+        ticket = conversation_of(app, handed).id
+        client.post(f"/api/v1/tickets/{ticket}/messages", json={"content": "Sam here."},
+                    headers=auth(biz["sk"]))
+        assert say(client, url, handed, "Hi Sam")["data"]["messages"] == [
+            {"type": "text", "content": "Sam here."}]
+        # text no PostgreSQL column can hold is refused before the database (400, not 500)
+        nul = {"session": first["session"], "tracking": "t", "message": "a\x00b"}
+        assert client.post(url, json=nul, headers=WEB).status_code == 400
+        assert client.post(url.replace(biz["slug"], biz["slug"] + "%00"), json={},
+                           headers=WEB).status_code == 404
+    finally:
+        app.extensions["engine"].dispose()
 
 
 # --- errors ----------------------------------------------------------------------------------

@@ -28,8 +28,7 @@ def talkr_error(err: ApiError) -> Response:
 
 def _decide(work: bot.Work) -> bot.Reply:
     """The outbox worker's own answer (knowledge search, answerer, handoff), here and now."""
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    return bot_worker.reply_to(app, work, answerers.from_config(app.config))
+    return bot_worker.reply_to(current_app, work, answerers.from_config(current_app.config))
 
 
 def _telephony() -> dict[str, object]:
@@ -52,6 +51,6 @@ def talk(business_slug: str, bot_id: int, channel: str) -> Response:
     else:
         found = talkr.find_session(session, endpoint, channel, turn_in.session,
                                    current_app.config["TALKR_SESSION_IDLE_MINUTES"])
-        token, turn = turn_in.session, talkr.do_turn(session, endpoint, found, turn_in.text,
-                                                        _decide)
+        turn = talkr.do_turn(session, endpoint, found, turn_in.text, _decide)
+        token = turn_in.session
     return commit_answer(talkr.wire_body(endpoint, channel, token, turn, _telephony()))
