@@ -9,10 +9,12 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import select, update
 
@@ -351,6 +353,17 @@ def test_an_expired_session_is_400_invalid_session(app: Any, client: Any,
     assert message_count(app) == before
 
 
+def test_an_erased_contact_s_session_is_gone(app: Any, client: Any,
+                                             bot: dict[str, Any]) -> None:
+    first = start(client, bot["web"])
+    contact_id = conversation_of(app, first).contact_id
+    assert client.delete(f"/api/v1/contacts/{contact_id}",
+                         headers=auth(bot["sk"])).status_code in (200, 204)
+    resp = client.post(bot["web"], headers=WEB, json={
+        "session": first["session"], "tracking": "msg_1", "message": QUESTION})
+    assert resp.status_code == 400 and resp.get_json()["error"] == "invalid_session"
+
+
 def test_each_address_is_rate_limited(tmp_path: Path, migrated_db: Path) -> None:
     shutil.copyfile(migrated_db, tmp_path / "limited.db")
     app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'limited.db'}",
@@ -400,11 +413,17 @@ def test_the_curl_pair(endpoint: str) -> None:
     assert second["data"]["messages"][-1]["content"] == second["variables"]["bot_answer"]
 
 
-def test_the_python_requests_client(endpoint: str) -> None:
+def test_the_python_requests_client(endpoint: str, live: str, bot: dict[str, Any]) -> None:
     out = run([sys.executable, str(SEED / "client.py")], endpoint).splitlines()
     assert out[0] == f"Bot: {WELCOME}"
     assert out[1].startswith("Bot: ") and "Settings" in out[1]
     assert out[2] == "Message: " + out[1].removeprefix("Bot: ")
+    # the served app's outbox worker is running: it must not answer the question again
+    time.sleep(1.5)  # past WEBHOOK_POLL_SECONDS, the worker's longest sleep
+    listed = httpx.get(f"{live}/api/v1/tickets?channel=talkr", headers=auth(bot["sk"])).json()
+    ticket = httpx.get(f"{live}/api/v1/tickets/{listed['data'][0]['id']}",
+                       headers=auth(bot["sk"])).json()["data"]
+    assert [m["sender"]["role"] for m in ticket["messages"]] == ["bot", "visitor", "bot"]
 
 
 def test_the_javascript_fetch_client(endpoint: str) -> None:
