@@ -36,6 +36,7 @@ from server.models import (
 from server.security import token_digest
 from server.services import bot, chat, webhooks
 from server.services.chat import NOTE
+from server.validation import check_content, check_required_text
 from server.visitor_ids import talkr_visitor_id
 
 CHANNELS = ("web", "telephony")
@@ -43,6 +44,8 @@ CHANNEL = "talkr"  # the conversations' channel, as agents filter tickets by it
 TOKEN_PREFIX = "tks_"
 LANGUAGE = {"name": "English", "slug": "en"}
 SLUG_RE = re.compile(r"[a-z0-9-]{1,80}")  # server.services.keys.slugify's alphabet
+TOKEN_MAX = 200
+USERRESPONSE = "variables.userresponse"
 
 
 @dataclass(frozen=True)
@@ -85,24 +88,23 @@ class Turn:
 def find_endpoint(session: Session, slug: str, bot_id: int) -> Endpoint:
     """The bot with this id in the business with this slug, on and its public API on (the
     bot answers only while it is on); else 404."""
-    found = session.execute(
-        select(BotSettings, Business).join(Business, Business.id == BotSettings.business_id)
-        .where(BotSettings.id == bot_id, Business.slug == slug)).first() \
-        if SLUG_RE.fullmatch(slug) else None
-    if found is None or not (found[0].enabled and found[0].public_api_enabled) \
-            or found[1].suspended:
+    found = None
+    if SLUG_RE.fullmatch(slug):  # never a NUL or the like into the query (PostgreSQL: 500)
+        found = session.execute(
+            select(BotSettings, Business).join(Business, Business.id == BotSettings.business_id)
+            .where(BotSettings.id == bot_id, Business.slug == slug)).first()
+    if found is None or not _open(*found):
         raise NotFound("No such bot, or its public API is off.")
     settings, business = found
     return Endpoint(business.id, settings.public_api_mode, settings.id, settings.name,
                     settings.welcome_message or business.welcome_message)
 
 
-def _text(value: Any, field: str, max_len: int) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValidationError(f"{field} must be a non-empty string.", field=field)
-    if len(value) > max_len:
-        raise ValidationError(f"{field} is longer than {max_len} characters.", field=field)
-    return value
+def _open(settings: BotSettings, business: Business) -> bool:
+    return settings.enabled and settings.public_api_enabled and not business.suspended
+
+
+TURN_FIELDS = ("session", "tracking", "message")
 
 
 def check_turn(body: dict[str, Any], max_len: int) -> TurnIn | None:
@@ -112,24 +114,26 @@ def check_turn(body: dict[str, Any], max_len: int) -> TurnIn | None:
     if variables is not None and not isinstance(variables, dict):
         raise ValidationError("variables must be an object.", field="variables")
     reply = (variables or {}).get("userresponse")
-    if not any(body.get(f) is not None for f in ("session", "tracking", "message")) \
-            and reply is None:
+    if reply is None and all(body.get(f) is None for f in TURN_FIELDS):
         return None
-    if body.get("session") is None:
-        raise ValidationError("session is required: the value the first call answered.",
-                              field="session")
-    token = _text(body["session"], "session", 200)
-    tracking = body.get("tracking")
-    if tracking is None:
+    token = check_required_text(body, "session", TOKEN_MAX)
+    tracking = _check_tracking(body.get("tracking"))
+    if body.get("message") is not None:
+        text = check_content(body, max_len, "message")
+    elif reply is not None:
+        text = check_content({USERRESPONSE: reply}, max_len, USERRESPONSE)
+    else:
+        raise ValidationError("message is required.", field="message")
+    return TurnIn(token, tracking, text)
+
+
+def _check_tracking(value: Any) -> str:
+    if value is None:
         raise ValidationError("tracking is required: data.responses[0].tracking of the "
                               "previous answer.", field="tracking")
-    if not isinstance(tracking, str | int) or isinstance(tracking, bool):
+    if not isinstance(value, str | int) or isinstance(value, bool):
         raise ValidationError("tracking must be a string.", field="tracking")
-    if body.get("message") is None and reply is None:
-        raise ValidationError("message is required.", field="message")
-    text = (_text(body["message"], "message", max_len) if body.get("message") is not None
-            else _text(reply, "variables.userresponse", max_len))
-    return TurnIn(token, str(tracking), text)
+    return str(value)
 
 
 def _tracking(last_message_id: int) -> str:
@@ -168,8 +172,7 @@ def _new_conversation(session: Session, endpoint: Endpoint) -> int:
     session.flush()
     created = {"conversation_id": conversation.id, "channel": CHANNEL,
                "customer": {"id": contact.id, **chat.load_contact(session, contact.id)}}
-    emit(session, [business_topic(endpoint.business_id, endpoint.mode)], "TicketCreated",
-              created)
+    emit(session, [business_topic(endpoint.business_id, endpoint.mode)], "TicketCreated", created)
     webhooks.enqueue(session, endpoint.business_id, endpoint.mode, "conversation.created",
                      created)
     return conversation.id
