@@ -2,8 +2,8 @@
 deliverer (server/webhook_worker.py starts both).
 
 Each job is claimed with a lease (PostgreSQL: FOR UPDATE SKIP LOCKED) in a transaction that
-also publishes the bot's TypingStarted; the knowledge search runs in a short read and the
-answer is worded (maybe over HTTP) outside any transaction; the answer or handoff commits
+also publishes the bot's TypingStarted and searches the knowledge; the answer is worded
+(maybe over HTTP) outside any transaction; the answer or handoff commits
 with the job's `done`. A process killed meanwhile leaves the job pending: another process,
 or this one restarted, takes it when the lease ends, and it is answered once. The thread
 sleeps on the outbox wake event, which a committed job sets: no poll delay in one process."""
@@ -16,29 +16,44 @@ import time
 from datetime import timedelta
 
 from flask import Flask
+from sqlalchemy.orm import Session
 
 from server.db import session_scope
 from server.models import utcnow
 from server.services import bot, knowledge
 from server.services.answerers import Answerer, from_config
+from server.services.knowledge import Passage
 
 log = logging.getLogger("chatdock.bot")
 SEARCH_LIMIT = 5
 
 
-def decide(app: Flask, work: bot.Work, answerer: Answerer) -> bot.Reply:
-    """The handoff when the visitor asks for a person or no passage scores min_score, else
-    the answerer's answer with its sources."""
+def passages_for(session: Session, work: bot.Work) -> list[Passage]:
+    """The knowledge passages scoring min_score (none when the visitor asks for a person)."""
     if bot.wants_human(work.question, work.keywords):
-        return bot.Reply(work.handoff_message, [], handoff="asked")
-    with session_scope(app) as session:
-        passages = knowledge.search(session, work.business_id, work.question,
-                                    collection_ids=work.collection_ids or None,
-                                    limit=SEARCH_LIMIT)
-    good = [p for p in passages if p.score >= work.min_score]
-    if not good:
-        return bot.Reply(work.handoff_message, [], handoff="no_answer")
-    answer = answerer.answer(work.question, good)
+        return []
+    found = knowledge.search(session, work.business_id, work.question,
+                             collection_ids=work.collection_ids or None, limit=SEARCH_LIMIT)
+    return [p for p in found if p.score >= work.min_score]
+
+
+def search_safely(session: Session, work: bot.Work) -> list[Passage] | None:
+    """passages_for in a savepoint; None when it failed (the claim still commits)."""
+    try:
+        with session.begin_nested():
+            return passages_for(session, work)
+    except Exception:
+        log.exception("knowledge search failed for conversation %s", work.conversation_id)
+        return None
+
+
+def decide(work: bot.Work, passages: list[Passage], answerer: Answerer) -> bot.Reply:
+    """The handoff when the visitor asks for a person or no passage scored min_score, else
+    the answerer's answer with its sources."""
+    if not passages:
+        asked = bot.wants_human(work.question, work.keywords)
+        return bot.Reply(work.handoff_message, [], handoff="asked" if asked else "no_answer")
+    answer = answerer.answer(work.question, passages)
     sources = list({p.document_id: {"document_id": p.document_id, "title": p.title}
                     for p in answer.sources}.values())
     return bot.Reply(answer.text, sources)
@@ -47,24 +62,28 @@ def decide(app: Flask, work: bot.Work, answerer: Answerer) -> bot.Reply:
 def answer_one(app: Flask, answerer: Answerer) -> bool:
     """Claim, answer and finish one due job; False when none was due."""
     lease = timedelta(seconds=app.config["BOT_LEASE_SECONDS"])
-    with session_scope(app) as session:  # the claim: a lease, and TypingStarted on commit
+    # the claim (a lease, and TypingStarted on commit) and the search: one short transaction
+    with session_scope(app) as session:
         job = bot.claim_due(session, utcnow(), lease)
         if job is None:
             return False
         work = bot.start_job(session, job)
-    if work is None:
-        return True
-    reply = reply_to(app, work, answerer)
+        if work is None:
+            return True
+        passages = search_safely(session, work)
+    reply = reply_to(work, passages, answerer)  # outside any transaction: an LLM may take seconds
     with session_scope(app) as session:
         bot.finish_job(session, work, reply)
     return True
 
 
-def reply_to(app: Flask, work: bot.Work, answerer: Answerer) -> bot.Reply:
-    """decide(), or the handoff when it fails; also the TALKR endpoint's answer, in its
-    request (server/services/talkr.py)."""
+def reply_to(work: bot.Work, passages: list[Passage] | None, answerer: Answerer) -> bot.Reply:
+    """decide(), or the handoff when the search (None) or the answer failed; also the TALKR
+    endpoint's answer, in its request (server/services/talkr.py)."""
     try:
-        return decide(app, work, answerer)
+        if passages is None:
+            raise RuntimeError("the knowledge search failed")
+        return decide(work, passages, answerer)
     except Exception:  # the visitor gets a person rather than silence
         log.exception("bot answer failed for conversation %s", work.conversation_id)
         return bot.Reply(work.handoff_message, [], handoff="error")

@@ -24,9 +24,11 @@ from server.models import BotJob, Message, WebhookEvent
 from server.services import knowledge
 from server.services.answerers import Extractive, OpenAICompatible, first_sentences
 from server.services.bot import wants_human
-from tests.conftest import ServedProcess, auth, serving, start_visitor
+from tests.conftest import ServedProcess, auth, make_business, serving, start_visitor
 from tests.pusher import PusherTestClient
 from tests.test_admin import business_socket, visitor_send
+from tests.test_knowledge import kb_app  # noqa: F401  (a fixture: SQLite, PostgreSQL)
+from tests.test_scaleout import postgres_url  # noqa: F401  (kb_app's PostgreSQL database)
 from tests.test_webhooks import process_tree
 
 BOT = "/api/v1/bot"
@@ -368,7 +370,9 @@ def bot_answer(sock: PusherTestClient, timeout: float = 5.0) -> dict[str, Any]:
 
 
 def test_a_question_gets_typing_then_the_answer_with_its_sources(
-        app: Any, client: Any, biz: dict[str, Any]) -> None:
+        kb_app: Any) -> None:  # noqa: F811
+    app, client = kb_app, kb_app.test_client()  # on SQLite and on PostgreSQL
+    biz = make_business(app)
     fast(app)
     collection_id, docs = add_knowledge(app, biz["id"], {
         "Returns and refunds": RETURNS})

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, request
 
-from server import bot_worker
 from server.api.common import commit_answer, json_body
 from server.db import get_session
 from server.errors import ApiError, ValidationError
 from server.ratelimit import client_address, enforce
 from server.responses import json_response
-from server.services import answerers, bot, talkr
+from server.services import answerers, talkr
 
 bp = Blueprint("talkr", __name__, url_prefix="/api/v1/talkr")
 
@@ -24,11 +23,6 @@ bp = Blueprint("talkr", __name__, url_prefix="/api/v1/talkr")
 def talkr_error(err: ApiError) -> Response:
     """TALKR's error shape: chatdock's error body plus the HTTP status as `code`."""
     return json_response({"code": err.status, **err.body()}, err.status, err.headers)
-
-
-def _decide(work: bot.Work) -> bot.Reply:
-    """The outbox worker's own answer (knowledge search, answerer, handoff), here and now."""
-    return bot_worker.reply_to(current_app, work, answerers.from_config(current_app.config))
 
 
 def _telephony() -> dict[str, object]:
@@ -51,6 +45,7 @@ def talk(business_slug: str, bot_id: int, channel: str) -> Response:
     else:
         found = talkr.find_session(session, endpoint, channel, turn_in.session,
                                    current_app.config["TALKR_SESSION_IDLE_MINUTES"])
-        turn = talkr.do_turn(session, endpoint, found, turn_in.text, _decide)
+        turn = talkr.do_turn(session, endpoint, found, turn_in.text,
+                             answerers.from_config(current_app.config))
         token = turn_in.session
     return commit_answer(talkr.wire_body(endpoint, channel, token, turn, _telephony()))

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from server import bot_worker
 from server.channels import business_topic
 from server.db import emit
 from server.errors import NotFound, TalkrInvalidSession, ValidationError
@@ -35,6 +35,7 @@ from server.models import (
 )
 from server.security import token_digest
 from server.services import bot, chat, webhooks
+from server.services.answerers import Answerer
 from server.services.chat import NOTE
 from server.validation import check_content, check_required_text
 from server.visitor_ids import talkr_visitor_id
@@ -200,28 +201,26 @@ def find_session(session: Session, endpoint: Endpoint, channel: str, token: str,
 _SHOWN = (Message.direction == "outbound", Message.type != NOTE)  # what a visitor may see
 
 
-Decide = Callable[[bot.Work], bot.Reply]  # the worker's: knowledge search -> answer | handoff
-
-
-def answer_now(session: Session, message_id: int, decide: Decide) -> None:
-    """Do the bot job of this visitor message in this transaction, as the outbox worker does
-    it (start_job, decide, finish_job): done when it commits, so the worker never answers it
-    again. No job: the bot does not hold the conversation (a person does)."""
+def answer_now(session: Session, message_id: int, answerer: Answerer) -> None:
+    """Do the bot job of this visitor message in this transaction, with the outbox worker's
+    own steps (start_job, search_safely, reply_to, finish_job): done when it commits, so the
+    worker never answers it again. No job: the bot does not hold the conversation."""
     job = session.scalar(select(BotJob).where(BotJob.message_id == message_id,
                                               BotJob.status == "pending"))
     work = bot.start_job(session, job) if job is not None else None
     if work is not None:
-        bot.finish_job(session, work, decide(work))
+        passages = bot_worker.search_safely(session, work)
+        bot.finish_job(session, work, bot_worker.reply_to(work, passages, answerer))
 
 
 def do_turn(session: Session, endpoint: Endpoint, talkr_session: TalkrSessionInfo,
-            text: str, decide: Decide) -> Turn:
+            text: str, answerer: Answerer) -> Turn:
     """Store the visitor's message, let the bot answer it now (when the bot holds the
     conversation), and return everything written for the visitor since the last call."""
     conversation_id = talkr_session.conversation_id
     asked = chat.do_add_message(session, endpoint.business_id, endpoint.mode, conversation_id,
                                 text, direction="inbound", sender_role="visitor")
-    answer_now(session, asked["id"], decide)
+    answer_now(session, asked["id"], answerer)
     rows = session.execute(
         select(Message.id, Message.content, Message.sender_role)
         .where(Message.conversation_id == conversation_id,
