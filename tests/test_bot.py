@@ -28,8 +28,8 @@ from tests.conftest import ServedProcess, auth, make_business, serving, start_vi
 from tests.pusher import PusherTestClient
 from tests.test_admin import business_socket, visitor_send
 from tests.test_knowledge import kb_app  # noqa: F401  (a fixture: SQLite, PostgreSQL)
-from tests.test_scaleout import postgres_url  # noqa: F401  (kb_app's PostgreSQL database)
-from tests.test_webhooks import process_tree
+from tests.test_scaleout import postgres_url, redis_url, two_workers  # noqa: F401  (fixtures)
+from tests.test_webhooks import patched_env, process_tree
 
 BOT = "/api/v1/bot"
 
@@ -447,6 +447,49 @@ def test_the_llm_answerer_answers_over_the_socket_and_a_hanging_one_falls_back(
     assert [r["body"]["model"] for r in seen] == ["stand-in", "stand-in"]
 
 
+def served_help_centre(base: str, sk: str) -> None:
+    """Over HTTP: a collection with the returns document and FILLER, and the bot on."""
+    collection = httpx.post(f"{base}/api/v1/knowledge/collections", json={"name": "Help"},
+                            headers=auth(sk))
+    assert collection.status_code == 201, collection.text
+    documents = f"{base}/api/v1/knowledge/collections/{collection.json()['data']['id']}/documents"
+    for title, text in {"Returns": RETURNS, **FILLER}.items():
+        added = httpx.post(documents, json={"title": title, "text": text}, headers=auth(sk))
+        assert added.status_code == 201, added.text
+    assert httpx.put(f"{base}{BOT}", json={"enabled": True, "min_score": 0.01},
+                     headers=auth(sk)).status_code == 200
+
+
+def test_two_workers_on_postgres_answer_each_question_once(
+        tmp_path: Path, postgres_url: str, redis_url: str) -> None:  # noqa: F811
+    with patched_env({"CHATDOCK_WEBHOOK_POLL_SECONDS": "0.02"}):  # both claim, all the time
+        server = two_workers(tmp_path, postgres_url, redis_url)
+    try:
+        served_help_centre(server.base, server.sk)
+        visitors = [start_visitor(server.base, server.pk, f"pg-{i}") for i in range(6)]
+        for n in range(3):
+            for started in visitors:
+                visitor_send(server.base, server.pk, started, f"Can I return item {n}?")
+        threads: dict[int, list[dict[str, Any]]] = {}
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            threads = {v["conversation_id"]: httpx.get(
+                f"{server.base}/api/v1/tickets/{v['conversation_id']}/messages?limit=100",
+                headers=auth(server.sk)).json()["data"] for v in visitors}
+            if all(sum(m["sender"]["role"] == "bot" for m in t) >= 3 for t in threads.values()):
+                break
+            time.sleep(0.2)
+        time.sleep(1.0)  # a duplicate would be here by now
+        threads = {cid: httpx.get(f"{server.base}/api/v1/tickets/{cid}/messages?limit=100",
+                                  headers=auth(server.sk)).json()["data"] for cid in threads}
+    finally:
+        server.stop()
+    for messages in threads.values():
+        roles = [m["sender"]["role"] for m in messages]
+        assert roles.count("bot") == 3 and roles.count("visitor") == 3, roles
+        assert all("— Returns" in m["content"] for m in messages if m["sender"]["role"] == "bot")
+
+
 def test_a_server_killed_before_the_answer_answers_once_after_restart(
         tmp_path: Path) -> None:
     def slow(body: dict[str, Any], headers: dict[str, str]) -> tuple[int, Any]:
@@ -459,20 +502,7 @@ def test_a_server_killed_before_the_answer_answers_once_after_restart(
             "CHATDOCK_BOT_LLM_TIMEOUT_SECONDS": "60", "CHATDOCK_BOT_LEASE_SECONDS": "2",
             "CHATDOCK_WEBHOOK_POLL_SECONDS": "0.1"})
         pk, sk = first.pk, first.sk
-        collection = httpx.post(f"{first.base}/api/v1/knowledge/collections",
-                                json={"name": "Help"}, headers=auth(sk))
-        assert collection.status_code == 201, collection.text
-        added = httpx.post(f"{first.base}/api/v1/knowledge/collections/"
-                           f"{collection.json()['data']['id']}/documents",
-                           json={"title": "Returns", "text": RETURNS}, headers=auth(sk))
-        assert added.status_code == 201, added.text
-        for title, text in FILLER.items():
-            assert httpx.post(f"{first.base}/api/v1/knowledge/collections/"
-                              f"{collection.json()['data']['id']}/documents",
-                              json={"title": title, "text": text},
-                              headers=auth(sk)).status_code == 201
-        assert httpx.put(f"{first.base}{BOT}", json={"enabled": True, "min_score": 0.01},
-                         headers=auth(sk)).status_code == 200
+        served_help_centre(first.base, sk)
         started, sock = visitor_socket(first.base, pk, "killed-visitor")
         visitor_send(first.base, pk, started, "Can I return an item?")
         sock.expect("TypingStarted")  # claimed: the job is leased, the answer is on its way
@@ -501,3 +531,22 @@ def test_a_server_killed_before_the_answer_answers_once_after_restart(
     answers = [m for m in history.json()["data"] if m["sender"]["role"] == "bot"]
     assert len(answers) == 1, history.json()
     assert answers[0]["content"].endswith("— Returns")  # extractive: no LLM after restart
+
+
+def test_erasing_a_contact_with_a_pending_bot_job_erases_the_job_too(
+        client: Any, app: Any, biz: dict[str, Any]) -> None:
+    put_bot(client, biz["sk"], enabled=True)  # no server, no worker: the job stays pending
+    started = client.post("/api/v1/chat/sessions", json={"visitor_id": "erase-me"},
+                          headers=auth(biz["pk"])).get_json()["data"]
+    sent = client.post(f"/api/v1/chat/sessions/{started['conversation_id']}/messages",
+                       json={"content": "talk to a human"},
+                       headers=auth(biz["pk"], started["session_token"]))
+    assert sent.status_code == 201
+    with session_scope(app) as s:
+        assert s.scalar(select(func.count()).select_from(BotJob)) == 1
+    customer = client.get(f"/api/v1/tickets/{started['conversation_id']}",
+                          headers=auth(biz["sk"])).get_json()["data"]["customer"]
+    erased = client.delete(f"/api/v1/contacts/{customer['id']}", headers=auth(biz["sk"]))
+    assert erased.status_code == 200, erased.get_json()
+    with session_scope(app) as s:
+        assert s.scalar(select(func.count()).select_from(BotJob)) == 0

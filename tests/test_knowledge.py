@@ -295,6 +295,14 @@ def test_another_business_neither_sees_nor_searches_them(client: Any, app: Any,
                  client.get(f"{KB}/collections/{cid}/documents", headers=auth(other["sk"]))):
         assert resp.status_code == 404 and resp.get_json()["error"] == "not_found"
     assert client.get(f"{KB}/collections", headers=auth(other["sk"])).get_json()["data"] == []
+    # the other business's many better matches fill the index's global best 50: A still
+    # gets its own passage, and B only its own
+    theirs = new_collection(client, other["sk"])
+    add(client, other["sk"], theirs, title="Password password",
+        chunks=["Password reset: forgot password? Reset the password."] * 60)
+    assert titles(search(client, biz["sk"], "forgot password reset")) == ["Reset your password"]
+    assert set(titles(search(client, other["sk"], "forgot password", limit=20))) == \
+        {"Password password"}
 
 
 # ---------- search on both databases ----------------------------------------------------------

@@ -45,7 +45,7 @@ FIELDS = ("enabled", "name", "avatar_url", "welcome_message", "fallback_message"
 NAME_MAX, TEXT_MAX, URL_MAX = 100, 1000, 2000
 KEYWORDS_MAX, KEYWORD_MAX, COLLECTIONS_MAX = 30, 50, 50
 INACTIVITY_MIN, INACTIVITY_MAX = 1, 7 * 24 * 60  # a minute to a week
-RESOLVED_BY = "bot"
+BOT_ACTOR = "bot"  # the actor_ref of the bot's ticket changes (resolved_by)
 
 
 # ---------- settings ---------------------------------------------------------------------
@@ -233,11 +233,16 @@ def claim_due(session: Session, now: datetime, lease: timedelta) -> BotJob | Non
     return job
 
 
-def _holder(session: Session, conversation_id: int) -> tuple[Conversation, BotSettings] | None:
-    """The conversation and its bot's settings while the bot (on) holds it, else None."""
-    found = session.execute(select(Conversation, BotSettings)
-                            .join(BotSettings, BotSettings.business_id == Conversation.business_id)
-                            .where(Conversation.id == conversation_id)).first()
+def _holder(session: Session, conversation_id: int, *,
+            lock: bool = False) -> tuple[Conversation, BotSettings] | None:
+    """The conversation and its bot's settings while the bot (on) holds it, else None; with
+    lock, the conversation row is locked (PostgreSQL) so an agent's reply waits or wins."""
+    statement = (select(Conversation, BotSettings)
+                 .join(BotSettings, BotSettings.business_id == Conversation.business_id)
+                 .where(Conversation.id == conversation_id))
+    if lock:
+        statement = statement.with_for_update(of=Conversation)
+    found = session.execute(statement).first()
     if found is None:
         return None
     conversation, settings = found
@@ -277,7 +282,7 @@ def finish_job(session: Session, work: Work, reply: Reply) -> str:
                              .values(status="done", outcome=outcome, done_at=utcnow()))
     if not closed.rowcount:  # type: ignore[attr-defined]
         return "duplicate"
-    if _holder(session, work.conversation_id) is None:
+    if _holder(session, work.conversation_id, lock=True) is None:
         session.execute(update(BotJob).where(BotJob.id == work.job_id).values(outcome="skipped"))
         return "skipped"
     message = do_add_message(session, work.business_id, work.mode, work.conversation_id,
@@ -295,7 +300,7 @@ def _hand_off(session: Session, work: Work, reason: str, message_id: int) -> Non
     session.execute(update(Conversation).where(Conversation.id == work.conversation_id)
                     .values(bot_active=False))
     ticket = tickets.do_update_ticket(session, work.business_id, work.mode,
-                                      work.conversation_id, {"status": "open"}, RESOLVED_BY)
+                                      work.conversation_id, {"status": "open"}, BOT_ACTOR)
     webhooks.enqueue(session, work.business_id, work.mode, "conversation.handoff",
                      {**ticket, "reason": reason, "message_id": message_id})
 
@@ -331,6 +336,6 @@ def do_sweep_inactive(session: Session, minute_seconds: float) -> int:
                        INACTIVE_MESSAGE.format(minutes=row.inactivity_minutes),
                        direction="outbound", sender_role="system")
         tickets.do_update_ticket(session, row.business_id, row.mode, row.id,
-                                 {"status": "resolved"}, RESOLVED_BY)
+                                 {"status": "resolved"}, BOT_ACTOR)
         resolved += 1
     return resolved

@@ -30,13 +30,12 @@ from server.models import (
     KnowledgeDocument,
     utcnow,
 )
-from server.services.knowledge_search import (
-    MARK,
-    Passage,
-    index_document,
-    search,
-    unindex_documents,
-)
+
+# search() and Passage are the bot's interface (contract.md): re-exported from here
+from server.services.knowledge_search import MARK as MARK
+from server.services.knowledge_search import Passage as Passage
+from server.services.knowledge_search import index_document, unindex_documents
+from server.services.knowledge_search import search as search
 from server.services.knowledge_text import (
     CHUNK_MAX,
     chunk_sections,
@@ -45,8 +44,6 @@ from server.services.knowledge_text import (
 )
 from server.validation import check_required_text, check_storable, check_text, is_whole
 from server.wire import iso
-
-__all__ = ["MARK", "Passage", "search"]  # the bot's interface, with the functions below
 
 NAME_MAX = 200
 DESCRIPTION_MAX = 2000

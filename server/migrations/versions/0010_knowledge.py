@@ -76,8 +76,8 @@ def _tables() -> None:
     )
     op.create_index("ix_knowledge_chunks_document_id_ordinal", "knowledge_chunks",
                     ["document_id", "ordinal"], unique=False)
-    op.create_index("ix_knowledge_chunks_business_id", "knowledge_chunks",
-                    ["business_id", "collection_id"], unique=False)
+    op.create_index("ix_knowledge_chunks_scope", "knowledge_chunks",
+                    ["id", "business_id", "collection_id"], unique=False)
 
 
 def upgrade() -> None:
@@ -100,7 +100,7 @@ def downgrade() -> None:
         op.execute("DROP VIEW knowledge_chunk_texts")
     else:
         op.drop_index("ix_knowledge_chunks_search", table_name="knowledge_chunks")
-    op.drop_index("ix_knowledge_chunks_business_id", table_name="knowledge_chunks")
+    op.drop_index("ix_knowledge_chunks_scope", table_name="knowledge_chunks")
     op.drop_index("ix_knowledge_chunks_document_id_ordinal", table_name="knowledge_chunks")
     op.drop_table("knowledge_chunks")
     op.drop_index("ix_knowledge_documents_collection_id", table_name="knowledge_documents")
