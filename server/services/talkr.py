@@ -191,7 +191,9 @@ def find_session(session: Session, endpoint: Endpoint, channel: str, token: str,
                TalkrSession.bot_id == endpoint.bot_id,
                TalkrSession.business_id == endpoint.business_id,
                TalkrSession.mode == endpoint.mode, TalkrSession.channel == channel,
-               Conversation.mode == endpoint.mode)).first()  # an erased contact's is gone
+               Conversation.mode == endpoint.mode)  # an erased contact's is gone
+        # two calls of one session at once take turns (PostgreSQL): each message is shown once
+        .with_for_update(of=TalkrSession)).first()
     if row is None or (idle_minutes and
                        row.last_seen_at < utcnow() - timedelta(minutes=idle_minutes)):
         raise TalkrInvalidSession()
