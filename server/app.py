@@ -129,6 +129,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         messages,
         oauth,
         ops,
+        talkr,
         tickets,
         webhooks,
         widget,
@@ -140,7 +141,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     for module in (health, ops, chat, tickets, messages, canned, contacts, keys, identity,
                    branding, agents, webhooks, widget, docs, analytics, oauth, attachments,
-                   availability, knowledge, bot):
+                   availability, knowledge, bot, talkr):
         app.register_blueprint(module.bp)
     routes.init_app(app)
     return app

@@ -71,16 +71,22 @@ def answer_one(app: Flask, answerer: Answerer) -> bool:
         if work is None:
             return True
         passages = search_safely(session, work)
-    try:  # outside any transaction: an LLM answerer may take seconds
-        if passages is None:
-            raise RuntimeError("the knowledge search failed")
-        reply = decide(work, passages, answerer)
-    except Exception:  # the visitor gets a person rather than silence
-        log.exception("bot answer failed for conversation %s", work.conversation_id)
-        reply = bot.Reply(work.handoff_message, [], handoff="error")
+    reply = reply_to(work, passages, answerer)  # outside any transaction: an LLM may take seconds
     with session_scope(app) as session:
         bot.finish_job(session, work, reply)
     return True
+
+
+def reply_to(work: bot.Work, passages: list[Passage] | None, answerer: Answerer) -> bot.Reply:
+    """decide(), or the handoff when the search (None) or the answer failed; also the TALKR
+    endpoint's answer, in its request (server/services/talkr.py)."""
+    try:
+        if passages is None:
+            raise RuntimeError("the knowledge search failed")
+        return decide(work, passages, answerer)
+    except Exception:  # the visitor gets a person rather than silence
+        log.exception("bot answer failed for conversation %s", work.conversation_id)
+        return bot.Reply(work.handoff_message, [], handoff="error")
 
 
 def sweep(app: Flask) -> None:

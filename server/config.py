@@ -55,6 +55,11 @@ DEFAULTS: dict[str, Any] = {
     "BOT_LEASE_SECONDS": 30.0,  # a claimed job is not claimed again for this long
     "BOT_SWEEP_SECONDS": 30.0,  # how often the inactivity auto-resolve runs
     "BOT_MINUTE_SECONDS": 60.0,  # the length of inactivity_minutes' minute (tests shorten it)
+    # the TALKR wire endpoint (server/api/talkr.py, docs/api-talkr.md)
+    "TALKR_SESSION_IDLE_MINUTES": 60,
+    "TALKR_SPEECH_LANGUAGE": "en-US",
+    "TALKR_NO_RESPONSE_SECONDS": 5,
+    "TALKR_RETRIES": 2,
 }
 
 CONFIG_FILE = Path(__file__).resolve().parent.parent / "config.toml"

@@ -137,6 +137,13 @@ class InvalidSession(ApiError):
     message = "The session token is not valid."
 
 
+class TalkrInvalidSession(InvalidSession):
+    """400 (TALKR's status for it): a TALKR `session` that is unknown, forged or expired."""
+
+    status = 400
+    message = "The session is not valid or has expired; start again with {}."
+
+
 class IdentityRequired(ApiError):
     """401: the business requires identity verification, or this visitor is verified."""
 

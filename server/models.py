@@ -489,6 +489,9 @@ class BotSettings(Base):
     min_score: Mapped[float] = mapped_column(Float)
     inactivity_minutes: Mapped[int] = mapped_column(Integer)
     public_api_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # the mode of the key that turned public_api on: its TALKR conversations' (talkr.py)
+    public_api_mode: Mapped[str] = mapped_column(String(4), default="live",
+                                                 server_default="live")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -513,3 +516,21 @@ class BotJob(Base):
         ForeignKey("messages.id", ondelete="CASCADE"), default=None, unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     done_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class TalkrSession(Base):
+    """One TALKR wire-API caller's conversation (server/services/talkr.py): its `session`
+    value is stored hashed, like a visitor session token; `last_message_id` is the newest
+    message already returned, so each call returns the agents' replies written since."""
+
+    __tablename__ = "talkr_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id"))
+    mode: Mapped[str] = mapped_column(String(4))
+    bot_id: Mapped[int] = mapped_column(ForeignKey("bot_settings.id"))
+    channel: Mapped[str] = mapped_column(String(10))  # web | telephony
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    last_message_id: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -25,6 +25,7 @@ from server.services import analytics, bot, knowledge, ratings
 from server.services import availability as hours
 from server.services.keys import KINDS, MODES, SCOPES
 from server.services.oauth import MAX_CLIENT_SCOPES
+from server.services.tickets import CHANNELS as TICKET_CHANNELS
 from server.services.webhooks import EVENT_TYPES as WEBHOOK_EVENTS
 from server.visitor_ids import RESERVED_PREFIXES
 
@@ -126,10 +127,8 @@ def _schemas(config: Mapping[str, Any]) -> dict[str, Schema]:
     """Every named schema; config supplies the deployment's limits."""
     return {**_wire_schemas(config), **_agent_schemas(), **_admin_schemas(),
             **_webhook_schemas(), **_analytics_schemas(), **_rating_schemas(),
-            **_attachment_schemas(config),
-            **_availability_schemas(),
-            **_knowledge_schemas(),
-            **_bot_schemas()}
+            **_attachment_schemas(config), **_availability_schemas(), **_knowledge_schemas(),
+            **_bot_schemas(), **_talkr_schemas(config)}
 
 
 def _wire_schemas(config: Mapping[str, Any]) -> dict[str, Schema]:
@@ -140,7 +139,10 @@ def _wire_schemas(config: Mapping[str, Any]) -> dict[str, Schema]:
         "Error": obj({"error": string(description="A stable machine-readable code."),
                       "message": string(description="What went wrong, for people.")},
                      {"field": string(description="The input field at fault, if one is."),
-                      "checks": ref("ReadinessChecks")}),
+                      "checks": ref("ReadinessChecks"),
+                      "code": {"type": "integer", "description": "The HTTP status again, "
+                               "as TALKR's clients read it: the TALKR endpoint's errors "
+                               "only (docs/api-talkr.md)."}}),
         "ReadinessChecks": {"type": "object", "description": "/readyz: each dependency's state.",
                             "properties": {
                                 "database": enum(["ok", "unreachable"]),
@@ -199,7 +201,7 @@ def _agent_schemas() -> dict[str, Schema]:
     tags = {"type": "array", "maxItems": 20,
             "items": string(50, pattern="^[A-Za-z0-9_:-]+$", minLength=1)}
     ticket = {"id": ROW_ID, "status": enum(["open", "pending", "resolved"]),
-              "channel": enum(["widget", "api"]), "subject": nullable(string()),
+              "channel": enum(list(TICKET_CHANNELS)), "subject": nullable(string()),
               "created_at": ISO_TIME, "updated_at": ISO_TIME,
               "customer": obj({"id": {**ROW_ID, "description": "The contact: GET /contacts/{id}."},
                                "name": nullable(string()), "email": nullable(string()),
@@ -553,7 +555,7 @@ def _ticket_paths() -> dict[str, dict[str, Schema]]:
                      "next_cursor": nullable(string())},
                     {"total": COUNT, "page": {"type": "integer", "minimum": 1}})
     filters = [query("status", enum(["open", "pending", "resolved"])),
-               query("channel", enum(["widget", "api"])),
+               query("channel", enum(list(TICKET_CHANNELS))),
                query("assigned_to", string(pattern="^([0-9]+|unassigned)$"),
                      "An agent id, or unassigned."),
                query("tag", string(50)), query("q", string(200)),
@@ -928,8 +930,7 @@ def _paths(config: Mapping[str, Any]) -> dict[str, dict[str, Schema]]:
     return {**_served_paths(), **_visitor_paths(config), **_ticket_paths(), **_canned_paths(),
             **_contact_paths(), **_admin_paths(), **_webhook_paths(),
             **_analytics_paths(), **_rating_paths(), **_attachment_paths(),
-            **_availability_paths(), **_knowledge_paths(),
-            **_bot_paths()}
+            **_availability_paths(), **_knowledge_paths(), **_bot_paths(), **_talkr_paths()}
 
 
 # ---------- availability (server/api/availability.py) ---------------------------------------
@@ -1100,6 +1101,73 @@ def _bot_paths() -> dict[str, dict[str, Schema]]:
                               "holds to the team (pending ones turn open).")}}
 
 
+# ---------- the TALKR wire endpoint (server/api/talkr.py, docs/api-talkr.md) ----------------
+
+
+def _talkr_schemas(config: Mapping[str, Any]) -> dict[str, Schema]:
+    text = string(config["MESSAGE_MAX_LENGTH"], minLength=1, pattern=r"\S")
+    shown = obj({"type": {"const": "text"}, "content": string()})
+    voice = {"language": string(description="TALKR_SPEECH_LANGUAGE (default en-US).")}
+    return {
+        "TalkrIn": {"type": "object", "description": "`{}` starts a conversation; a message "
+                    "call sends session, tracking and the text (message, else "
+                    "variables.userresponse). Other fields are ignored.", "properties": {
+                        "session": string(200, minLength=1, pattern=r"\S"),
+                        "tracking": {"type": ["string", "integer"],
+                                     "description": "data.responses[0].tracking of the "
+                                                    "previous answer."},
+                        "message": text,
+                        "variables": {"type": "object",
+                                      "properties": {"userresponse": text}},
+                        "currentUrl": {"description": "The page the visitor is on (web); "
+                                                      "accepted, not used."}}},
+        "TalkrAnswer": obj({
+            "session": string(description="Keep it: send it with every message."),
+            "code": {"const": 200}, "name": string(description="The bot's name."),
+            "language": obj({"name": string(), "slug": string()}),
+            "variables": obj({"bot_answer": string(description="The bot's answer to this "
+                                                               "message (\"\" when a person "
+                                                               "holds the conversation).")}),
+            "data": obj({
+                "messages": {"type": "array", "items": shown,
+                             "description": "Everything written for the visitor since the "
+                                            "previous call: agents' replies, then the bot's "
+                                            "answer (the welcome on the first call)."},
+                "responses": {"type": "array", "minItems": 1, "maxItems": 1,
+                              "items": obj({"type": {"const": "custom"}, "content": string(),
+                                            "tracking": string()})},
+                "object_id": ROW_ID, "has_background_text": {"const": 0}},
+                {"speech_synthesis": obj({"text": string(), **voice}),
+                 "speech_recognizer": obj({**voice, "timeout": {
+                     "type": "integer", "description": "Seconds of silence to wait "
+                                                       "(TALKR_NO_RESPONSE_SECONDS)."}}),
+                 "hangup_no_response": {"const": 1},
+                 "retries": {"type": "integer", "minimum": 0,
+                             "description": "TALKR_RETRIES."}}),
+            "background_content": {"const": ""}}),
+    }
+
+
+def _talkr_paths() -> dict[str, dict[str, Schema]]:
+    return {"/api/v1/talkr/{business_slug}/{bot_id}/{channel}": {"post": op(
+        "talkr", "TALKR's chatbot API: start a conversation, or send a message", "talkr",
+        security=PUBLIC, request=body(ref("TalkrIn")), errors=(404, 429),
+        params=[{"name": "business_slug", "in": "path", "required": True,
+                 "schema": string(80), "description": "The business's slug."},
+                {"name": "bot_id", "in": "path", "required": True, "schema": ROW_ID,
+                 "description": "The bot's id (GET /api/v1/bot)."},
+                {"name": "channel", "in": "path", "required": True,
+                 "schema": enum(["web", "telephony"])},
+                header("X-Talkr-Query", {"const": "1"}, "Required on the web channel.")],
+        responses={200: ok_response(ref("TalkrAnswer"), "The bot's answer.")},
+        description="No API key: the slug and bot id name the bot, its public_api.enabled "
+                    "(and the bot on) opens it; rate-limited per address. 400 "
+                    "validation_error with field (a missing field, X-Talkr-Query on web), "
+                    "400 invalid_session (unknown, forged or expired session), 404 unknown "
+                    "or disabled bot; every error it answers adds TALKR's `code` (the "
+                    "status). docs/api-talkr.md.")}}
+
+
 def _version() -> str:
     try:
         return version("chatdock")
@@ -1118,7 +1186,7 @@ def build_document(config: Mapping[str, Any]) -> dict[str, Any]:
                  "license": {"name": "MIT", "identifier": "MIT"}},
         "tags": [{"name": n} for n in ("visitor", "tickets", "contacts", "keys", "branding",
                                         "agents", "webhooks", "knowledge", "bot",
-                                        "realtime", "widget", "operations")],
+                                        "realtime", "widget", "operations", "talkr")],
         "paths": _paths(config),
         "components": {"schemas": _schemas(config), "responses": _responses(),
                        "securitySchemes": SECURITY_SCHEMES},

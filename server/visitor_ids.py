@@ -19,7 +19,8 @@ from server.validation import check_required_text
 VISITOR_ID_MAX = 128  # contacts.visitor_id is String(128)
 EMAIL_PREFIX = "email:"  # a ticket opened through the agent API: "email:<address>"
 ERASED_PREFIX = "erased:"  # an erased contact (it also leaves its mode: out of reach)
-RESERVED_PREFIXES = (EMAIL_PREFIX, ERASED_PREFIX)
+TALKR_PREFIX = "talkr:"  # a TALKR wire-API caller: one contact per session (server.api.talkr)
+RESERVED_PREFIXES = (EMAIL_PREFIX, ERASED_PREFIX, TALKR_PREFIX)
 
 
 def email_visitor_id(address: str) -> str:
@@ -30,6 +31,11 @@ def email_visitor_id(address: str) -> str:
 def erased_visitor_id() -> str:
     """A fresh visitor id for an erased contact (nothing can resume it)."""
     return ERASED_PREFIX + secrets.token_hex(16)
+
+
+def talkr_visitor_id() -> str:
+    """A fresh visitor id for the contact of a new TALKR session (nothing can resume it)."""
+    return TALKR_PREFIX + secrets.token_hex(16)
 
 
 def is_reserved(visitor_id: str) -> bool:

@@ -18,7 +18,8 @@ from server.services.webhooks import do_send_test, new_secret
 from tests.conftest import agent_token, auth, make_business
 
 PUBLIC_PREFIXES = ("/api/v1/chat/", "/api/v1/auth/",  # visitor API and login: not agent routes
-                   "/api/v1/oauth/token")  # nor the OAuth2 token endpoint (client auth)
+                   "/api/v1/oauth/token",  # nor the OAuth2 token endpoint (client auth)
+                   "/api/v1/talkr/")  # nor TALKR's wire endpoint (no key: the bot's slug + id)
 PARAM = re.compile(r"<(?:[^:>]+:)?([a-z_]+)(?:\([^)]*\))?>")
 
 

@@ -71,6 +71,7 @@ class Fuzzing:
     visitor: dict[str, Any]
     agent_token: str
     contact_id: int
+    bot_id: int
     agent_credentials: Iterator[str] = field(init=False)
     serial: Iterator[int] = field(init=False, default_factory=itertools.count)
 
@@ -112,6 +113,8 @@ class Fuzzing:
         if case.method == "DELETE" and str(params.get("key_id")) in (str(self.biz["pk_id"]),
                                                                      str(self.biz["sk_id"])):
             params["key_id"] = self.spare_key()
+        if isinstance(params.get("bot_id"), int) and params["bot_id"] % 2 == 0:  # TALKR's
+            params["business_slug"], params["bot_id"] = self.biz["slug"], self.bot_id
         if case.method == "DELETE" and str(params.get("contact_id")) == str(self.contact_id):
             params["contact_id"] = self.spare_contact()
         if case.method == "DELETE" and "agent_id" in params:  # never the fuzzer's own owner
@@ -159,8 +162,12 @@ def fuzzing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzing]:
         with serving(app) as base:
             visitor = start_visitor(base, biz["pk"], "fuzz-visitor", name="Fuzz")
             contacts = httpx.get(f"{base}/api/v1/contacts", headers=auth(biz["sk"])).json()
+            # the TALKR endpoint's bot: on, its public API on (aim() points calls at it)
+            bot = httpx.put(f"{base}/api/v1/bot", headers=auth(biz["sk"]), json={
+                "enabled": True, "public_api": {"enabled": True}}).json()["data"]
             yield Fuzzing(app, base, build_document(app.config), biz, visitor,
-                          agent_token(app, biz["id"], role="owner"), contacts["data"][0]["id"])
+                          agent_token(app, biz["id"], role="owner"), contacts["data"][0]["id"],
+                          bot["id"])
         app.extensions["engine"].dispose()
 
 

@@ -24,5 +24,7 @@ def get_bot() -> Response:
 def put_bot() -> Response:
     session = get_session()
     changes = bot.check_settings(session, g.actor.business_id, json_body())
+    if changes.get("public_api_enabled"):  # TALKR conversations take this key's mode
+        changes["public_api_mode"] = g.actor.mode
     return commit_ok(bot.settings_json(bot.do_update_settings(session, g.actor.business_id,
                                                               changes)))

@@ -80,7 +80,7 @@ TICKETS, CONTACTS, TAGS, MESSAGES, USERS, RATINGS = (
     cast(Table, m.__table__) for m in (Conversation, Contact, TicketTag, Message, User, Rating))
 
 STATUSES = ("open", "pending", "resolved")
-CHANNELS = ("widget", "api")
+CHANNELS = ("widget", "api", "talkr")  # talkr: the TALKR wire endpoint (services/talkr.py)
 SORTS = ("created_desc", "created_asc", "updated_desc")
 UNASSIGNED = "unassigned"
 TAG_RE = re.compile(r"[a-z0-9_:-]{1,50}")
