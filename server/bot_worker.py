@@ -28,13 +28,32 @@ log = logging.getLogger("chatdock.bot")
 SEARCH_LIMIT = 5
 
 
-def passages_for(session: Session, work: bot.Work) -> list[Passage]:
-    """The knowledge passages scoring min_score (none when the visitor asks for a person)."""
+def ranked(session: Session, work: bot.Work) -> list[Passage]:
+    """The bot's collections' best passages for the question, whatever their score."""
+    return knowledge.search(session, work.business_id, work.question,
+                            collection_ids=work.collection_ids or None, limit=SEARCH_LIMIT)
+
+
+def usable(work: bot.Work, found: list[Passage]) -> list[Passage]:
+    """The passages scoring min_score (none when the visitor asks for a person)."""
     if bot.wants_human(work.question, work.keywords):
         return []
-    found = knowledge.search(session, work.business_id, work.question,
-                             collection_ids=work.collection_ids or None, limit=SEARCH_LIMIT)
     return [p for p in found if p.score >= work.min_score]
+
+
+def passages_for(session: Session, work: bot.Work) -> list[Passage]:
+    """The knowledge passages the bot answers from (no search when a person is asked for)."""
+    if bot.wants_human(work.question, work.keywords):
+        return []
+    return usable(work, ranked(session, work))
+
+
+def preview(session: Session, work: bot.Work, answerer: Answerer
+            ) -> tuple[bot.Reply, list[Passage]]:
+    """What the bot would reply to work's question, and the ranked passages it searched;
+    sends and stores nothing (POST /bot/preview)."""
+    found = ranked(session, work)
+    return reply_to(work, usable(work, found), answerer), found
 
 
 def search_safely(session: Session, work: bot.Work) -> list[Passage] | None:

@@ -1085,7 +1085,21 @@ def _bot_schemas() -> dict[str, Schema]:
         "public_api": obj({}, {"enabled": {"type": "boolean"}})}
     return {"BotSettings": obj({"id": ROW_ID, **fields, "welcome_message": string(),
                                 "avatar_url": nullable(string())}),
-            "BotSettingsIn": obj({}, fields)}
+            "BotSettingsIn": obj({}, fields),
+            "BotPreviewIn": obj({"question": string(knowledge.QUERY_MAX, minLength=1,
+                                                    pattern=r"\S")}),
+            "BotPreview": obj({
+                "answer": string(description="What the bot would say: its answer, or the "
+                                             "handoff_message."),
+                "sources": {"type": "array", "items": obj(
+                    {"document_id": ROW_ID, "title": string()}),
+                    "description": "The answer's documents; [] on a handoff."},
+                "handoff": {"type": ["string", "null"],
+                            "enum": ["asked", "no_answer", "error", None],
+                            "description": "Why it would hand off; null: it answers."},
+                "passages": {"type": "array", "items": ref("KnowledgePassage"),
+                             "description": "The bot's collections' best passages, best "
+                                            "first, including those under min_score."}})}
 
 
 def _bot_paths() -> dict[str, dict[str, Schema]]:
@@ -1098,7 +1112,13 @@ def _bot_paths() -> dict[str, dict[str, Schema]]:
                   responses=one,
                   description="collection_ids must name this business's knowledge "
                               "collections. Turning the bot off hands every conversation it "
-                              "holds to the team (pending ones turn open).")}}
+                              "holds to the team (pending ones turn open).")},
+        "/api/v1/bot/preview": {"post": op(
+            "previewBot", "What the bot would answer to a question (nothing is sent)", "bot",
+            security=agent("tickets:read"), request=body(ref("BotPreviewIn")),
+            responses={200: ok_response(envelope(ref("BotPreview")))},
+            description="The bot's own search and answerer with its current settings (even "
+                        "while it is off); no message, job or webhook is written.")}}
 
 
 # ---------- the TALKR wire endpoint (server/api/talkr.py, docs/api-talkr.md) ----------------

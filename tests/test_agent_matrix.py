@@ -98,6 +98,8 @@ def valid_body(method: str, path: str) -> dict[str, Any] | None:
         return {"name": "FAQ"}
     if path.endswith("/documents"):
         return {"title": "Returns", "text": "Send it back within 30 days."}
+    if path.endswith("/bot/preview"):
+        return {"question": "When do you open?"}
     if path.endswith("/oauth/clients"):
         return {"name": "CRM", "scopes": ["tickets:read"]}
     return {}

@@ -550,3 +550,38 @@ def test_erasing_a_contact_with_a_pending_bot_job_erases_the_job_too(
     assert erased.status_code == 200, erased.get_json()
     with session_scope(app) as s:
         assert s.scalar(select(func.count()).select_from(BotJob)) == 0
+
+
+def test_the_preview_ranks_passages_and_answers_without_sending_anything(
+        kb_app: Any) -> None:  # noqa: F811
+    app, client = kb_app, kb_app.test_client()  # on SQLite and on PostgreSQL
+    biz = make_business(app)
+    collection_id, docs = add_knowledge(app, biz["id"], {"Returns and refunds": RETURNS})
+    put_bot(client, biz["sk"], name="Robo", collection_ids=[collection_id], min_score=0.05)
+    from tests.conftest import agent_token
+    agent = agent_token(app, biz["id"])  # tickets:read is enough: the bot may even be off
+
+    def preview(question: Any) -> Any:
+        return client.post(f"{BOT}/preview", json={"question": question}, headers=auth(agent))
+
+    got = preview("How many days do I have to return an item?").get_json()["data"]
+    assert got["passages"][0]["document_id"] == docs["Returns and refunds"]
+    assert got["passages"][0]["score"] >= got["passages"][-1]["score"]
+    assert "**return**" in got["passages"][0]["snippet"].lower()
+    assert got["answer"].startswith("You can return any item within 30 days")
+    assert got["answer"].endswith("— Returns and refunds") and got["handoff"] is None
+    assert got["sources"] == [{"document_id": docs["Returns and refunds"],
+                               "title": "Returns and refunds"}]
+    asked = preview("Can I talk to a PERSON about returns?").get_json()["data"]
+    assert asked["handoff"] == "asked" and asked["sources"] == []
+    assert asked["answer"].startswith("Let me get a person") and asked["passages"]
+    put_bot(client, biz["sk"], min_score=0.99)
+    assert preview("How do I return an item?").get_json()["data"]["handoff"] == "no_answer"
+    for bad in ("", "   ", None, 5, "x" * 5001):
+        resp = preview(bad)
+        assert resp.status_code == 400, bad
+        assert resp.get_json()["field"] == "question"
+    with session_scope(app) as s:  # nothing was sent or stored
+        assert s.scalar(select(func.count()).select_from(Message)) == 0
+        assert s.scalar(select(func.count()).select_from(BotJob)) == 0
+        assert s.scalar(select(func.count()).select_from(WebhookEvent)) == 0

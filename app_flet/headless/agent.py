@@ -25,11 +25,16 @@ from app_flet.headless.agent_models import (
     AnalyticsPage,
     ApiKey,
     AvailabilitySettings,
+    BotPreview,
+    BotSettings,
     BrandingSettings,
     CannedResponse,
     CreatedWebhook,
     DeliveryPage,
     Invite,
+    KnowledgeCollection,
+    KnowledgeDocument,
+    KnowledgePassage,
     Me,
     MessageFeed,
     MintedKey,
@@ -380,6 +385,87 @@ class AgentClient(ApiClient):
                          idempotency_key=str(uuid.uuid4()), retries=1)
         return parse(WebhookDelivery.from_json, _data(body))
 
+    # ---------- the answer bot and the knowledge base (writes: bot:write, knowledge:write) --
+
+    def get_bot(self) -> BotSettings:
+        """The answer bot's settings (the defaults, the bot off, on first read)."""
+        return parse(BotSettings.from_json, _data(self.call("GET", "bot", retries=1)))
+
+    def update_bot(self, **fields: Any) -> BotSettings:
+        """Change the given settings (the API's names: enabled, name, avatar_url,
+        welcome_message, fallback_message, handoff_message, handoff_keywords, collection_ids,
+        min_score, inactivity_minutes; public_api_enabled=bool for public_api{enabled})."""
+        if "public_api_enabled" in fields:
+            fields["public_api"] = {"enabled": fields.pop("public_api_enabled")}
+        for many in ("handoff_keywords", "collection_ids"):
+            if many in fields:
+                fields[many] = list(fields[many])
+        return parse(BotSettings.from_json, _data(self.call("PUT", "bot", json=fields)))
+
+    def preview_bot(self, question: str) -> BotPreview:
+        """What the bot would answer to question now, and the passages it ranked; sends
+        nothing to anyone."""
+        body = self.call("POST", "bot/preview", json={"question": question}, retries=1)
+        return parse(BotPreview.from_json, _data(body))
+
+    def knowledge_collections(self) -> list[KnowledgeCollection]:
+        """The business's knowledge collections by name."""
+        rows = _data(self.call("GET", "knowledge/collections", retries=1))
+        return [parse(KnowledgeCollection.from_json, row) for row in parse(list, rows)]
+
+    def create_collection(self, name: str, description: str | None = None
+                          ) -> KnowledgeCollection:
+        """A new collection (a name in use: ConflictError)."""
+        body = self.call("POST", "knowledge/collections",
+                         json={"name": name, **present(description=description)},
+                         idempotency_key=str(uuid.uuid4()), retries=1)
+        return parse(KnowledgeCollection.from_json, _data(body))
+
+    def update_collection(self, id: int, **fields: Any) -> KnowledgeCollection:
+        """Change a collection's name and / or description."""
+        body = self.call("PATCH", f"knowledge/collections/{id}", json=fields,
+                         idempotency_key=str(uuid.uuid4()), retries=1)
+        return parse(KnowledgeCollection.from_json, _data(body))
+
+    def delete_collection(self, id: int) -> None:
+        """Delete a collection with its documents (no search finds them after)."""
+        self.call("DELETE", f"knowledge/collections/{id}")
+
+    def documents(self, collection_id: int) -> list[KnowledgeDocument]:
+        """Every document of the collection, newest first."""
+        rows = self._all_pages(f"knowledge/collections/{collection_id}/documents")
+        return [parse(KnowledgeDocument.from_json, row) for row in rows]
+
+    def add_document(self, collection_id: int, title: str, text: str | None = None,
+                     chunks: Sequence[str] | None = None) -> KnowledgeDocument:
+        """Add a document from text (the server cuts it into passages) or from passages
+        already cut (`chunks`): exactly one of the two."""
+        body = self.call("POST", f"knowledge/collections/{collection_id}/documents",
+                         json={"title": title, **present(
+                             text=text, chunks=None if chunks is None else list(chunks))},
+                         idempotency_key=str(uuid.uuid4()), retries=1)
+        return parse(KnowledgeDocument.from_json, _data(body))
+
+    def upload_document(self, collection_id: int, path_or_bytes: Uploadable,
+                        file_name: str | None = None, *, title: str | None = None
+                        ) -> KnowledgeDocument:
+        """Add a .txt, .md or .html file (a path, or bytes named by file_name); the title
+        defaults to the file name without its extension."""
+        body = self.upload_form(f"knowledge/collections/{collection_id}/documents",
+                                path_or_bytes, file_name, data=present(title=title))
+        return parse(KnowledgeDocument.from_json, _data(body))
+
+    def delete_document(self, collection_id: int, doc_id: int) -> None:
+        """Delete a document and its passages."""
+        self.call("DELETE", f"knowledge/collections/{collection_id}/documents/{doc_id}")
+
+    def search_knowledge(self, q: str, collection_id: int | None = None, limit: int = 5
+                         ) -> list[KnowledgePassage]:
+        """Passages ranked against q (any text), best first."""
+        rows = _data(self.call("GET", "knowledge/search", retries=1, params=_params(
+            q=q, collection_id=collection_id, limit=limit)))
+        return [parse(KnowledgePassage.from_json, row) for row in parse(list, rows)]
+
     def _all_pages(self, path: str) -> list[Any]:
         rows: list[Any] = []
         page = 1
@@ -584,6 +670,18 @@ class AsyncAgentClient(AsyncWrapper[AgentClient]):
     send_test_webhook = threaded(AgentClient.send_test_webhook)
     webhook_deliveries = threaded(AgentClient.webhook_deliveries)
     retry_delivery = threaded(AgentClient.retry_delivery)
+    get_bot = threaded(AgentClient.get_bot)
+    update_bot = threaded(AgentClient.update_bot)
+    preview_bot = threaded(AgentClient.preview_bot)
+    knowledge_collections = threaded(AgentClient.knowledge_collections)
+    create_collection = threaded(AgentClient.create_collection)
+    update_collection = threaded(AgentClient.update_collection)
+    delete_collection = threaded(AgentClient.delete_collection)
+    documents = threaded(AgentClient.documents)
+    add_document = threaded(AgentClient.add_document)
+    upload_document = threaded(AgentClient.upload_document)
+    delete_document = threaded(AgentClient.delete_document)
+    search_knowledge = threaded(AgentClient.search_knowledge)
     connect = threaded(AgentClient.connect)
 
     @overload

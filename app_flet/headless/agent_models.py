@@ -22,8 +22,10 @@ from app_flet.headless.models import (
 
 __all__ = [
     "Agent", "AgentContact", "AgentEvent", "AnalyticsEvent", "AnalyticsPage", "ApiKey",
-    "AvailabilitySettings", "BrandingSettings", "CannedResponse", "ContactUpdated",
-    "CreatedWebhook", "Customer", "DeliveryPage", "Invite", "Me", "MessageFeed", "MintedKey",
+    "AvailabilitySettings", "BotPreview", "BotSettings", "BrandingSettings", "CannedResponse",
+    "ContactUpdated", "CreatedWebhook", "Customer", "DeliveryPage", "Invite",
+    "KnowledgeCollection", "KnowledgeDocument", "KnowledgePassage", "Me", "MessageFeed",
+    "MintedKey",
     "Ticket", "TicketCreated", "TicketDetail", "TicketPage", "TicketRating", "TicketUpdated",
     "VisitorOffline", "VisitorOnline", "VisitorTyping", "WebhookDelivery", "WebhookEndpoint",
     "decode_agent_event",
@@ -573,3 +575,114 @@ class DeliveryPage:
         return cls(deliveries=tuple(WebhookDelivery.from_json(obj(r)) for r in rows),
                    total=int(meta["total"]), page=int(meta["page"]),
                    per_page=int(meta["per_page"]))
+
+
+# ---------- the knowledge base and the answer bot ------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BotSettings:
+    """GET / PUT /bot: the answer bot's settings (one per business); collection_ids () means
+    every collection."""
+
+    id: int
+    enabled: bool
+    name: str
+    avatar_url: str | None
+    welcome_message: str
+    fallback_message: str
+    handoff_message: str
+    handoff_keywords: tuple[str, ...]
+    collection_ids: tuple[int, ...]
+    min_score: float
+    inactivity_minutes: int
+    public_api_enabled: bool
+
+    @classmethod
+    def from_json(cls, j: Json) -> BotSettings:
+        return cls(id=int(j["id"]), enabled=j["enabled"] is True, name=str(j["name"]),
+                   avatar_url=opt_str(j.get("avatar_url")),
+                   welcome_message=str(j.get("welcome_message") or ""),
+                   fallback_message=str(j["fallback_message"]),
+                   handoff_message=str(j["handoff_message"]),
+                   handoff_keywords=_strings(j["handoff_keywords"]),
+                   collection_ids=tuple(int(i) for i in j["collection_ids"]),
+                   min_score=float(j["min_score"]),
+                   inactivity_minutes=int(j["inactivity_minutes"]),
+                   public_api_enabled=obj(j["public_api"]).get("enabled") is True)
+
+
+@dataclass(frozen=True, slots=True)
+class KnowledgeCollection:
+    """A named set of help documents the bot (and agents' search) draw on."""
+
+    id: int
+    name: str
+    description: str | None
+    document_count: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_json(cls, j: Json) -> KnowledgeCollection:
+        return cls(id=int(j["id"]), name=str(j["name"]),
+                   description=opt_str(j.get("description")),
+                   document_count=int(j.get("document_count") or 0),
+                   created_at=parse_time(j["created_at"]),
+                   updated_at=parse_time(j["updated_at"]))
+
+
+@dataclass(frozen=True, slots=True)
+class KnowledgeDocument:
+    """A document of a collection: its title, how many passages it was cut into, and its
+    size in bytes as sent (never edited: delete it and add it again)."""
+
+    id: int
+    collection_id: int
+    title: str
+    chunk_count: int
+    size: int
+    created_at: datetime
+
+    @classmethod
+    def from_json(cls, j: Json) -> KnowledgeDocument:
+        return cls(id=int(j["id"]), collection_id=int(j["collection_id"]),
+                   title=str(j["title"]), chunk_count=int(j["chunk_count"]),
+                   size=int(j["size"]), created_at=parse_time(j["created_at"]))
+
+
+@dataclass(frozen=True, slots=True)
+class KnowledgePassage:
+    """A search hit: `snippet` is untrusted plain text with each hit as **word** (show it as
+    text); `score` higher is better, in [0, 1)."""
+
+    document_id: int
+    title: str
+    chunk_id: int
+    snippet: str
+    score: float
+
+    @classmethod
+    def from_json(cls, j: Json) -> KnowledgePassage:
+        return cls(document_id=int(j["document_id"]), title=str(j["title"]),
+                   chunk_id=int(j["chunk_id"]), snippet=str(j["snippet"]),
+                   score=float(j["score"]))
+
+
+@dataclass(frozen=True, slots=True)
+class BotPreview:
+    """POST /bot/preview: what the bot would say (its answer, or the handoff message with
+    `handoff` "asked" | "no_answer" | "error"), its sources as (document_id, title), and the
+    ranked passages it searched, best first (those under min_score too)."""
+
+    answer: str
+    handoff: str | None
+    sources: tuple[tuple[int, str], ...]
+    passages: tuple[KnowledgePassage, ...]
+
+    @classmethod
+    def from_json(cls, j: Json) -> BotPreview:
+        return cls(answer=str(j["answer"]), handoff=opt_str(j.get("handoff")),
+                   sources=tuple((int(s["document_id"]), str(s["title"]))
+                                 for s in j.get("sources") or ()),
+                   passages=tuple(KnowledgePassage.from_json(obj(p)) for p in j["passages"]))

@@ -28,8 +28,10 @@ from app_flet.headless import (
 )
 from app_flet.headless.errors import ChatError
 from app_flet.inbox.availability_page import AvailabilityPage
+from app_flet.inbox.bot_page import BotPage
 from app_flet.inbox.contact_panel import ContactPanel
 from app_flet.inbox.conversation import TYPING_TIMEOUT, CannedResponses, ConversationView
+from app_flet.inbox.knowledge_page import KnowledgePage
 from app_flet.inbox.login import LoginView
 from app_flet.inbox.pages import BrandingPage, CannedPage, KeysPage, TeamPage
 from app_flet.inbox.ticket_list import TicketList
@@ -48,7 +50,9 @@ log = logging.getLogger("chatdock.inbox")
 TITLE = "chatdock inbox"
 OWNER_PAGES: dict[str, Callable[[Any], Any]] = {
     "Branding": BrandingPage, "Keys": KeysPage, "Team": TeamPage, "Webhooks": WebhooksPage,
-    "Availability": AvailabilityPage}
+    "Availability": AvailabilityPage,
+    "Bot": BotPage,
+    "Knowledge": KnowledgePage}
 
 
 def title_for(unread: int) -> str:

@@ -250,6 +250,18 @@ def _holder(session: Session, conversation_id: int, *,
     return (conversation, settings) if held else None
 
 
+def _work(job_id: int, conversation_id: int, mode: str, question: str,
+          settings: BotSettings) -> Work:
+    return Work(job_id, conversation_id, settings.business_id, mode, question, settings.name,
+                settings.handoff_message, list(settings.handoff_keywords),
+                list(settings.collection_ids), settings.min_score)
+
+
+def preview_work(session: Session, business_id: int, mode: str, question: str) -> Work:
+    """A job for no conversation (ids 0): what the bot would do with this question now."""
+    return _work(0, 0, mode, question, get_settings(session, business_id))
+
+
 def _close(job: BotJob, outcome: str) -> None:
     job.status, job.outcome, job.done_at = "done", outcome, utcnow()
 
@@ -266,10 +278,7 @@ def start_job(session: Session, job: BotJob) -> Work | None:
     emit(session, [conversation_topic(conversation.id)], "TypingStarted",
          {"conversation_id": conversation.id, "role": "bot", "name": settings.name,
           "sender": {"role": "bot", "name": settings.name}})
-    return Work(job.id, conversation.id, conversation.business_id, conversation.mode,
-                question, settings.name, settings.handoff_message,
-                list(settings.handoff_keywords), list(settings.collection_ids),
-                settings.min_score)
+    return _work(job.id, conversation.id, conversation.mode, question, settings)
 
 
 def finish_job(session: Session, work: Work, reply: Reply) -> str:

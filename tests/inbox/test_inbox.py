@@ -73,7 +73,7 @@ def test_owner_gets_the_owner_pages(inbox_client: AsyncAgentClient, team: Team) 
     async def scenario() -> None:
         shell = await logged_in(inbox_client, OWNER_EMAIL)
         assert list(shell.nav) == ["Inbox", "Canned responses", "Branding", "Keys", "Team",
-                                   "Webhooks", "Availability"]
+                                   "Webhooks", "Availability", "Bot", "Knowledge"]
         await fire(shell.nav["Team"])
         assert shell.body.content is shell.pages["Team"]
         await fire(shell.nav["Inbox"])
