@@ -73,17 +73,22 @@ class Receiver:
 
 
 @contextmanager
-def receiving(receiver: Receiver) -> Iterator[str]:
+def receiving(receiver: Receiver, host: str = "127.0.0.1") -> Iterator[str]:
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as a real receiver
+
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             try:
                 status = receiver.handle(self.headers, body)
+                receiver.requests[-1]["peer"] = self.client_address
             except stripe.SignatureVerificationError:
                 status = 400
+            answer = b'{"ok": true}'  # a body the worker reads to keep the connection
             self.send_response(status)
-            self.send_header("Content-Length", "0")
+            self.send_header("Content-Length", str(len(answer)))
             self.end_headers()
+            self.wfile.write(answer)
 
         def log_message(self, *args: Any) -> None:
             pass
@@ -91,7 +96,7 @@ def receiving(receiver: Receiver) -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}/hooks"
+        yield f"http://{host}:{server.server_port}/hooks"
     finally:
         server.shutdown()
         server.server_close()
@@ -334,6 +339,68 @@ def test_delivery_rechecks_the_target_after_dns(app: Any, client: Any,
     [failed] = deliveries(client, biz["sk"], hook["id"])
     assert failed["last_error"].startswith("refused") and failed["last_status_code"] is None
     assert receiver.requests == []
+
+
+@contextmanager
+def resolving(monkeypatch: pytest.MonkeyPatch, host: str) -> Iterator[list[str]]:
+    """DNS for one made-up host: it resolves to whatever the yielded list's last item is
+    (the public internet's DNS, mocked); every other name resolves as usual."""
+    import socket
+    answer = ["127.0.0.1"]
+    real = socket.getaddrinfo
+
+    def fake(name: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if name == host:
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (answer[-1], port))]
+        return real(name, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
+    yield answer
+
+
+def test_a_pooled_connection_follows_the_checked_address_and_a_private_one_is_refused(
+        app: Any, client: Any, biz: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    fast(app, [2, 0])  # allowed at first: the receiver is on 127.0.0.1
+    receiver = Receiver()
+    with resolving(monkeypatch, "hooks.test") as dns, \
+            receiving(receiver, host="hooks.test") as url, serving(app):
+        hook = register(client, biz["sk"], url, ["webhook.test"], receiver)
+        for n in (1, 2):
+            client.post(f"{HOOKS}/{hook['id']}/test", headers=auth(biz["sk"]))
+            receiver.wait(lambda n=n: len(receiver.accepted()) == n)
+        assert receiver.requests[0]["peer"] == receiver.requests[1]["peer"]  # one connection
+        dns.append("127.0.0.2")  # the name moves; nothing listens there
+        client.post(f"{HOOKS}/{hook['id']}/test", headers=auth(biz["sk"]))
+        receiver.wait(lambda: deliveries(client, biz["sk"], hook["id"])[0]["attempts"] >= 1)
+        moved = deliveries(client, biz["sk"], hook["id"])[0]
+        assert moved["last_error"].startswith("ConnectError")  # not the pooled connection
+        app.config["WEBHOOK_ALLOW_PRIVATE"] = False
+        dns.append("10.0.0.7")  # ... and now to a private address
+        receiver.wait(lambda: deliveries(client, biz["sk"], hook["id"])[0]["status"]
+                      == "failed")
+    [refused, *_] = deliveries(client, biz["sk"], hook["id"])
+    assert refused["last_error"].startswith("refused") and refused["attempts"] == 3
+    assert "10.0.0.7" in refused["last_error"] and len(receiver.requests) == 2
+
+
+def test_a_queue_sent_as_a_batch_keeps_order_when_one_in_the_middle_fails(
+        app: Any, client: Any, biz: dict[str, Any]) -> None:
+    fast(app, [0.2])
+    receiver = Receiver(lambda n: 500 if n == 3 else 200)
+    with receiving(receiver) as url:
+        hook = register(client, biz["sk"], url, ["webhook.test"], receiver)
+        for _ in range(6):  # queued before any delivery thread runs: one batch
+            client.post(f"{HOOKS}/{hook['id']}/test", headers=auth(biz["sk"]))
+        with serving(app):
+            receiver.wait(lambda: len(receiver.accepted()) == 6)
+            receiver.wait(lambda: all(d["status"] == "succeeded" for d in
+                                      deliveries(client, biz["sk"], hook["id"])))
+    ids = [r["webhook_id"] for r in receiver.requests]
+    assert ids == sorted(ids, key=lambda i: int(i[4:])) and len(ids) == 7
+    assert ids[2] == ids[3] and [r["status"] for r in receiver.requests][2:4] == [500, 200]
+    assert len({r["peer"] for r in receiver.requests}) == 1  # one kept-alive connection
+    logged = deliveries(client, biz["sk"], hook["id"])
+    assert sorted(d["attempts"] for d in logged) == [1, 1, 1, 1, 1, 2]
 
 
 # ---------- CRUD -------------------------------------------------------------

@@ -311,14 +311,39 @@ def claim_due(session: Session, now: datetime
     return None if row is None else (row[0], row[1], row[2])
 
 
-def attempted(session: Session, delivery_id: int
-              ) -> tuple[WebhookDelivery, WebhookEndpoint] | None:
-    """A claimed delivery and its endpoint, to record an attempt (None: deleted meanwhile)."""
-    row = session.execute(
+def claim_batch(session: Session, now: datetime, limit: int
+                ) -> list[tuple[WebhookDelivery, WebhookEndpoint, WebhookEvent]]:
+    """The due head delivery (claim_due) and, locked with it, up to limit-1 of its
+    endpoint's next pending deliveries in order, cut at the first one not yet due: one
+    query for a run of the queue instead of one per delivery."""
+    head = claim_due(session, now)
+    if head is None:
+        return []
+    delivery, endpoint, _event = head
+    following = session.execute(
+        select(WebhookDelivery, WebhookEvent)
+        .join(WebhookEvent, WebhookEvent.id == WebhookDelivery.event_id)
+        .where(WebhookDelivery.endpoint_id == endpoint.id, WebhookDelivery.id > delivery.id,
+               WebhookDelivery.status == "pending")
+        .order_by(WebhookDelivery.id).limit(limit - 1)
+        .with_for_update(of=WebhookDelivery))  # no one else claims behind a locked head
+    batch = [head]
+    for later, event in following:
+        if later.next_attempt_at is None or later.next_attempt_at > now:
+            break  # order: nothing after a delivery that is not due
+        batch.append((later, endpoint, event))
+    return batch
+
+
+def attempted(session: Session, delivery_ids: list[int]
+              ) -> dict[int, tuple[WebhookDelivery, WebhookEndpoint]]:
+    """Claimed deliveries and their endpoints by id, to record attempts (a deleted one is
+    absent)."""
+    rows = session.execute(
         select(WebhookDelivery, WebhookEndpoint)
         .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-        .where(WebhookDelivery.id == delivery_id)).first()
-    return None if row is None else (row[0], row[1])
+        .where(WebhookDelivery.id.in_(delivery_ids)))
+    return {d.id: (d, e) for d, e in rows}
 
 
 def record_success(delivery: WebhookDelivery, endpoint: WebhookEndpoint, status: int) -> None:
