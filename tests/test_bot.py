@@ -337,19 +337,9 @@ RETURNS = ("You can return any item within 30 days of delivery. Bring the receip
            "order number. Refunds reach your card within five working days.")
 
 
-# bm25 rates a word found in half the passages at ~0 (FTS5's IDF floor): a help centre
-# has more than two passages, so every test collection does too
-FILLER = {"Shipping": "We ship to 40 countries by courier.",
-          "Opening hours": "The shop opens at nine on weekdays.",
-          "Gift wrapping": "Gift wrapping costs two euros.",
-          "Accounts": "Reset your password from the sign-in page."}
-
-
 def add_knowledge(app: Any, business_id: int, documents: dict[str, str],
                   name: str = "Help centre") -> tuple[int, dict[str, int]]:
-    """A collection holding these documents (title -> text) and FILLER: its id, the
-    documents' ids."""
-    documents = {**documents, **FILLER}
+    """A collection holding these documents (title -> text): its id, the documents' ids."""
     with session_scope(app) as s:
         collection = knowledge.do_create_collection(s, business_id,
                                                     knowledge.CollectionFields(name))
@@ -376,8 +366,7 @@ def test_a_question_gets_typing_then_the_answer_with_its_sources(
     fast(app)
     collection_id, docs = add_knowledge(app, biz["id"], {
         "Returns and refunds": RETURNS})
-    put_bot(client, biz["sk"], enabled=True, name="Robo", collection_ids=[collection_id],
-            min_score=0.05)
+    put_bot(client, biz["sk"], enabled=True, name="Robo", collection_ids=[collection_id])
     with serving(app) as base:
         team = business_socket(base, app, biz["sk"], biz["id"])
         started, sock = visitor_socket(base, biz["pk"], "asking-visitor")
@@ -409,6 +398,27 @@ def test_a_question_gets_typing_then_the_answer_with_its_sources(
     assert 'chatdock_bot_answers_total{outcome="answered"} 1.0' in metrics
 
 
+def test_a_one_document_collection_answers_at_the_default_min_score(
+        kb_app: Any) -> None:  # noqa: F811
+    app, client = kb_app, kb_app.test_client()  # on SQLite and on PostgreSQL
+    biz = make_business(app)
+    fast(app)
+    collection_id, docs = add_knowledge(app, biz["id"], {"Returns": RETURNS})
+    put_bot(client, biz["sk"], enabled=True, collection_ids=[collection_id],
+            handoff_message="A person it is.")  # min_score: the default 0.1
+    with serving(app) as base:
+        started, sock = visitor_socket(base, biz["pk"], "one-document")
+        visitor_send(base, biz["pk"], started, "How many days do I have to return an item?")
+        answer = bot_answer(sock)
+        assert answer["content"].startswith("You can return any item within 30 days")
+        assert answer["sources"] == [{"document_id": docs["Returns"], "title": "Returns"}]
+        # a question sharing two of its seven words with it: too little of it is answered
+        visitor_send(base, biz["pk"], started,
+                     "Can I print a receipt for my bicycle helmet order at the winter market?")
+        assert bot_answer(sock)["content"] == "A person it is."
+        assert sock.expect("ConversationUpdated")["data"]["status"] == "open"
+
+
 def test_nothing_scoring_min_score_hands_off(app: Any, client: Any,
                                              biz: dict[str, Any]) -> None:
     fast(app)
@@ -434,7 +444,7 @@ def test_the_llm_answerer_answers_over_the_socket_and_a_hanging_one_falls_back(
         return 200, completion("Thirty days, with the receipt.")
 
     add_knowledge(app, biz["id"], {"Returns": RETURNS})
-    put_bot(client, biz["sk"], enabled=True, min_score=0.01)
+    put_bot(client, biz["sk"], enabled=True)
     with llm_stand_in(answer) as (url, seen):
         fast(app, BOT_LLM_URL=url, BOT_LLM_MODEL="stand-in", BOT_LLM_TIMEOUT_SECONDS=0.5)
         with serving(app) as base:
@@ -448,15 +458,14 @@ def test_the_llm_answerer_answers_over_the_socket_and_a_hanging_one_falls_back(
 
 
 def served_help_centre(base: str, sk: str) -> None:
-    """Over HTTP: a collection with the returns document and FILLER, and the bot on."""
+    """Over HTTP: a collection with the returns document, and the bot on."""
     collection = httpx.post(f"{base}/api/v1/knowledge/collections", json={"name": "Help"},
                             headers=auth(sk))
     assert collection.status_code == 201, collection.text
     documents = f"{base}/api/v1/knowledge/collections/{collection.json()['data']['id']}/documents"
-    for title, text in {"Returns": RETURNS, **FILLER}.items():
-        added = httpx.post(documents, json={"title": title, "text": text}, headers=auth(sk))
-        assert added.status_code == 201, added.text
-    assert httpx.put(f"{base}{BOT}", json={"enabled": True, "min_score": 0.01},
+    added = httpx.post(documents, json={"title": "Returns", "text": RETURNS}, headers=auth(sk))
+    assert added.status_code == 201, added.text
+    assert httpx.put(f"{base}{BOT}", json={"enabled": True},
                      headers=auth(sk)).status_code == 200
 
 
