@@ -19,6 +19,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from app_flet.headless.agent import AgentClient
 from server.db import session_scope
 from server.models import BotJob, Message, WebhookEvent
 from server.services import knowledge
@@ -154,7 +155,10 @@ def test_asking_for_a_human_hands_off_and_the_business_hears_it(
         team = business_socket(base, app, biz["sk"], biz["id"])
         started, sock = visitor_socket(base, biz["pk"], "handoff-visitor")
         conversation_id = started["conversation_id"]
-        assert ticket(base, biz["sk"], conversation_id)["status"] == "pending"
+        held = ticket(base, biz["sk"], conversation_id)
+        assert (held["status"], held["bot_active"]) == ("pending", True)
+        headless = AgentClient(base, secret_key=biz["sk"]).list_tickets(status="pending")
+        assert [t.bot_active for t in headless.tickets] == [True]  # the inbox can tell
         visitor_send(base, biz["pk"], started, "Can I talk to a person?")
         typing = sock.expect("TypingStarted")["data"]
         assert typing["sender"] == {"role": "bot", "name": "Robo"}
@@ -170,6 +174,7 @@ def test_asking_for_a_human_hands_off_and_the_business_hears_it(
         unassigned = httpx.get(f"{base}/api/v1/tickets?assigned_to=unassigned&status=open",
                                headers=auth(biz["sk"])).json()["data"]
         assert conversation_id in [t["id"] for t in unassigned]
+        assert [t["bot_active"] for t in unassigned if t["id"] == conversation_id] == [False]
         # handed off: the next message is the team's, the bot stays silent
         visitor_send(base, biz["pk"], started, "hello?")
         assert sock.expect("MessageCreated")["data"]["sender"]["role"] == "visitor"
@@ -417,6 +422,53 @@ def test_a_one_document_collection_answers_at_the_default_min_score(
                      "Can I print a receipt for my bicycle helmet order at the winter market?")
         assert bot_answer(sock)["content"] == "A person it is."
         assert sock.expect("ConversationUpdated")["data"]["status"] == "open"
+
+
+def test_a_new_conversation_starts_with_the_welcome_message_once(
+        app: Any, client: Any, biz: dict[str, Any]) -> None:
+    put_bot(client, biz["sk"], enabled=True, name="Robo", welcome_message="Hi! Ask me anything.")
+    with serving(app) as base:
+        started = start_visitor(base, biz["pk"], "welcomed")
+        again = start_visitor(base, biz["pk"], "welcomed")  # resumed: no second welcome
+        history = httpx.get(
+            f"{base}/api/v1/chat/sessions/{again['conversation_id']}/messages",
+            headers=auth(biz["pk"], again["session_token"])).json()["data"]
+    assert again["conversation_id"] == started["conversation_id"]
+    assert [(m["content"], m["direction"], m["sender"]) for m in history] == [
+        ("Hi! Ask me anything.", "outbound", {"role": "bot", "name": "Robo"})]
+    put_bot(client, biz["sk"], welcome_message="")
+    quiet = client.post("/api/v1/chat/sessions", json={"visitor_id": "not-welcomed"},
+                        headers=auth(biz["pk"])).get_json()["data"]
+    assert bot_messages(app, quiet["conversation_id"]) == []
+
+
+def test_outside_hours_the_bot_says_the_offline_message_once_per_conversation(
+        app: Any, client: Any, biz: dict[str, Any]) -> None:
+    fast(app)
+    add_knowledge(app, biz["id"], {"Returns": RETURNS})
+    put_bot(client, biz["sk"], enabled=True, handoff_keywords=["human"])
+    closed = client.put("/api/v1/availability", json={"hours": {}, "offline_message":
+                        "We are closed; we reply from 9 on weekdays."}, headers=auth(biz["sk"]))
+    assert closed.status_code == 200, closed.get_json()  # no hours at all: always closed
+    with serving(app) as base:
+        started, sock = visitor_socket(base, biz["pk"], "after-hours")
+        for question in ("How many days do I have to return an item?", "Can I return an item?",
+                         "a human please"):
+            visitor_send(base, biz["pk"], started, question)
+            bot_answer(sock)
+        deadline = time.monotonic() + 3
+        while len(bot_messages(app, started["conversation_id"])) < 4 and \
+                time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # a second offline message would be here by now
+        said = bot_messages(app, started["conversation_id"])
+        other, other_sock = visitor_socket(base, biz["pk"], "after-hours-2")
+        visitor_send(base, biz["pk"], other, "Can I return an item?")
+        bot_answer(other_sock)
+        assert bot_answer(other_sock)["content"].startswith("We are closed")
+    assert said[1] == "We are closed; we reply from 9 on weekdays."
+    assert said[0].startswith("You can return") and said[2].startswith("You can return")
+    assert len(said) == 4 and said.count(said[1]) == 1  # the handoff: no second notice
 
 
 def test_nothing_scoring_min_score_hands_off(app: Any, client: Any,
