@@ -443,7 +443,9 @@ def test_a_new_conversation_starts_with_the_welcome_message_once(
 
 
 def test_outside_hours_the_bot_says_the_offline_message_once_per_conversation(
-        app: Any, client: Any, biz: dict[str, Any]) -> None:
+        kb_app: Any) -> None:  # noqa: F811
+    app, client = kb_app, kb_app.test_client()  # on SQLite and on PostgreSQL
+    biz = make_business(app)
     fast(app)
     add_knowledge(app, biz["id"], {"Returns": RETURNS})
     put_bot(client, biz["sk"], enabled=True, handoff_keywords=["human"])
