@@ -170,6 +170,8 @@ class Conversation(Base):
     # the bot holds it (started with the bot on): cleared by a handoff, an agent's reply or
     # an assignment, and by the bot's own inactivity resolve (server/services/bot.py)
     bot_active: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # when the bot said the business's offline message here (once per conversation)
+    offline_notified_at: Mapped[datetime | None] = mapped_column(default=None)
     contact: Mapped[Contact] = relationship()
 
 

@@ -211,6 +211,9 @@ def _agent_schemas() -> dict[str, Schema]:
               "visitor_online": {"type": "boolean", "description": "A session of the visitor "
                                                                  "was seen within "
                                                                  "VISITOR_ONLINE_SECONDS."},
+              "bot_active": {"type": "boolean", "description": "The answer bot holds it "
+                                                             "(until a handoff, an agent's "
+                                                             "reply or an assignment)."},
               "resolved_at": nullable(ISO_TIME),
               "resolved_by": nullable(string(description="user:<id> or key:<id>")),
               "rating": nullable(ref("TicketRating"))}

@@ -27,7 +27,7 @@ TICKETS = "/api/v1/tickets"
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 ROW_KEYS = {"id", "status", "channel", "subject", "created_at", "updated_at", "customer",
             "assigned_to", "tags", "last_message_preview", "unread_count", "visitor_online",
-            "resolved_at", "resolved_by", "rating"}
+            "bot_active", "resolved_at", "resolved_by", "rating"}
 BASE = datetime(2025, 3, 1, 9, 0, tzinfo=timezone.utc)
 N = 66  # tickets in the inbox fixture: every filter has several pages' worth of choice
 SORTS = ("created_desc", "created_asc", "updated_desc")

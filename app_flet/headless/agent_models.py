@@ -130,6 +130,7 @@ class Ticket:
     visitor_online: bool
     resolved_at: datetime | None
     rating: TicketRating | None = None
+    bot_active: bool = False  # the answer bot holds it
 
     @classmethod
     def from_json(cls, j: Json) -> Ticket:
@@ -143,7 +144,8 @@ class Ticket:
                    unread_count=int(j.get("unread_count") or 0),
                    visitor_online=j.get("visitor_online") is True,
                    resolved_at=_opt_time(j.get("resolved_at")),
-                   rating=None if rating is None else TicketRating.from_json(obj(rating)))
+                   rating=None if rating is None else TicketRating.from_json(obj(rating)),
+                   bot_active=j.get("bot_active") is True)
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ from server.models import (
     Message,
     utcnow,
 )
-from server.services import tickets, webhooks
+from server.services import availability, tickets, webhooks
 from server.services.chat import do_add_message
 from server.validation import check_required_text, check_text
 
@@ -301,7 +301,25 @@ def finish_job(session: Session, work: Work, reply: Reply) -> str:
                     .values(answer_message_id=message["id"]))
     if reply.handoff:
         _hand_off(session, work, reply.handoff, message["id"])
+    say_offline(session, work.business_id, work.mode, work.conversation_id, work.name)
     return outcome
+
+
+def say_offline(session: Session, business_id: int, mode: str, conversation_id: int,
+                name: str) -> None:
+    """Outside the business's hours, its offline_message from the bot, once per
+    conversation: a conditional UPDATE of offline_notified_at claims it, so a second
+    finisher (another process) matches nothing."""
+    settings = availability.settings_for(session, business_id)
+    now = utcnow()
+    if not settings.offline_message or availability.status(settings, now).open:
+        return
+    claimed = session.execute(update(Conversation).where(
+        Conversation.id == conversation_id, Conversation.offline_notified_at.is_(None))
+        .values(offline_notified_at=now))
+    if claimed.rowcount:  # type: ignore[attr-defined]
+        do_add_message(session, business_id, mode, conversation_id, settings.offline_message,
+                       direction="outbound", sender_role="bot", sender_name=name)
 
 
 def _hand_off(session: Session, work: Work, reason: str, message_id: int) -> None:

@@ -201,21 +201,24 @@ def _contact_id(session: Session, key: KeyInfo, visitor_id: str,
     return int(found.id)
 
 
-_BOT_ON = select(BOT_SETTINGS.c.enabled).where(
-    BOT_SETTINGS.c.business_id == bindparam("business_id"))
+_BOT_ON = select(BOT_SETTINGS.c.name, BOT_SETTINGS.c.welcome_message).where(
+    BOT_SETTINGS.c.business_id == bindparam("business_id"), BOT_SETTINGS.c.enabled.is_(True))
 
 
-def _open_conversation(session: Session, key: KeyInfo, contact_id: int) -> tuple[int, bool]:
+def _open_conversation(session: Session, key: KeyInfo,
+                       contact_id: int) -> tuple[int, bool, Row[Any] | None]:
+    """The contact's open conversation, or a new one: (id, created, the bot's name and
+    welcome_message when it holds a new one)."""
     found = run(session, _OPEN_CONVERSATION, contact_id=contact_id).scalar()
     if found is not None:
-        return int(found), False
+        return int(found), False, None
     now = utcnow()
     # with the bot on, a new conversation is the bot's: pending until a human takes it
-    bot = bool(run(session, _BOT_ON, business_id=key.business_id).scalar())
+    bot = run(session, _BOT_ON, business_id=key.business_id).first()
     new_id = run(session, _NEW_CONVERSATION, business_id=key.business_id, mode=key.mode,
                  contact_id=contact_id, status="pending" if bot else "open", channel="widget",
-                 created_at=now, updated_at=now, bot_active=bot).scalar_one()
-    return int(new_id), True
+                 created_at=now, updated_at=now, bot_active=bot is not None).scalar_one()
+    return int(new_id), True, bot
 
 
 def sent_contact(visitor_id: str, fields: dict[str, str | None]) -> dict[str, Any]:
@@ -238,7 +241,7 @@ def do_start_session(session: Session, key: KeyInfo, visitor_id: str,
         raise ValidationError("This business asks for a name or email before the chat starts.",
                               field="email")
     contact_id = _contact_id(session, key, visitor_id, fields, verified)
-    conversation_id, created = _open_conversation(session, key, contact_id)
+    conversation_id, created, bot = _open_conversation(session, key, contact_id)
     token = new_session_token()
     now = utcnow()
     session_id = run(session, _NEW_SESSION, business_id=key.business_id, mode=key.mode,
@@ -253,6 +256,10 @@ def do_start_session(session: Session, key: KeyInfo, visitor_id: str,
              created_event)
         webhooks.enqueue(session, key.business_id, key.mode, "conversation.created",
                          created_event)
+    if bot is not None and bot.welcome_message:  # the first message, in history on open
+        do_add_message(session, key.business_id, key.mode, conversation_id,
+                       bot.welcome_message, direction="outbound", sender_role="bot",
+                       sender_name=bot.name)
     do_mark_online(session, key.business_id, key.mode, conversation_id, int(session_id))
     return StartedSession(int(session_id), token, conversation_id,
                           stored if verified else sent_contact(visitor_id, fields), verified)

@@ -1,20 +1,25 @@
 """Full-text index and search of knowledge chunks: SQLite FTS5 (bm25) or PostgreSQL tsvector
 (ts_rank over a GIN index), behind one search().
 
-Scores are higher-is-better in [0, 1): s / (s + K) of the database's own relevance s
-(SQLite: -bm25, PostgreSQL: ts_rank), K chosen per database so the same passage scores
-alike on both (calibrated on bench/data/knowledge). Snippets mark each hit as **word**:
-plain text, never HTML.
+The database ranks (SQLite: bm25, PostgreSQL: ts_rank); the score, in [0, 1], is the share
+of the question's term weight the passage holds, each term weighted by its idf over the
+scope searched (score_passages): it means the same on both databases and on an index of two
+passages or of 100,000, where bm25's own value collapses on a tiny one (FTS5 floors the idf
+of a word in half the rows at 1e-6). Snippets mark each hit as **word**: plain text, never
+HTML.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.orm import Session
+
+from server.models import KnowledgeCollection, KnowledgeDocument
 
 MARK = "**"
 MAX_TERMS = 32  # a long visitor message: its first 32 distinct words carry the question
@@ -24,8 +29,6 @@ SQLITE_WEIGHTS = "4.0, 2.0, 1.0"
 # ts_rank weights {D, C, B, A}: the title is A, the heading and text B (0.6 rather than the
 # default 0.4: a paraphrased question rarely repeats the title's words; bench/knowledge.py)
 POSTGRES_WEIGHTS = "{0.1, 0.2, 0.6, 1.0}"
-SQLITE_K = 10.0
-POSTGRES_K = 0.45
 _WORD = re.compile(r"[^\W_]+")
 # PostgreSQL's english.stop (Snowball), then the fragments of contractions ("couldn" of
 # "couldn't") NLTK's list adds: dropped here, both databases search the same words.
@@ -66,16 +69,87 @@ def query_terms(query: str) -> list[str]:
 
 def search(session: Session, business_id: int, query: str, *,
            collection_ids: list[int] | None = None, limit: int = 5) -> list[Passage]:
-    """Rank the business's chunks against query (any visitor text), best first."""
+    """Rank the business's chunks against query (any visitor text), best first (by the
+    database's relevance; each scored by score_passages)."""
     terms = query_terms(query)
     if not terms or limit < 1 or collection_ids == []:
         return []
-    if session.get_bind().dialect.name == "sqlite":
-        rows = _search_sqlite(session, business_id, terms, collection_ids, limit)
-    else:
-        rows = _search_postgres(session, business_id, terms, collection_ids, limit)
-    return [Passage(r.document_id, r.title, r.id, r.text, r.snippet, float(r.score))
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    rows = (_search_sqlite if sqlite else _search_postgres)(
+        session, business_id, terms, collection_ids, limit)
+    scores = score_passages(session, business_id, terms, collection_ids, [r.id for r in rows])
+    # the database's order stands (re-sorting by score lost recall@3 in bench/knowledge.py)
+    return [Passage(r.document_id, r.title, r.id, r.text, r.snippet, scores[r.id])
             for r in rows]
+
+
+def idf(matches: int, total: int) -> float:
+    """A term's weight: BM25's idf with Lucene's +1, so positive however small the index
+    (a word in every one of 2 passages weighs 0.29, one in none of 2,000 weighs 8.3)."""
+    return math.log(1 + (total - matches + 0.5) / (matches + 0.5))
+
+
+def score_passages(session: Session, business_id: int, terms: list[str],
+                   collection_ids: list[int] | None, chunk_ids: list[int]) -> dict[int, float]:
+    """Each chunk's score: the idf-weighted share of the terms it holds, in [0, 1]."""
+    if not chunk_ids:
+        return {}
+    total = _chunk_total(session, business_id, collection_ids)
+    stats = (_term_stats_sqlite if session.get_bind().dialect.name == "sqlite"
+             else _term_stats_postgres)(session, business_id, terms, collection_ids, chunk_ids)
+    weights = {term: idf(stats[term][0], total) for term in terms}
+    whole = sum(weights.values())
+    return {chunk: sum(w for term, w in weights.items() if chunk in stats[term][1]) / whole
+            for chunk in chunk_ids}
+
+
+def _chunk_total(session: Session, business_id: int, collection_ids: list[int] | None) -> int:
+    """How many chunks the search covers (the documents' counts: no scan of the chunks)."""
+    statement = (select(func.coalesce(func.sum(KnowledgeDocument.chunk_count), 0))
+                 .join(KnowledgeCollection,
+                       KnowledgeCollection.id == KnowledgeDocument.collection_id)
+                 .where(KnowledgeCollection.business_id == business_id))
+    if collection_ids:
+        statement = statement.where(KnowledgeCollection.id.in_(collection_ids))
+    return int(session.scalar(statement) or 0)
+
+
+TermStats = dict[str, tuple[int, set[int]]]  # term -> (chunks in scope holding it, of chunk_ids)
+
+
+def _term_stats_sqlite(session: Session, business_id: int, terms: list[str],
+                       collection_ids: list[int] | None, chunk_ids: list[int]) -> TermStats:
+    """Per term (a quoted FTS5 string: its porter stem, as the search matched it), how many
+    chunks of the scope hold it and which of chunk_ids do."""
+    statement = _params(text(
+        "SELECT count(*) AS n, group_concat(CASE WHEN c.id IN :ids THEN c.id END) AS held "
+        "FROM knowledge_fts CROSS JOIN knowledge_chunks AS c INDEXED BY ix_knowledge_chunks_scope "
+        "ON c.id = knowledge_fts.rowid WHERE knowledge_fts MATCH :match "
+        f"AND c.business_id = :business{_scope(collection_ids)}")
+        .bindparams(bindparam("ids", expanding=True)), collection_ids)
+    stats: TermStats = {}
+    for term in terms:
+        row = session.execute(statement, {"match": f'"{term}"', "ids": chunk_ids,
+                                          "business": business_id,
+                                          "collections": collection_ids or []}).one()
+        stats[term] = (row.n, {int(i) for i in (row.held or "").split(",") if i})
+    return stats
+
+
+def _term_stats_postgres(session: Session, business_id: int, terms: list[str],
+                         collection_ids: list[int] | None, chunk_ids: list[int]) -> TermStats:
+    """Per term (its english stem, as the search matched it), how many chunks of the scope
+    hold it and which of chunk_ids do: one query, a branch per term whose constant tsquery
+    the planner takes the GIN index for (a joined list of terms it may not)."""
+    branch = ("SELECT {i} AS i, count(*) AS n, array_agg(c.id) FILTER "
+              "(WHERE c.id = ANY(:ids)) AS held FROM knowledge_chunks c "
+              "WHERE c.search_vector @@ to_tsquery('english', :t{i}) "
+              f"AND c.business_id = :business{_scope(collection_ids)}")
+    rows = session.execute(_params(text(" UNION ALL ".join(
+        branch.format(i=i) for i in range(len(terms)))), collection_ids),
+        {**{f"t{i}": term for i, term in enumerate(terms)}, "ids": chunk_ids,
+         "business": business_id, "collections": collection_ids or []})
+    return {terms[r.i]: (r.n, set(r.held or ())) for r in rows}
 
 
 def _scope(collection_ids: list[int] | None) -> str:
@@ -101,7 +175,6 @@ class _Row:
     title: str
     text: str
     snippet: str
-    score: float
 
 
 def _ranked_sqlite(session: Session, match: str, business_id: int,
@@ -143,7 +216,7 @@ def _search_sqlite(session: Session, business_id: int, terms: list[str],
         "SELECT id, document_id, title, text FROM knowledge_chunk_texts WHERE id IN :ids")
         .bindparams(bindparam("ids", expanding=True)), ids)}
     return [_Row(r.id, texts[r.id].document_id, texts[r.id].title, texts[r.id].text,
-                 snippets.get(r.id) or texts[r.id].text[:200], -r.r / (SQLITE_K - r.r))
+                 snippets.get(r.id) or texts[r.id].text[:200])
             for r in ranked if r.id in texts]
 
 
@@ -152,7 +225,7 @@ def _search_postgres(session: Session, business_id: int, terms: list[str],
     """ts_rank over the GIN-indexed tsvector with the terms OR-ed (plainto_tsquery ANDs
     them, which a long question never matches); headlines for the winners only."""
     return list(session.execute(_params(text(
-        "SELECT w.id, w.document_id, d.title, w.text, w.r / (w.r + :k) AS score, "
+        "SELECT w.id, w.document_id, d.title, w.text, "
         "ts_headline('english', w.text, w.q, 'StartSel=\"" + MARK + "\", StopSel=\"" + MARK
         + "\", MaxWords=35, MinWords=15, MaxFragments=2, FragmentDelimiter=\" … \"') AS snippet "
         "FROM (SELECT c.id, c.document_id, c.text, q.q, "
@@ -163,7 +236,7 @@ def _search_postgres(session: Session, business_id: int, terms: list[str],
         "JOIN knowledge_documents d ON d.id = w.document_id ORDER BY w.r DESC, w.id"),
         collection_ids),
         {"tsquery": " | ".join(terms), "business": business_id, "limit": limit,
-         "k": POSTGRES_K, "weights": POSTGRES_WEIGHTS,
+         "weights": POSTGRES_WEIGHTS,
          "collections": collection_ids or []}))
 
 

@@ -96,7 +96,7 @@ _SORT_COLUMN = {"created_desc": TICKETS.c.created_at, "created_asc": TICKETS.c.c
 _ROW = (select(TICKETS.c.id, TICKETS.c.status, TICKETS.c.channel, TICKETS.c.subject,
                TICKETS.c.created_at, TICKETS.c.updated_at, TICKETS.c.assigned_to,
                TICKETS.c.last_message_preview, TICKETS.c.unread_count, TICKETS.c.resolved_at,
-               TICKETS.c.resolved_by, TICKETS.c.visitor_online,
+               TICKETS.c.resolved_by, TICKETS.c.visitor_online, TICKETS.c.bot_active,
                TICKETS.c.contact_id.label("customer_id"), CONTACTS.c.name.label("customer_name"),
                CONTACTS.c.email.label("customer_email"),
                CONTACTS.c.visitor_id.label("customer_visitor_id"))
@@ -265,6 +265,7 @@ def ticket_json(row: Row[Any], tags: list[str],
             "assigned_to": row.assigned_to, "tags": tags,
             "last_message_preview": row.last_message_preview,
             "unread_count": row.unread_count, "visitor_online": row.visitor_online,
+            "bot_active": row.bot_active,
             "resolved_at": iso(row.resolved_at) if row.resolved_at else None,
             "resolved_by": row.resolved_by, "rating": rating}
 

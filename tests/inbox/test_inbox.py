@@ -26,6 +26,7 @@ from app_flet.inbox.shell import InboxScreen, InboxShell, title_for
 from app_flet.inbox.ticket_list import TicketList, TicketRow
 from server.db import session_scope
 from server.models import ChatSession, Message, utcnow
+from server.services import bot
 from tests.conftest import Agent
 from tests.flet_page import InMemoryPage, find_all
 from tests.inbox.conftest import AGENT_EMAIL, OWNER_EMAIL, PASSWORD, Team, logged_in, settle
@@ -601,5 +602,27 @@ def test_contact_panel_shows_the_customer_and_opens_past_conversations(
         assert [m.content for m in shell.conversation.thread.messages] == ["Refund please"]
         row = shell.conversation.thread.row(shell.conversation.thread.messages[0].id)
         assert row is not None and row.label.value == "Dana"  # the contact's name
+        shell.close()
+    run(scenario)
+
+
+def test_a_conversation_the_bot_hands_off_shows_in_unassigned_open(
+        inbox_client: AsyncAgentClient, team: Team, visitors: Any, app: Any,
+        biz: dict[str, Any]) -> None:
+    with session_scope(app) as session:
+        bot.do_update_settings(session, biz["id"], {"enabled": True})
+
+    async def scenario() -> None:
+        gail = await visitors("Gail")  # the bot's: pending
+        shell = await logged_in(inbox_client)
+        await fire(shell.list.view_buttons["Unassigned"])
+        shell.list.status_filter.value = "open"
+        await fire(shell.list.status_filter, "select")
+        assert row_keys(shell.list) == []
+        await gail.say("can I talk to a human?")  # the bot hands it to the team
+        await until(lambda: row_keys(shell.list) == [f"ticket-{gail.conversation_id}"],
+                    what="the handed-off conversation in Unassigned, open")
+        row = shell.list.row(gail.conversation_id)
+        assert row is not None and row.ticket.bot_active is False
         shell.close()
     run(scenario)
