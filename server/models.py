@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -470,6 +471,11 @@ class KnowledgeChunk(Base):
     ordinal: Mapped[int] = mapped_column(Integer)
     heading: Mapped[str | None] = mapped_column(String(200), default=None)
     text: Mapped[str] = mapped_column(Text)
+    # the `semantic` extra (server.services.embeddings): float32 little-endian, its
+    # dimension and the model that made it; None where it was not (yet) embedded
+    embedding: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    embedding_dim: Mapped[int | None] = mapped_column(Integer, default=None)
+    embedding_model: Mapped[str | None] = mapped_column(String(200), default=None)
 
 
 class BotSettings(Base):

@@ -1,0 +1,40 @@
+"""Semantic retrieval (the `semantic` extra): each knowledge chunk's embedding.
+
+A BLOB (PostgreSQL bytea) of float32 little-endian, its dimension and the model that made it
+(a changed KNOWLEDGE_EMBEDDING_MODEL leaves the old vectors unused until re-embedded). The
+same column on both databases: the PostgreSQL here has no pgvector extension
+(pg_available_extensions), and a brute-force cosine over one business's vectors is numpy's.
+
+Revision ID: 0016_semantic
+Revises: 0015_talkr
+Create Date: 2026-12-02
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0016_semantic"
+down_revision: str | None = "0015_talkr"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    """Add knowledge_chunks.embedding, embedding_dim and embedding_model (all nullable)."""
+    # plain ADD COLUMN (no batch copy on SQLite: the FTS view reads this table)
+    op.add_column("knowledge_chunks", sa.Column("embedding", sa.LargeBinary(), nullable=True))
+    op.add_column("knowledge_chunks", sa.Column("embedding_dim", sa.Integer(), nullable=True))
+    op.add_column("knowledge_chunks",
+                  sa.Column("embedding_model", sa.String(length=200), nullable=True))
+
+
+def downgrade() -> None:
+    """Drop the embedding columns."""
+    with op.batch_alter_table("knowledge_chunks") as batch:
+        batch.drop_column("embedding_model")
+        batch.drop_column("embedding_dim")
+        batch.drop_column("embedding")
