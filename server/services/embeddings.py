@@ -128,11 +128,9 @@ def embed_pending(session: Session, limit: int = BATCH) -> int:
     if not rows:
         return 0
     vectors = encode([chunk_text(r.title, r.heading, r.text) for r in rows])
-    session.execute(
-        update(KnowledgeChunk).where(KnowledgeChunk.id == bindparam("chunk"))
-        .values(embedding=bindparam("vector"), embedding_dim=vectors.shape[1],
-                embedding_model=name).execution_options(synchronize_session=False),
-        [{"chunk": r.id, "vector": v.tobytes()} for r, v in zip(rows, vectors, strict=True)])
+    session.execute(update(KnowledgeChunk), [  # bulk UPDATE by primary key
+        {"id": r.id, "embedding": v.tobytes(), "embedding_dim": int(vectors.shape[1]),
+         "embedding_model": name} for r, v in zip(rows, vectors, strict=True)])
     return len(rows)
 
 
