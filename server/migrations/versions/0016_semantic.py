@@ -34,7 +34,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """Drop the embedding columns."""
-    with op.batch_alter_table("knowledge_chunks") as batch:
-        batch.drop_column("embedding_model")
-        batch.drop_column("embedding_dim")
-        batch.drop_column("embedding")
+    # native DROP COLUMN on both (SQLite 3.35+): a batch copy would break the FTS view
+    for column in ("embedding_model", "embedding_dim", "embedding"):
+        op.execute(f"ALTER TABLE knowledge_chunks DROP COLUMN {column}")
