@@ -463,6 +463,8 @@ class KnowledgeChunk(Base):
         # covering: SQLite's search checks each full-text match's business and collection
         # here, a small index, instead of in the wide chunk rows (bench/knowledge.py)
         Index("ix_knowledge_chunks_scope", "id", "business_id", "collection_id"),
+        # covering: the hybrid search's per-query fingerprint of a business's vectors
+        Index("ix_knowledge_chunks_embedded", "business_id", "embedding_model", "id"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     document_id: Mapped[int] = mapped_column(ForeignKey("knowledge_documents.id"))

@@ -24,16 +24,20 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    """Add knowledge_chunks.embedding, embedding_dim and embedding_model (all nullable)."""
+    """Add knowledge_chunks.embedding, embedding_dim, embedding_model and their index."""
     # plain ADD COLUMN (no batch copy on SQLite: the FTS view reads this table)
     op.add_column("knowledge_chunks", sa.Column("embedding", sa.LargeBinary(), nullable=True))
     op.add_column("knowledge_chunks", sa.Column("embedding_dim", sa.Integer(), nullable=True))
     op.add_column("knowledge_chunks",
                   sa.Column("embedding_model", sa.String(length=200), nullable=True))
+    # covering: the per-query fingerprint (count, max, sum of ids) of a business's vectors
+    op.create_index("ix_knowledge_chunks_embedded", "knowledge_chunks",
+                    ["business_id", "embedding_model", "id"])
 
 
 def downgrade() -> None:
     """Drop the embedding columns."""
+    op.drop_index("ix_knowledge_chunks_embedded", table_name="knowledge_chunks")
     # native DROP COLUMN on both (SQLite 3.35+): a batch copy would break the FTS view
     for column in ("embedding_model", "embedding_dim", "embedding"):
         op.execute(f"ALTER TABLE knowledge_chunks DROP COLUMN {column}")
