@@ -12,8 +12,9 @@ that share no word with the article's title, checked with FTS5's own tokenizer),
 - search() p50/p95/p99 (wall and CPU) over the labelled questions once the business holds
   --chunks chunks.
 A ranker is (name, function(session, business_id, question) -> document ids, best first):
-RANKERS holds full text (bm25 on SQLite, ts_rank on PostgreSQL); a hybrid ranker (the
-`semantic` extra) appends itself in rankers().
+RANKERS holds full text (bm25 on SQLite, ts_rank on PostgreSQL); rankers() adds hybrid
+(server.services.embeddings) when the `semantic` extra is on, its model
+CHATDOCK_KNOWLEDGE_EMBEDDING_MODEL (the articles are embedded first, the filler is not).
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ business's embedded chunks change). A passage's score is its fused RRF sum times
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 import threading
@@ -65,6 +66,7 @@ def configure(config: Mapping[str, Any]) -> None:
         _state.enabled = bool(config.get("KNOWLEDGE_SEMANTIC", True))
 
 
+@functools.cache  # a search asks every time; installing the extra needs a restart anyway
 def installed() -> bool:
     """Whether sentence-transformers (the `semantic` extra) can be imported."""
     return importlib.util.find_spec("sentence_transformers") is not None
