@@ -12,8 +12,9 @@ that share no word with the article's title, checked with FTS5's own tokenizer),
 - search() p50/p95/p99 (wall and CPU) over the labelled questions once the business holds
   --chunks chunks.
 A ranker is (name, function(session, business_id, question) -> document ids, best first):
-RANKERS holds full text (bm25 on SQLite, ts_rank on PostgreSQL); a hybrid ranker (the
-`semantic` extra) appends itself in rankers().
+RANKERS holds full text (bm25 on SQLite, ts_rank on PostgreSQL); rankers() adds hybrid
+(server.services.embeddings) when the `semantic` extra is on, its model
+CHATDOCK_KNOWLEDGE_EMBEDDING_MODEL (the articles are embedded first, the filler is not).
 """
 
 from __future__ import annotations
@@ -35,11 +36,12 @@ from sqlalchemy.orm import Session
 
 from bench.lib import base_parser, machine, percentiles, print_table, write_json
 from server import migrate
+from server.config import load_config
 from server.db import make_engine
 from server.models import Business, KnowledgeChunk, KnowledgeDocument, utcnow
-from server.services import knowledge
+from server.services import embeddings, knowledge
 from server.services.knowledge_search import _WORD as _WORDS
-from server.services.knowledge_search import STOP_WORDS, query_terms
+from server.services.knowledge_search import STOP_WORDS, fulltext_search, query_terms
 
 DATA = Path(__file__).resolve().parent / "data" / "knowledge"
 Ranker = Callable[[Session, int, str], list[int]]
@@ -48,8 +50,8 @@ DOCS_PER_BATCH = 1000
 
 
 def fulltext(session: Session, business_id: int, question: str) -> list[int]:
-    """Document ids by their best chunk's bm25 (SQLite) / ts_rank (PostgreSQL): search()."""
-    hits = knowledge.search(session, business_id, question, limit=10)
+    """Document ids by their best chunk's bm25 (SQLite) / ts_rank (PostgreSQL)."""
+    hits = fulltext_search(session, business_id, question, None, 10)
     return list(dict.fromkeys(p.document_id for p in hits))
 
 
@@ -57,16 +59,22 @@ RANKERS: list[tuple[str, Ranker]] = [("fulltext", fulltext)]  # bm25 / ts_rank b
 
 
 def rankers() -> list[tuple[str, Ranker]]:
-    """Full text, plus hybrid when a semantic ranker is installed
-    (server.services.knowledge_hybrid with hybrid_document_ids(session, business_id,
-    question) -> ids, best first: the hook it fills)."""
-    try:
-        from server.services import knowledge_hybrid  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        print("hybrid: not measured (no server.services.knowledge_hybrid: the `semantic` "
-              "extra is not installed)")
+    """Full text, plus hybrid (server.services.embeddings) when the `semantic` extra is on."""
+    if not embeddings.available():
+        print("hybrid: not measured (the `semantic` extra is not installed, or "
+              "CHATDOCK_KNOWLEDGE_SEMANTIC is off)")
         return RANKERS
-    return [*RANKERS, ("hybrid", knowledge_hybrid.hybrid_document_ids)]
+    return [*RANKERS, ("hybrid", embeddings.hybrid_document_ids)]
+
+
+def embed_all(engine: Any) -> float:
+    """Embed every chunk not yet embedded (what server/embedding_worker.py does); seconds."""
+    start = time.perf_counter()
+    with Session(engine) as s:
+        while embeddings.embed_pending(s, 256):
+            pass
+        s.commit()
+    return time.perf_counter() - start
 
 
 @dataclass(frozen=True)
@@ -230,7 +238,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="chatdock-knowledge-") as tmp:
         engine, business_id, slugs = setup(args.database_url or f"sqlite:///{tmp}/k.db", docs)
         dialect = engine.dialect.name
+        embeddings.configure(load_config())  # CHATDOCK_KNOWLEDGE_EMBEDDING_MODEL
         ranked_by = rankers()
+        if len(ranked_by) > 1:
+            print(f"embedded the articles' chunks with {embeddings.model_name()} in "
+                  f"{embed_all(engine):.1f} s (the synthetic chunks below are not embedded: "
+                  "they rank by full text only)")
         with Session(engine) as s:
             real_chunks = s.scalar(text("SELECT count(*) FROM knowledge_chunks")) or 0
             alone = [{"ranker": name, "chunks": real_chunks,

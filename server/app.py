@@ -22,6 +22,7 @@ from server.security import (
     derive,
     oauth_token_serializer,
 )
+from server.services import embeddings
 from server.storage import DirectoryStorage, upload_dir
 
 
@@ -75,6 +76,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = max(app.config["MAX_JSON_BYTES"],
                                            app.config["MAX_UPLOAD_KB"] * 1024 + 65536)
     logs.init_app(app)  # JSON lines, request ids, the access log
+    embeddings.configure(app.config)  # the `semantic` extra's model and switch
 
     # Committed events go to whichever broker the app ends up with (below).
     db.init_app(app, lambda *event: app.extensions["broker"].publish(*event))

@@ -60,6 +60,10 @@ DEFAULTS: dict[str, Any] = {
     "TALKR_SPEECH_LANGUAGE": "en-US",
     "TALKR_NO_RESPONSE_SECONDS": 5,
     "TALKR_RETRIES": 2,
+    # semantic retrieval (the `semantic` extra; server/services/embeddings.py)
+    "KNOWLEDGE_SEMANTIC": True,  # hybrid search when sentence-transformers is installed
+    "KNOWLEDGE_EMBEDDING_MODEL": "sentence-transformers/all-MiniLM-L6-v2",  # or a directory
+    "KNOWLEDGE_EMBED_POLL_SECONDS": 2.0,  # how often the embedding worker looks for new chunks
 }
 
 CONFIG_FILE = Path(__file__).resolve().parent.parent / "config.toml"

@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -464,6 +465,8 @@ class KnowledgeChunk(Base):
         # covering: SQLite's search checks each full-text match's business and collection
         # here, a small index, instead of in the wide chunk rows (bench/knowledge.py)
         Index("ix_knowledge_chunks_scope", "id", "business_id", "collection_id"),
+        # covering: the hybrid search's per-query fingerprint of a business's vectors
+        Index("ix_knowledge_chunks_embedded", "business_id", "embedding_model", "id"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     document_id: Mapped[int] = mapped_column(ForeignKey("knowledge_documents.id"))
@@ -472,6 +475,11 @@ class KnowledgeChunk(Base):
     ordinal: Mapped[int] = mapped_column(Integer)
     heading: Mapped[str | None] = mapped_column(String(200), default=None)
     text: Mapped[str] = mapped_column(Text)
+    # the `semantic` extra (server.services.embeddings): float32 little-endian, its
+    # dimension and the model that made it; None where it was not (yet) embedded
+    embedding: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    embedding_dim: Mapped[int | None] = mapped_column(Integer, default=None)
+    embedding_model: Mapped[str | None] = mapped_column(String(200), default=None)
 
 
 class BotSettings(Base):

@@ -32,6 +32,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # every app and served process of the suite, they would only cut walks through hundreds of
 # pages short.
 os.environ.setdefault("CHATDOCK_RATE_LIMIT_REQUESTS", "1000000")
+# full-text search unless a test turns the `semantic` extra on with the packaged model
+# (tests/test_semantic.py): the default model's hub is unreachable here
+os.environ.setdefault("CHATDOCK_KNOWLEDGE_SEMANTIC", "false")
 
 # the headless-Chromium fixtures (`chromium`, `page`) of the browser tests
 pytest_plugins = ["tests.browser"]

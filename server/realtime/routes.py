@@ -20,7 +20,7 @@ from flask_sock import Sock
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server import bot_worker, webhook_worker
+from server import bot_worker, embedding_worker, webhook_worker
 from server.channels import (
     BUSINESS_CHANNEL,
     Route,
@@ -101,7 +101,8 @@ def start_realtime(app: Flask) -> bool:
         thread.start()
         app.extensions["watcher"] = _Watcher((thread, relay.start(app, stop),
                                               webhook_worker.start(app, stop),
-                                              bot_worker.start(app, stop)), stop)
+                                              bot_worker.start(app, stop),
+                                              *embedding_worker.start(app, stop)), stop)
         return True
 
 

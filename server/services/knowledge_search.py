@@ -20,6 +20,7 @@ from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from server.models import KnowledgeCollection, KnowledgeDocument
+from server.services import embeddings  # imports numpy and torch only when used
 
 MARK = "**"
 MAX_TERMS = 32  # a long visitor message: its first 32 distinct words carry the question
@@ -69,8 +70,20 @@ def query_terms(query: str) -> list[str]:
 
 def search(session: Session, business_id: int, query: str, *,
            collection_ids: list[int] | None = None, limit: int = 5) -> list[Passage]:
-    """Rank the business's chunks against query (any visitor text), best first (by the
-    database's relevance; each scored by score_passages)."""
+    """Rank the business's chunks against query (any visitor text), best first: hybrid
+    (server.services.embeddings) when the `semantic` extra is on, else full text."""
+    if not query_terms(query) or limit < 1 or collection_ids == []:
+        return []
+    if embeddings.available():
+        return embeddings.hybrid_search(session, business_id, query, collection_ids, limit,
+                                        fulltext_search)
+    return fulltext_search(session, business_id, query, collection_ids, limit)
+
+
+def fulltext_search(session: Session, business_id: int, query: str,
+                    collection_ids: list[int] | None, limit: int) -> list[Passage]:
+    """Rank by full text only: bm25 (SQLite) or ts_rank (PostgreSQL), best first (the
+    database's order; each scored by score_passages)."""
     terms = query_terms(query)
     if not terms or limit < 1 or collection_ids == []:
         return []
