@@ -20,20 +20,18 @@ CHATDOCK_KNOWLEDGE_EMBEDDING_MODEL (the articles are embedded first, the filler 
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import random
 import sqlite3
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert, text
 from sqlalchemy.orm import Session
 
+from bench.labelled import Question, load
 from bench.lib import base_parser, machine, percentiles, print_table, write_json
 from server import migrate
 from server.config import load_config
@@ -43,7 +41,6 @@ from server.services import embeddings, knowledge
 from server.services.knowledge_search import _WORD as _WORDS
 from server.services.knowledge_search import STOP_WORDS, fulltext_search, query_terms
 
-DATA = Path(__file__).resolve().parent / "data" / "knowledge"
 Ranker = Callable[[Session, int, str], list[int]]
 SYNTHETIC_WORDS = 60  # ~400 characters a chunk, about half a real chunk
 DOCS_PER_BATCH = 1000
@@ -75,24 +72,6 @@ def embed_all(engine: Any) -> float:
             pass
         s.commit()
     return time.perf_counter() - start
-
-
-@dataclass(frozen=True)
-class Question:
-    q: str
-    slug: str
-    kind: str  # lexical | paraphrase
-
-
-def load() -> tuple[dict[str, tuple[str, str]], list[Question]]:
-    """The articles (slug -> (title, markdown)) and the labelled questions."""
-    docs = {}
-    for path in sorted((DATA / "docs").glob("*.md")):
-        body = path.read_text()
-        docs[path.stem] = (body.splitlines()[0].lstrip("# ").strip(), body)
-    questions = [Question(r["q"], r["doc"], r["kind"])
-                 for r in json.loads((DATA / "questions.json").read_text())]
-    return docs, questions
 
 
 def check_labels(docs: dict[str, tuple[str, str]], questions: list[Question]) -> None:

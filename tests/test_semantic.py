@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from bench.knowledge import load
+from bench.labelled import load
 from server import embedding_worker, migrate
 from server.app import create_app
 from server.db import make_engine, session_scope

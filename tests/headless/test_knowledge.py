@@ -37,7 +37,7 @@ def owner(app: Any, boss: Login) -> Iterator[AgentClient]:
 
 
 def filled(owner: AgentClient) -> KnowledgeCollection:
-    """A collection holding FILLER (bm25 needs a few passages to weigh words)."""
+    """A collection holding FILLER's articles."""
     collection = owner.create_collection(f"Help {uuid.uuid4().hex[:6]}", "The help centre")
     for title, text in FILLER.items():
         owner.add_document(collection.id, title, text=text)
