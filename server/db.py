@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from flask import Flask, current_app, g
-from sqlalchemy import create_engine, event, select
+from sqlalchemy import Select, create_engine, event, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -59,6 +59,23 @@ def upsert(session: Session) -> Any:
 def emit(session: Session, topics: list[str], name: str, payload: dict[str, Any]) -> None:
     """Queue a realtime event for these hub topics, published once the transaction commits."""
     session.info.setdefault(PENDING, []).append((list(topics), name, payload))
+
+
+def flush_unique(session: Session, row: Any, clash: Select[Any],
+                 taken: Callable[[], Exception]) -> None:
+    """Flush a new or changed row whose name must be unique: `clash` selects rows holding it
+    (the row itself left out here once it has an id); `taken()` is raised, also when a
+    concurrent write of the same name wins."""
+    if row.id is not None:
+        clash = clash.where(type(row).id != row.id)
+    with session.no_autoflush:  # ask before the row itself is written
+        found = session.scalar(clash) is not None
+    if found:
+        raise taken()
+    try:
+        session.flush()
+    except IntegrityError:
+        raise taken() from None
 
 
 def wake_outbox(session: Session) -> None:

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from server.db import flush_unique
 from server.errors import Conflict, NotFound, ValidationError
 from server.models import CannedResponse, utcnow
 from server.validation import check_required_text
@@ -83,18 +83,9 @@ def _taken() -> Conflict:
 
 def _save(session: Session, business_id: int, row: CannedResponse) -> CannedResponse:
     """Flush a new or changed row; a shortcut already in the business is a 409."""
-    clash = select(CannedResponse.id).where(CannedResponse.business_id == business_id,
-                                            CannedResponse.shortcut == row.shortcut)
-    if row.id is not None:
-        clash = clash.where(CannedResponse.id != row.id)
-    with session.no_autoflush:  # ask before the row itself is written
-        taken = session.scalar(clash) is not None
-    if taken:
-        raise _taken()
-    try:
-        session.flush()
-    except IntegrityError:  # a concurrent write of the same shortcut won
-        raise _taken() from None
+    flush_unique(session, row, select(CannedResponse.id).where(
+        CannedResponse.business_id == business_id, CannedResponse.shortcut == row.shortcut),
+        _taken)
     return row
 
 

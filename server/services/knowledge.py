@@ -13,9 +13,9 @@ from pathlib import PurePath
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from server.db import flush_unique
 from server.errors import (
     Conflict,
     NotFound,
@@ -140,18 +140,9 @@ def get_collection(session: Session, business_id: int, collection_id: int) -> di
 
 def _save(session: Session, row: KnowledgeCollection) -> None:
     """Flush a new or renamed collection; a name the business already uses is a 409."""
-    clash = select(KnowledgeCollection.id).where(
-        KnowledgeCollection.business_id == row.business_id, KnowledgeCollection.name == row.name)
-    if row.id is not None:
-        clash = clash.where(KnowledgeCollection.id != row.id)
-    with session.no_autoflush:  # ask before the row itself is written
-        taken = session.scalar(clash) is not None
-    if taken:
-        raise _name_taken()
-    try:
-        session.flush()
-    except IntegrityError:  # a concurrent write of the same name won
-        raise _name_taken() from None
+    flush_unique(session, row, select(KnowledgeCollection.id).where(
+        KnowledgeCollection.business_id == row.business_id,
+        KnowledgeCollection.name == row.name), _name_taken)
 
 
 def _name_taken() -> Conflict:
