@@ -117,7 +117,8 @@ def open_chat(page: Any, app: VisitorApp) -> None:
 
 
 def send(page: Any, text: str) -> None:
-    page.locator(COMPOSER).fill(text)
+    # typed key by key and checked: after a `fill` Flutter's field is now and then empty
+    type_text(page, COMPOSER, text)
     page.get_by_role("button", name="Send", exact=True).click()
 
 
