@@ -433,6 +433,9 @@ class KnowledgeCollection(Base):
     business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id"))
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str | None] = mapped_column(String(2000), default=None)
+    # the chunks of its documents, kept by server.services.knowledge with each add and delete
+    # (a search's idf total without summing every document)
+    chunk_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

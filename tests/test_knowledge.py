@@ -401,6 +401,44 @@ def test_deletes_remove_chunks_and_index_rows(kb_app: Any) -> None:
             assert s.scalar(text("SELECT count(*) FROM temp.kv")) == 0
 
 
+def test_the_score_counts_the_scope_searched_whatever_else_the_index_holds(
+        kb_app: Any) -> None:
+    """A passage's score weighs the question's words over the chunks searched: another
+    business's chunks, another collection's, a document added and deleted change nothing
+    (SQLite counts with FTS5 alone when the scope is the whole index, else checks each
+    match's scope; the totals come from the collections' kept chunk counts)."""
+    client = kb_app.test_client()
+    biz = make_business(kb_app)
+    cid = help_centre(client, biz["sk"])
+    question = "forgot password spaceship"  # the passage holds two of the three words
+
+    def score(**args: Any) -> float:
+        hits = search(client, biz["sk"], question, **args)
+        assert hits[0]["title"] == "Reset your password", hits
+        return float(hits[0]["score"])
+
+    alone = score()
+    assert 0.2 < alone < 1
+    other = make_business(kb_app, "Other")
+    theirs = new_collection(client, other["sk"])
+    add(client, other["sk"], theirs, title="Password password",
+        chunks=["Password reset: forgot password? Reset the password."] * 60)
+    assert score() == pytest.approx(alone, rel=1e-12)
+    assert score(collection_id=cid) == pytest.approx(alone, rel=1e-12)
+    extra = add(client, biz["sk"], cid, title="Password tips",
+                chunks=["A long password is a strong password."] * 3)
+    assert score() != pytest.approx(alone, rel=1e-6)  # three more chunks searched
+    assert client.delete(f"{KB}/collections/{cid}/documents/{extra['id']}",
+                         headers=auth(biz["sk"])).status_code == 200
+    assert score() == pytest.approx(alone, rel=1e-12)
+    assert client.delete(f"{KB}/collections/{theirs}",
+                         headers=auth(other["sk"])).status_code == 200
+    assert score() == pytest.approx(alone, rel=1e-12)
+    with session_scope(kb_app) as s:
+        assert s.scalar(select(KnowledgeCollection.chunk_count)
+                        .where(KnowledgeCollection.id == cid)) == counts(kb_app)[1]
+
+
 # ---------- chunking --------------------------------------------------------------------------
 
 

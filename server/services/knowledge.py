@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from server.db import flush_unique
@@ -183,6 +183,11 @@ def do_update_collection(session: Session, business_id: int, collection_id: int,
 def _delete_documents(session: Session, document_ids: list[int]) -> None:
     """Delete documents with their chunks and the chunks' index rows."""
     unindex_documents(session, document_ids)
+    for collection_id, chunks in session.execute(
+            select(KnowledgeDocument.collection_id, func.sum(KnowledgeDocument.chunk_count))
+            .where(KnowledgeDocument.id.in_(document_ids))
+            .group_by(KnowledgeDocument.collection_id)).all():
+        _count_chunks(session, collection_id, -chunks)
     session.execute(delete(KnowledgeChunk).where(KnowledgeChunk.document_id.in_(document_ids)))
     session.execute(delete(KnowledgeDocument).where(KnowledgeDocument.id.in_(document_ids)))
 
@@ -293,7 +298,15 @@ def do_add_document(session: Session, business_id: int, collection_id: int,
          "ordinal": i, "heading": heading, "text": text}
         for i, (heading, text) in enumerate(new.chunks)])
     index_document(session, doc.id, doc.title)
+    _count_chunks(session, collection.id, len(new.chunks))
     return document_json(doc)
+
+
+def _count_chunks(session: Session, collection_id: int, change: int) -> None:
+    """Add change to the collection's chunk_count: an increment in SQL, so concurrent
+    writers of one collection each count theirs."""
+    session.execute(update(KnowledgeCollection).where(KnowledgeCollection.id == collection_id)
+                    .values(chunk_count=KnowledgeCollection.chunk_count + change))
 
 
 def list_documents(session: Session, business_id: int, collection_id: int, page: int,
