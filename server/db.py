@@ -7,7 +7,9 @@ the broker only after the transaction commits, and dropped on rollback.
 from __future__ import annotations
 
 import secrets
+import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -25,13 +27,15 @@ from server.models import Setting
 PENDING = "pending_events"
 CONNECTION = "connection"
 WAKE = "wake_outbox"
+SQLITE_BUSY_SECONDS = 15  # how long a SQLite connection waits for another's lock
 
 
 def make_engine(url: str) -> Engine:
     """Create an engine; SQLite gets WAL, foreign keys and a busy timeout."""
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
-    kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 15}}
+    kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False,
+                                               "timeout": SQLITE_BUSY_SECONDS}}
     if url in ("sqlite://", "sqlite:///:memory:"):
         kwargs["poolclass"] = StaticPool
     engine = create_engine(url, **kwargs)
@@ -39,12 +43,28 @@ def make_engine(url: str) -> Engine:
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
+        _use_wal(cur)
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
 
     return engine
+
+
+def _use_wal(cursor: Any) -> None:
+    """PRAGMA journal_mode=WAL, retried while the file is locked. Switching a file still in
+    rollback mode needs its write lock, and SQLite answers "database is locked" at once,
+    not after the busy timeout, while another connection holds it: processes starting
+    together on a fresh file (gunicorn's workers, tests/test_migrations.py) met that."""
+    deadline = time.monotonic() + SQLITE_BUSY_SECONDS
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def upsert(session: Session) -> Any:

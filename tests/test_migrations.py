@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from functools import cache
@@ -252,6 +254,24 @@ def test_db_commands_downgrade_and_refuse_an_unknown_revision(tmp_path: Path) ->
     assert wrong.stderr == "chatdock: Can't locate revision identified by 'nonsense'\n"
     assert chatdock("db", "current", "--json", url=url).stdout == (
         f'{{"revision": null, "head": "{migrate.head()}", "at_head": false}}\n')
+
+
+def test_a_connection_waits_for_a_fresh_files_write_lock_to_switch_to_wal(
+        tmp_path: Path) -> None:
+    """While another connection writes a file still in rollback mode, SQLite refuses the
+    switch to WAL at once (no busy timeout): make_engine's connections wait for the lock."""
+    path = tmp_path / "fresh.db"
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("CREATE TABLE t (x)")
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("INSERT INTO t VALUES (1)")
+    threading.Timer(0.5, writer.execute, ["COMMIT"]).start()
+    engine = make_engine(f"sqlite:///{path}")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("SELECT x FROM t").scalar() == 1
+    engine.dispose()
+    writer.close()
 
 
 def test_processes_starting_at_once_on_a_fresh_sqlite_file(tmp_path: Path) -> None:
