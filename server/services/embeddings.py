@@ -8,8 +8,9 @@ minutes of CPU here, far too long for its request. Until then a chunk ranks by f
 
 search = reciprocal-rank fusion (k=60) of the full-text top CANDIDATES and the cosine top
 CANDIDATES (numpy over the business's vectors, cached per process and re-read when the
-business's embedded chunks change). A passage's score is its fused RRF sum times k/2: in
-[0, 1), about 0.49 for the top of one list only, 0.98 for the top of both.
+business's embedded chunks change). The order is the fused rank; a passage's score is its
+relevance, what the bot's min_score compares: the larger of its full-text score (the share
+of the question it holds) and its cosine to the question.
 """
 
 from __future__ import annotations
@@ -176,14 +177,13 @@ def cosine_top(session: Session, business_id: int, query: str,
     return [(int(ids[i]), float(scores[i])) for i in best if scores[i] >= COSINE_FLOOR]
 
 
-def fuse(*rankings: Sequence[int]) -> list[tuple[int, float]]:
-    """Reciprocal-rank fusion: (id, k/2 * sum of 1/(k + rank)), best first (ties: lower id)."""
+def fuse(*rankings: Sequence[int]) -> list[int]:
+    """Reciprocal-rank fusion: ids by their sum of 1/(k + rank), best first (ties: lower id)."""
     sums: dict[int, float] = {}
     for ranking in rankings:
         for rank, key in enumerate(ranking, start=1):
             sums[key] = sums.get(key, 0.0) + 1.0 / (RRF_K + rank)
-    return sorted(((key, s * RRF_K / 2) for key, s in sums.items()),
-                  key=lambda pair: (-pair[1], pair[0]))
+    return sorted(sums, key=lambda key: (-sums[key], key))
 
 
 FullText = Callable[[Session, int, str, "list[int] | None", int], "list[Passage]"]
@@ -203,14 +203,18 @@ def hybrid_search(session: Session, business_id: int, query: str,
     except ModelUnavailable:
         return list(lexical.values())[:limit]
     fused = fuse(list(lexical), [chunk for chunk, _ in semantic])[:limit]
-    missing = [chunk for chunk, _ in fused if chunk not in lexical]
+    cosine = dict(semantic)
+    missing = [chunk for chunk in fused if chunk not in lexical]
     others = {r.id: r for r in session.execute(text(
         "SELECT c.id, c.document_id, d.title, c.text FROM knowledge_chunks c "
         "JOIN knowledge_documents d ON d.id = c.document_id WHERE c.id IN :ids")
         .bindparams(bindparam("ids", expanding=True)), {"ids": missing})} if missing else {}
     out = []
-    for chunk, score in fused:
+    for chunk in fused:
         hit = lexical.get(chunk)
+        # relevance, as the bot's min_score reads it: the share of the question the passage
+        # holds, or its cosine to the question when that is more
+        score = max(hit.score if hit else 0.0, cosine.get(chunk, 0.0))
         if hit is not None:
             out.append(Passage(hit.document_id, hit.title, chunk, hit.text, hit.snippet, score))
         elif chunk in others:
