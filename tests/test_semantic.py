@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -146,3 +147,63 @@ def test_the_bot_gates_hybrid_passages_on_relevance_not_rank(semantic_app: Any) 
                                                                 None, 20)}
     first = paraphrase["passages"][0]
     assert first["score"] > lexical.get(first["chunk_id"], 0.0)
+
+
+def test_the_servers_embedding_thread_embeds_a_new_document(semantic_app: Any) -> None:
+    """The thread start_realtime starts in every server process (not a test's embed_round):
+    an uploaded document's chunks get vectors within a few polls, and search finds it."""
+    from server.realtime.routes import start_realtime, stop_realtime
+
+    semantic_app.config["KNOWLEDGE_EMBED_POLL_SECONDS"] = 0.1
+    client = semantic_app.test_client()
+    biz = make_business(semantic_app)
+    collection = new_collection(client, biz["sk"])
+    assert start_realtime(semantic_app)
+    try:
+        add(client, biz["sk"], collection, title="Refund policy", text="Ask within 30 days "
+            "of purchase and we return the full amount to your card.")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with session_scope(semantic_app) as s:
+                if not s.scalar(select(func.count()).where(KnowledgeChunk.embedding.is_(None))):
+                    break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the embedding thread left the chunk without a vector for 60 s")
+    finally:
+        stop_realtime(semantic_app)
+    assert titles(search(client, biz["sk"], "how do I get my money back?")) == ["Refund policy"]
+
+
+def test_a_model_that_does_not_load_leaves_search_on_full_text(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """A wrong KNOWLEDGE_EMBEDDING_MODEL (or a hub out of reach): said once in the log, and
+    search, the bot and the embedding thread go on with full text; nothing is embedded."""
+    packaged = packaged_model()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the name below is looked up nowhere
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'm.db'}", "PUBLIC_URL": "",
+                      "KNOWLEDGE_SEMANTIC": True,
+                      "KNOWLEDGE_EMBEDDING_MODEL": str(tmp_path / "no-such-model")})
+    try:
+        client = app.test_client()
+        biz = make_business(app)
+        collection = new_collection(client, biz["sk"])
+        add(client, biz["sk"], collection, title="Reset your password",
+            text="Press Forgot password on the sign-in page.")
+        assert embeddings.available()  # not known to fail until the model is first used
+        with caplog.at_level("ERROR", logger="chatdock.embeddings"):
+            hits = search(client, biz["sk"], "forgot my password")
+            assert embedding_worker.embed_round(app) == 0
+            again = search(client, biz["sk"], "forgot my password")
+        assert titles(hits) == titles(again) == ["Reset your password"]
+        assert [r.getMessage() for r in caplog.records if "did not load" in r.getMessage()] \
+            == [f"embedding model {tmp_path / 'no-such-model'} did not load: knowledge "
+                "search uses full text only"]
+        assert not embeddings.available()
+        with session_scope(app) as s:
+            assert s.scalar(select(func.count()).where(KnowledgeChunk.embedding.isnot(None))) == 0
+            lexical = fulltext_search(s, biz["id"], "forgot my password", None, 5)
+        assert [h["score"] for h in again] == [round(p.score, 4) for p in lexical]
+    finally:
+        app.extensions["engine"].dispose()
+        embeddings.configure({"KNOWLEDGE_SEMANTIC": False, "KNOWLEDGE_EMBEDDING_MODEL": packaged})
