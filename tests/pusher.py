@@ -12,6 +12,9 @@ from websockets.sync.client import connect
 
 from tests.conftest import auth
 
+# what the realtime watcher sends each newly subscribed visitor channel once, on its own clock
+WATCHER_EVENTS = frozenset({"PresenceUpdated", "AvailabilityUpdated"})
+
 
 class PusherTestClient:
     """Connects, answers nothing on its own, and lets a test read decoded frames."""
@@ -58,12 +61,12 @@ class PusherTestClient:
         raise AssertionError(f"no {event} within {timeout}s; got {self.frames}")
 
     def quiet(self, timeout: float) -> bool:
-        """Whether nothing arrives within timeout but PresenceUpdated, which the watcher sends
-        every newly subscribed visitor channel on its own 2 s clock."""
+        """Whether nothing arrives within timeout but what the watcher sends every newly
+        subscribed visitor channel on its own 2 s clock (WATCHER_EVENTS)."""
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
             frame = self.recv(left)
-            if frame is not None and frame["event"] != "PresenceUpdated":
+            if frame is not None and frame["event"] not in WATCHER_EVENTS:
                 return False
         return True
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
 from server.db import session_scope
 from server.models import BusinessHours
 from server.services.availability import ALWAYS_OPEN, DAYS, Availability, Settings, status
-from tests.conftest import agent_token, auth
+from tests.conftest import agent_token, auth, start_visitor
+from tests.pusher import PusherTestClient
 
 API = "/api/v1/availability"
 WEEKDAYS = {day: [["09:00", "17:30"]] for day in DAYS[:5]}
@@ -227,3 +229,29 @@ def test_config_says_closed_and_when_it_opens(client: Any, biz: dict[str, Any]) 
     opens = datetime.fromisoformat(block["next_open_at"].replace("Z", "+00:00"))
     assert opens.date() == (now + timedelta(days=1)).date() and (opens.hour, opens.minute) == (
         9, 0)
+
+
+def test_visitors_connected_are_told_of_new_hours_at_once(live: str,
+                                                          biz: dict[str, Any]) -> None:
+    """AvailabilityUpdated on the visitor's channel: once after subscribing (what
+    /chat/config says), then whenever the block changes (saved hours here; opening or
+    closing time alike), with /chat/config's exact availability block."""
+    started = start_visitor(live, biz["pk"], "hours-watcher")
+    visitor = PusherTestClient.for_session(started)
+    try:
+        visitor.subscribe_session(started, biz["pk"])
+        first = visitor.expect("AvailabilityUpdated", timeout=6)
+        assert first["data"] == {"open": True, "next_open_at": None, "offline_message": ""}
+        tomorrow = DAYS[(datetime.now(timezone.utc).weekday() + 1) % 7]
+        saved = httpx.put(f"{live}/api/v1/availability", headers=auth(biz["sk"]), json={
+            "timezone": "UTC", "offline_message": "Back tomorrow.",
+            "hours": {tomorrow: [["09:00", "17:00"]]}})
+        assert saved.status_code == 200, saved.text
+        told = visitor.expect("AvailabilityUpdated", timeout=6)["data"]
+        config = httpx.get(f"{live}/api/v1/chat/config", headers=auth(biz["pk"])).json()
+        assert told == config["data"]["availability"]
+        assert told["open"] is False and told["offline_message"] == "Back tomorrow."
+        assert told["next_open_at"].endswith("T09:00:00.000Z")
+        assert visitor.quiet(3)  # said once, not every poll
+    finally:
+        visitor.close()

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.conftest import ROOT, ServedProcess, auth, start_visitor
-from tests.pusher import PusherTestClient
+from tests.pusher import WATCHER_EVENTS, PusherTestClient
 
 JS = ROOT / "tests" / "js"
 
@@ -146,11 +146,13 @@ class PusherJs:
         self.lines: list[dict[str, Any]] = []
 
     def until(self, kind: str) -> dict[str, Any]:
+        """The next line of this kind; an "event" the watcher sends every new channel on its
+        own clock (WATCHER_EVENTS) is not one a test waits for."""
         assert self.proc.stdout is not None
         for raw in self.proc.stdout:
             line = json.loads(raw)
             self.lines.append(line)
-            if line["type"] == kind:
+            if line["type"] == kind and line.get("event") not in WATCHER_EVENTS:
                 return line
         raise AssertionError(f"pusher-js never printed {kind}: {self.lines}")
 

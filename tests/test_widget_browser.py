@@ -799,3 +799,35 @@ def test_no_banner_while_open(served: ServedProcess, page: Any) -> None:
     w.locator(".launcher").click()
     expect(w.locator(".title")).to_have_text("Demo Business")
     expect(w.locator(".away")).to_be_hidden()
+
+
+def test_hours_saved_or_crossed_reach_an_open_widget_live(served: ServedProcess,
+                                                          page: Any) -> None:
+    """AvailabilityUpdated: the owner closes while a visitor chats, the banner comes without
+    a reload; opening again takes it away (the watcher announces what /chat/config would)."""
+    keys = served.cli("init", "--business", "Live Hours", "--owner-email", "o@livehours.test",
+                      "--json")
+    pk, sk = keys["publishable_key"], keys["secret_key"]
+    page.add_init_script("window.__away = []; window.addEventListener('chatdock:ready', "
+                         "() => Chatdock.on('availability', a => window.__away.push(a.open)));")
+    open_demo(page, served, f"?key={pk}")
+    w = widget(page)
+    w.locator(".launcher").click()
+    banner = w.locator(".away")
+    expect(banner).to_be_hidden()  # never set hours: open
+    send(page, "still there?")  # a session, so the widget's socket is subscribed
+    wait_stored(served, page, pk, "still there?", sk)
+    closed = httpx.put(f"{served.base}/api/v1/availability", headers=auth(sk),
+                       json={"hours": {}, "offline_message": "Closed for the holidays."})
+    assert closed.status_code == 200, closed.text
+    expect(banner).to_be_visible(timeout=10_000)
+    expect(banner.locator(".away-title")).to_have_text("We\u2019re away")
+    expect(banner.locator(".away-text")).to_have_text("Closed for the holidays.")
+    expect(w.locator("form.composer")).to_be_visible()
+    reopened = httpx.put(f"{served.base}/api/v1/availability", headers=auth(sk),
+                         json={"hours": {d: [["00:00", "24:00"]] for d in
+                                         ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}})
+    assert reopened.status_code == 200, reopened.text
+    expect(banner).to_be_hidden(timeout=10_000)
+    assert page.evaluate("window.__away") == [True, False, True]
+    assert page.evaluate("window.__csp") == []

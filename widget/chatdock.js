@@ -721,6 +721,9 @@
       case 'PresenceUpdated': // on changes, and once after each subscription
         paint({presence: data});
         break;
+      case 'AvailabilityUpdated': // opened, closed or new hours saved; once after each subscription
+        away(data);
+        break;
     }
   }
   function authFailed(e) {

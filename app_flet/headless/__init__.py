@@ -63,6 +63,7 @@ from app_flet.headless.errors import (
 from app_flet.headless.models import (
     Attachment,
     Availability,
+    AvailabilityUpdated,
     Branding,
     BrandingUpdated,
     Business,
@@ -93,7 +94,7 @@ __all__ = [
     "AUTH_CODES", "Agent", "AgentClient", "AgentContact", "AgentEvent", "AnalyticsEvent",
     "AnalyticsOptions", "AnalyticsPage", "ApiKey",
     "AsyncAgentClient", "AsyncChatClient", "AsyncChatSession", "Attachment", "AuthError",
-    "Availability", "AvailabilitySettings",
+    "Availability", "AvailabilitySettings", "AvailabilityUpdated",
     "Branding", "BrandingSettings", "BrandingUpdated", "Business", "CannedResponse",
     "ChatClient", "ChatConfig", "ChatConnectionError", "ChatError", "ChatMessage",
     "ChatSession", "ConflictError", "ConnectionChanged", "ConnectionState", "Contact",

@@ -15,7 +15,8 @@ from typing import Any, Literal, TypeAlias
 from app_flet.headless.errors import ChatError
 
 __all__ = [
-    "Attachment", "Availability", "Branding", "BrandingUpdated", "Business", "ChatConfig",
+    "Attachment", "Availability", "AvailabilityUpdated", "Branding", "BrandingUpdated",
+    "Business", "ChatConfig",
     "ChatMessage",
     "ConnectionChanged", "ConnectionState", "Contact", "ConversationUpdated", "Event",
     "Features", "Limits", "MessageCreated", "MessagePage", "Rating", "RatingStatus",
@@ -335,6 +336,18 @@ class PresenceUpdated:
         return cls(agents_online=int(j["agents_online"]))
 
 
+@dataclass(frozen=True, slots=True)
+class AvailabilityUpdated:
+    """The business opened, closed or saved new hours (or a new socket is told them):
+    /chat/config's availability, as it is now."""
+
+    availability: Availability
+
+    @classmethod
+    def from_json(cls, j: Json) -> AvailabilityUpdated:
+        return cls(availability=Availability.from_json(j))
+
+
 ConnectionState: TypeAlias = Literal["connecting", "connected", "reconnecting", "closed"]
 
 
@@ -348,7 +361,7 @@ class ConnectionChanged:
 
 
 Event: TypeAlias = (MessageCreated | TypingStarted | ConversationUpdated | BrandingUpdated
-                    | PresenceUpdated | ConnectionChanged)
+                    | PresenceUpdated | AvailabilityUpdated | ConnectionChanged)
 
 _DECODERS: dict[str, Any] = {
     "MessageCreated": MessageCreated.from_json,
@@ -356,6 +369,7 @@ _DECODERS: dict[str, Any] = {
     "ConversationUpdated": ConversationUpdated.from_json,
     "BrandingUpdated": BrandingUpdated.from_json,
     "PresenceUpdated": PresenceUpdated.from_json,
+    "AvailabilityUpdated": AvailabilityUpdated.from_json,
 }
 
 

@@ -14,13 +14,13 @@ import dataclasses
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import flet as ft
 
 from app_flet.headless.errors import ChatConnectionError, ChatError, ValidationError
 from app_flet.headless.models import (
+    AvailabilityUpdated,
     BrandingUpdated,
     ConnectionChanged,
     ConversationUpdated,
@@ -45,8 +45,6 @@ __all__ = ["ChatScreen", "as_async_client"]
 log = logging.getLogger("chatdock.ui")
 
 TYPING_TIMEOUT = 6.0  # seconds the typing row stays up without a new TypingStarted
-AWAY_RECHECK = 3600.0  # seconds: re-read the config at opening time, else hourly
-AWAY_RETRY = 60.0  # seconds before the next try when that read failed
 
 
 def as_async_client(client: Any) -> Any:
@@ -110,7 +108,6 @@ class ChatScreen(ft.Column):
                                  on_attach=self._attach)
         self.rating = RatingCard(strings, on_submit=self._rate)
         self.away = AwayBanner(strings, on_email=self._away_email)
-        self._away_task: asyncio.Task[None] | None = None
         self.chat = ft.Column([self.messages, self.rating, self.away, self.composer],
                               key="chat-body", expand=True, spacing=0)
         self.body = ft.Container(self.loading, key="chat-content", expand=True, bgcolor=SURFACE)
@@ -249,9 +246,8 @@ class ChatScreen(ft.Column):
         if self.closed:
             return
         self.closed = True
-        for task in (self._typing_task, self._away_task):
-            if task is not None:
-                task.cancel()
+        if self._typing_task is not None:
+            self._typing_task.cancel()
         try:
             await self._drop_session()
         except Exception:
@@ -363,31 +359,11 @@ class ChatScreen(ft.Column):
     # ---------- outside business hours ----------
 
     def _show_away(self) -> None:
-        """Paint the away banner; re-read the config when the business opens (the config
-        says when) or, at most AWAY_RECHECK later, to notice it closing."""
+        """Paint the away banner (the server says when the business opens or closes:
+        AvailabilityUpdated)."""
         availability = self.config.availability if self.config is not None else None
         known = bool(self._email or (self.session is not None and self.session.contact.email))
         self.away.show(availability, email_known=known)
-        if self._away_task is not None:
-            self._away_task.cancel()
-            self._away_task = None
-        if availability is not None and self.session is not None and not self.closed:
-            opens = availability.next_open_at
-            wait = AWAY_RECHECK if opens is None else min(
-                max((opens - datetime.now(UTC)).total_seconds(), 0) + 1, AWAY_RECHECK)
-            self._away_task = asyncio.get_running_loop().create_task(self._recheck(wait))
-
-    async def _recheck(self, wait: float) -> None:
-        await asyncio.sleep(wait)
-        self._away_task = None
-        try:
-            self.config = await self.client.fetch_config()
-        except ChatError:  # the banner stays as it is; try again in a while, not at once
-            self._away_task = asyncio.get_running_loop().create_task(
-                self._recheck(AWAY_RETRY))
-            return
-        self._paint()
-        self._push()
 
     async def _away_email(self, email: str) -> None:
         if self.session is None:
@@ -426,6 +402,9 @@ class ChatScreen(ft.Column):
             self._paint()
         elif isinstance(event, PresenceUpdated) and self.config is not None:
             self.config = dataclasses.replace(self.config, agents_online=event.agents_online)
+            self._paint()
+        elif isinstance(event, AvailabilityUpdated) and self.config is not None:
+            self.config = dataclasses.replace(self.config, availability=event.availability)
             self._paint()
         elif isinstance(event, ConversationUpdated):
             self.rating.offer(event.status == "resolved")

@@ -38,6 +38,7 @@ from server.services.agents import (
     logged_out_since,
     online_counts,
 )
+from server.services.availability import config_blocks
 from server.services.chat import do_sweep_offline, session_channel_route
 
 log = logging.getLogger("chatdock.realtime")
@@ -119,29 +120,39 @@ def stop_realtime(app: Flask) -> None:
 
 
 class PresenceAnnouncer:
-    """Keep connected visitors' "agents online" true (PresenceUpdated on their channels):
-    every business's visitors when its count changes, and each newly subscribed channel
-    once (its /chat/config may be older than the socket). Every process announces to its
-    own sockets from the shared users.last_seen_at, so nothing goes through the broker."""
+    """Keep connected visitors' "agents online" and business hours true: PresenceUpdated
+    {agents_online} and AvailabilityUpdated (/chat/config's availability block) on their
+    channels, to every visitor of a business when its value changes (an agent comes or goes;
+    the business opens, closes or saves new hours), and to each newly subscribed channel once
+    (its /chat/config may be older than the socket). Every process announces to its own
+    sockets from the shared database, so nothing goes through the broker."""
 
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
-        self.announced: dict[int, int] = {}  # business id -> the count its visitors know
+        # event -> business id -> the payload its visitors were told
+        self.told: dict[str, dict[int, str]] = {}
         self.known: dict[str, set[str]] = {}  # visitors topic -> channels already told
 
     def poll(self, session: Session) -> None:
-        """Announce changed counts to everyone, the current count to new channels."""
+        """Announce changed values to everyone, the current ones to new channels."""
         topics = {t: (b, channels) for t, channels in self.hub.channels_by_topic().items()
                   if (b := visitors_topic_business(t)) is not None}
-        counts = online_counts(session, {b for b, _ in topics.values()})
+        businesses = {b for b, _ in topics.values()}
+        counts = online_counts(session, businesses)
+        hours = config_blocks(session, businesses, utcnow())
+        now = {"PresenceUpdated": {b: json.dumps({"agents_online": n})
+                                   for b, n in counts.items()},
+               "AvailabilityUpdated": {b: json.dumps(block) for b, block in hours.items()}}
         for topic, (business_id, channels) in topics.items():
-            data = json.dumps({"agents_online": counts[business_id]})
-            if self.announced.get(business_id, counts[business_id]) != counts[business_id]:
-                self.hub.deliver(topic, "PresenceUpdated", data)
-                continue
-            for channel in channels - self.known.get(topic, set()):
-                self.hub.deliver(topic, "PresenceUpdated", data, only_channel=channel)
-        self.announced = counts
+            new = channels - self.known.get(topic, set())
+            for event, payloads in now.items():
+                data = payloads[business_id]
+                if self.told.get(event, {}).get(business_id, data) != data:
+                    self.hub.deliver(topic, event, data)
+                    continue
+                for channel in new:
+                    self.hub.deliver(topic, event, data, only_channel=channel)
+        self.told = now
         self.known = {topic: channels for topic, (_, channels) in topics.items()}
 
 

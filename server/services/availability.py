@@ -210,6 +210,19 @@ def settings_for(session: Session, business_id: int) -> Settings:
     return Settings(timezone=row.timezone, hours=row.hours, offline_message=row.offline_message)
 
 
+def config_blocks(session: Session, business_ids: set[int],
+                  now_utc: datetime) -> dict[int, dict[str, Any]]:
+    """config_block of each business, in one query (the realtime watcher's AvailabilityUpdated:
+    every business with visitors connected, every poll)."""
+    if not business_ids:
+        return {}
+    rows = {row.business_id: Settings(row.timezone, row.hours, row.offline_message)
+            for row in connection(session).execute(
+                select(_HOURS.c.business_id, _HOURS.c.timezone, _HOURS.c.hours,
+                       _HOURS.c.offline_message).where(_HOURS.c.business_id.in_(business_ids)))}
+    return {b: config_block(rows.get(b, ALWAYS_OPEN), now_utc) for b in business_ids}
+
+
 def get_availability(session: Session, business_id: int) -> Settings:
     """The settings of an existing business."""
     if session.get(Business, business_id) is None:

@@ -12,6 +12,7 @@ import pytest
 
 from app_flet.headless import (
     AuthError,
+    AvailabilityUpdated,
     BrandingUpdated,
     ChatConnectionError,
     ChatError,
@@ -103,6 +104,11 @@ def test_decode_events() -> None:
                      "welcome_message": None, "logo_url": None}})
     assert isinstance(branding, BrandingUpdated) and branding.branding.welcome_message is None
     assert decode_event("PresenceUpdated", '{"agents_online": 2}') == PresenceUpdated(2)
+    closed = decode_event("AvailabilityUpdated", '{"open": false, "next_open_at": '
+                          '"2026-12-03T09:00:00Z", "offline_message": "Back at nine."}')
+    assert isinstance(closed, AvailabilityUpdated) and not closed.availability.open
+    assert closed.availability.next_open_at == datetime(2026, 12, 3, 9, tzinfo=UTC)
+    assert closed.availability.offline_message == "Back at nine."
     assert decode_event("MessagesRead", "{}") is None  # unknown: ignored
 
 

@@ -10,7 +10,7 @@ from app_flet.headless import AsyncChatClient, Availability
 from app_flet.ui import ChatScreen, ChatStrings
 from app_flet.ui.away import AwayBanner, back_at
 from tests.conftest import Agent
-from tests.ui.conftest import fire, run
+from tests.ui.conftest import fire, run, until
 
 STRINGS = ChatStrings()
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -90,18 +90,18 @@ def test_screen_shows_the_banner_keeps_the_composer_and_saves_the_email(
         assert not screen.away.ask.visible
         assert agent.ticket(screen.session.conversation_id)["customer"]["email"] == (
             "night@owl.test")
-        assert screen._away_task is not None  # re-reads the config when the business opens
+        # the owner opens all week: the server's AvailabilityUpdated (its watcher polls every
+        # 2 s) reaches the screen through the real socket; no reload, no config re-read
         agent._call("PUT", "/availability",
                     json={"hours": {day: [["00:00", "24:00"]] for day in DAYS}})
-        await screen._recheck(0)  # what that task runs once its wait is over
-        assert not screen.away.visible and screen.config.availability.open
-        assert screen._away_task is not None  # and, open, again within the hour
-        await screen.client.close()  # unreachable: the banner stays, a retry is armed
-        before = screen._away_task
-        await screen._recheck(0)
-        assert screen._away_task is not None and screen._away_task is not before
+        await until(lambda: not screen.away.visible, timeout=10,
+                    what="the banner to hide on AvailabilityUpdated")
+        assert screen.config.availability == Availability(True, None, "We answer on weekdays.")
+        agent._call("PUT", "/availability", json={"hours": {}})  # and closed for good
+        await until(lambda: screen.away.visible, timeout=10,
+                    what="the banner to show on AvailabilityUpdated")
+        assert screen.away.title.value == STRINGS.away_closed
         await screen.close()
-        assert screen._away_task.cancelled() or screen._away_task.done()
     run(scenario)
 
 
