@@ -351,6 +351,41 @@ def test_host_page_css_does_not_reach_in(served: ServedProcess, site: Site, page
     assert w.locator(".panel").bounding_box()["width"] == 370
 
 
+def test_quick_sends_are_stored_in_the_order_typed(served: ServedProcess, page: Any) -> None:
+    """A second message sent while the first is still on its way waits for it: two POSTs
+    in flight at once may be stored either way round (the XSS test below saw its two
+    payloads swapped in a CI run)."""
+    held: list[Any] = []
+    posted: list[str] = []
+
+    def hold_the_first(route: Any) -> None:
+        if route.request.method != "POST":
+            route.continue_()
+            return
+        posted.append(route.request.post_data_json["content"])
+        if held:
+            route.continue_()
+        else:
+            held.append(route)  # answered below, once the second has had its chance
+
+    page.route(re.compile(r"/api/v1/chat/sessions/\d+/messages$"), hold_the_first)
+    open_demo(page, served)
+    widget(page).locator(".launcher").click()
+    send(page, "first, slow")
+    send(page, "second, quick")
+    deadline = time.monotonic() + 10
+    while not held:
+        assert time.monotonic() < deadline, "the first message was never posted"
+        page.wait_for_timeout(50)
+    page.wait_for_timeout(1000)
+    assert posted == ["first, slow"]  # the second waits for the first's answer
+    held[0].continue_()
+    ticket = wait_stored(served, page, served.pk, "second, quick")
+    assert contents(ticket)[-2:] == ["first, slow", "second, quick"]
+    assert posted == ["first, slow", "second, quick"]
+    expect(messages(page)).to_have_text(["first, slow", "second, quick"])
+
+
 def test_xss_payloads_render_as_text(served: ServedProcess, site: Site, page: Any) -> None:
     url = site.embed("/xss", served.base, served.pk)  # no CSP here: an injection would run
     page.goto(url)

@@ -474,11 +474,17 @@
     bottom();
     post(text, e, uid('m_'));
   }
+  var outbox = Promise.resolve();
+  function queue(path, body, idem) { // the visitor's sends go one at a time: stored in the order sent
+    var p = outbox.then(function () { return sapi('POST', path, body, {'Idempotency-Key': idem}); });
+    outbox = p.catch(noop);
+    return p;
+  }
   function post(text, e, idem) { // Idempotency-Key: a retry never stores the message twice
     e.className = 'msg in pending';
     var retry = e.querySelector('.retry');
     if (retry) retry.remove();
-    sapi('POST', '/messages', {content: text}, {'Idempotency-Key': idem}).then(function (r) {
+    queue('/messages', {content: text}, idem).then(function (r) {
       var m = r.data;
       e.className = 'msg in';
       if (ids[m.id]) return e.remove(); // the socket's echo came first
@@ -528,7 +534,7 @@
     e.appendChild(h('progress', {'aria-label': t('uploading', {name: f.name})}));
     var body = new FormData();
     body.append('file', f, f.name);
-    sapi('POST', '/attachments', body, {'Idempotency-Key': idem}).then(function (r) {
+    queue('/attachments', body, idem).then(function (r) {
       var m = r.data.message;
       e.remove();
       if (ids[m.id]) return; // the socket's echo came first
