@@ -165,7 +165,10 @@ def test_page_disconnect_pauses_the_heartbeat_and_expiry_closes(
             fp.page.on_disconnect = lambda e: seen.append("app's own handler")
             screen = await opened(fp, chat_client)
             session = screen.session
-            assert session.sync._heartbeat is not None
+            # started once connect() has returned on the loop: a moment after the reader
+            # thread reports "connected" (a loaded CI run saw the gap)
+            await fp.wait_for(lambda: session.sync._heartbeat is not None,
+                              what="the heartbeat to start")
             await fp.session.dispatch_event(fp.page._i, "disconnect", None)
             assert session.sync._heartbeat is None and seen == ["app's own handler"]
             await fp.session.dispatch_event(fp.page._i, "connect", None)
